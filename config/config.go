@@ -1,0 +1,415 @@
+// Package config owns cardgate's one configuration file: strict decoding
+// (an unknown or duplicate key is an error), environment overrides for
+// addresses and secrets, named defaults, and Validate, whose messages name
+// the key and the fix. It holds settings only, never live state, and it
+// never turns a safety check off by default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Modes. Dev mode enables the loopback-only development caller identity and
+// the local keyring; production requires mTLS callers and a key service.
+const (
+	ModeProduction = "production"
+	ModeDev        = "dev"
+)
+
+// Store and key backends.
+const (
+	StoreRedis = "redis"
+	StoreBolt  = "bolt"
+
+	KeysLocal = "local"
+)
+
+// Defaults, applied by Default and by Load before the file is decoded.
+const (
+	DefaultListenAddr        = "127.0.0.1:8443"
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultMaxRequestBytes   = 256 << 10
+	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultThreshold         = 1
+	DefaultMaxValidity       = 90 * 24 * time.Hour
+	DefaultRedisPrefix       = "cardgate:"
+	DefaultDialTimeout       = 5 * time.Second
+	DefaultDNSTimeout        = 2 * time.Second
+	DefaultUpstreamTimeout   = 30 * time.Second
+	DefaultMaxResponseBytes  = 1 << 20
+	DefaultCVCTTL            = time.Hour
+	DefaultLogLevel          = "info"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Mode is "production" (the default) or "dev".
+	Mode string `yaml:"mode"`
+	// Environment must equal the signed allowlist's environment, so a
+	// staging allowlist cannot be replayed in production.
+	Environment string    `yaml:"environment"`
+	Listen      Listen    `yaml:"listen"`
+	Allowlist   Allowlist `yaml:"allowlist"`
+	Store       Store     `yaml:"store"`
+	Keys        Keys      `yaml:"keys"`
+	Egress      Egress    `yaml:"egress"`
+	Cards       Cards     `yaml:"cards"`
+	Log         Log       `yaml:"log"`
+}
+
+// Listen is the caller-facing HTTPS listener.
+type Listen struct {
+	Addr string `yaml:"addr"`
+	// TLS is required outside dev mode; callers must then present a client
+	// certificate issued by ClientCAFile.
+	TLS               ListenTLS     `yaml:"tls"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	MaxRequestBytes   int64         `yaml:"max_request_bytes"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+}
+
+// ListenTLS names the server certificate and the CA that issues caller
+// certificates.
+type ListenTLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether any TLS file is set.
+func (t ListenTLS) Enabled() bool {
+	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
+}
+
+// Allowlist locates the signed allowlist and pins who may sign it.
+type Allowlist struct {
+	Path string `yaml:"path"`
+	// SignaturesDir holds one detached SSHSIG file (*.sig) per signer.
+	SignaturesDir string `yaml:"signatures_dir"`
+	// AllowedSigners is an OpenSSH allowed_signers file.
+	AllowedSigners string        `yaml:"allowed_signers"`
+	Threshold      int           `yaml:"threshold"`
+	MaxValidity    time.Duration `yaml:"max_validity"`
+}
+
+// Store selects the card store.
+type Store struct {
+	Backend string `yaml:"backend"`
+	Redis   Redis  `yaml:"redis"`
+	Bolt    Bolt   `yaml:"bolt"`
+}
+
+// Redis configures go-redis. One address is a single node.
+type Redis struct {
+	Addrs    []string `yaml:"addrs"`
+	Username string   `yaml:"username"`
+	// Password is better set through CARDGATE_REDIS_PASSWORD.
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	Prefix   string `yaml:"prefix"`
+}
+
+// Bolt is the embedded single-file store, for single-node use.
+type Bolt struct {
+	Path string `yaml:"path"`
+}
+
+// Keys selects the key backend.
+type Keys struct {
+	Backend string `yaml:"backend"`
+	Local   Local  `yaml:"local"`
+}
+
+// Local is the development keyring: key material in a file on the gateway.
+type Local struct {
+	Path string `yaml:"path"`
+	// UnsafeAllowOutsideDev permits the local keyring outside dev mode.
+	// With it the gateway holds its own key-encryption key, which defeats
+	// key custody on separate machines. Never set it in production.
+	UnsafeAllowOutsideDev bool `yaml:"unsafe_allow_outside_dev"`
+}
+
+// Egress configures the connections to processors.
+type Egress struct {
+	// CAFile, when set, replaces the system roots with this PEM bundle for
+	// processors. Certificate verification itself is never optional.
+	CAFile           string        `yaml:"ca_file"`
+	DialTimeout      time.Duration `yaml:"dial_timeout"`
+	DNSTimeout       time.Duration `yaml:"dns_timeout"`
+	Timeout          time.Duration `yaml:"timeout"`
+	MaxResponseBytes int64         `yaml:"max_response_bytes"`
+}
+
+// Cards configures card handling.
+type Cards struct {
+	// CVCTTL bounds how long a CVC is kept after tokenization.
+	CVCTTL time.Duration `yaml:"cvc_ttl"`
+}
+
+// Log configures the structured log.
+type Log struct {
+	Level string `yaml:"level"`
+}
+
+// Default returns a configuration with every default filled in.
+func Default() Config {
+	return Config{
+		Mode: ModeProduction,
+		Listen: Listen{
+			Addr:              DefaultListenAddr,
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadTimeout,
+			WriteTimeout:      DefaultWriteTimeout,
+			IdleTimeout:       DefaultIdleTimeout,
+			ShutdownTimeout:   DefaultShutdownTimeout,
+			MaxRequestBytes:   DefaultMaxRequestBytes,
+			MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		},
+		Allowlist: Allowlist{Threshold: DefaultThreshold, MaxValidity: DefaultMaxValidity},
+		Store:     Store{Backend: StoreRedis, Redis: Redis{Prefix: DefaultRedisPrefix}},
+		Keys:      Keys{Backend: KeysLocal},
+		Egress: Egress{
+			DialTimeout:      DefaultDialTimeout,
+			DNSTimeout:       DefaultDNSTimeout,
+			Timeout:          DefaultUpstreamTimeout,
+			MaxResponseBytes: DefaultMaxResponseBytes,
+		},
+		Cards: Cards{CVCTTL: DefaultCVCTTL},
+		Log:   Log{Level: DefaultLogLevel},
+	}
+}
+
+// maxFileBytes bounds the configuration file; a larger one is a mistake.
+const maxFileBytes = 1 << 20
+
+// Load reads path, decodes it strictly over the defaults, applies the
+// environment overrides and validates the result.
+func Load(path string, getenv func(string) string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	if len(raw) > maxFileBytes {
+		return Config{}, fmt.Errorf("config: %s is larger than %d bytes", path, maxFileBytes)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if err := cfg.applyEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes raw strictly over the defaults. It does not validate.
+func Parse(raw []byte) (Config, error) {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Config{}, errors.New("the file is empty")
+		}
+		return Config{}, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("more than one YAML document: keep the whole configuration in one")
+	}
+	return cfg, nil
+}
+
+// Environment overrides. Addresses and secrets may come from the
+// environment so that one file serves every replica and no secret needs to
+// be written into it.
+const (
+	EnvListenAddr    = "CARDGATE_LISTEN_ADDR"
+	EnvRedisAddrs    = "CARDGATE_REDIS_ADDRS" // comma-separated
+	EnvRedisUsername = "CARDGATE_REDIS_USERNAME"
+	EnvRedisPassword = "CARDGATE_REDIS_PASSWORD"
+	EnvBoltPath      = "CARDGATE_BOLT_PATH"
+	EnvKeyringPath   = "CARDGATE_KEYRING_PATH"
+	EnvLogLevel      = "CARDGATE_LOG_LEVEL"
+)
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	if getenv == nil {
+		return nil
+	}
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Listen.Addr, EnvListenAddr)
+	set(&c.Store.Redis.Username, EnvRedisUsername)
+	set(&c.Store.Redis.Password, EnvRedisPassword)
+	set(&c.Store.Bolt.Path, EnvBoltPath)
+	set(&c.Keys.Local.Path, EnvKeyringPath)
+	set(&c.Log.Level, EnvLogLevel)
+	if v := getenv(EnvRedisAddrs); v != "" {
+		c.Store.Redis.Addrs = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.Store.Redis.Addrs = append(c.Store.Redis.Addrs, a)
+			}
+		}
+	}
+	return nil
+}
+
+// FieldError names the key that is wrong and how to fix it.
+type FieldError struct {
+	Key string
+	Msg string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Key + ": " + e.Msg }
+
+// Validate checks the whole configuration and returns every problem, each
+// a *FieldError, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	dev := c.Mode == ModeDev
+	switch c.Mode {
+	case ModeProduction, ModeDev:
+	default:
+		bad("mode", "%q is not a mode: use %q or %q", c.Mode, ModeProduction, ModeDev)
+	}
+	if c.Environment == "" {
+		bad("environment", "required: set it to the environment named in the signed allowlist (for example \"production\")")
+	}
+
+	if _, _, err := net.SplitHostPort(c.Listen.Addr); err != nil {
+		bad("listen.addr", "%q is not host:port (%v)", c.Listen.Addr, err)
+	}
+	if c.Listen.TLS.Enabled() {
+		t := c.Listen.TLS
+		if t.CertFile == "" || t.KeyFile == "" {
+			bad("listen.tls", "cert_file and key_file must both be set")
+		}
+		if t.ClientCAFile == "" {
+			bad("listen.tls.client_ca_file", "required: callers are authenticated by mTLS; name the CA that issues their certificates")
+		}
+	} else if !dev {
+		bad("listen.tls", "required outside dev mode: set cert_file, key_file and client_ca_file so callers authenticate with mTLS")
+	} else if !isLoopback(c.Listen.Addr) {
+		bad("listen.addr", "without TLS the dev listener must bind a loopback address such as 127.0.0.1:8443, not %q", c.Listen.Addr)
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as \"5s\"")
+		}
+	}
+	positive("listen.read_header_timeout", c.Listen.ReadHeaderTimeout)
+	positive("listen.read_timeout", c.Listen.ReadTimeout)
+	positive("listen.write_timeout", c.Listen.WriteTimeout)
+	positive("listen.idle_timeout", c.Listen.IdleTimeout)
+	positive("listen.shutdown_timeout", c.Listen.ShutdownTimeout)
+	if c.Listen.MaxRequestBytes <= 0 {
+		bad("listen.max_request_bytes", "must be positive (default %d)", DefaultMaxRequestBytes)
+	}
+	if c.Listen.MaxHeaderBytes <= 0 {
+		bad("listen.max_header_bytes", "must be positive (default %d)", DefaultMaxHeaderBytes)
+	}
+
+	if c.Allowlist.Path == "" {
+		bad("allowlist.path", "required: the signed allowlist file")
+	}
+	if c.Allowlist.SignaturesDir == "" {
+		bad("allowlist.signatures_dir", "required: the directory holding one *.sig file per signer")
+	}
+	if c.Allowlist.AllowedSigners == "" {
+		bad("allowlist.allowed_signers", "required: the pinned OpenSSH allowed_signers file")
+	}
+	if c.Allowlist.Threshold < 1 {
+		bad("allowlist.threshold", "must be at least 1 (2 or more is recommended)")
+	}
+	positive("allowlist.max_validity", c.Allowlist.MaxValidity)
+
+	switch c.Store.Backend {
+	case StoreRedis:
+		if len(c.Store.Redis.Addrs) == 0 {
+			bad("store.redis.addrs", "required for the redis store: list host:port addresses, or set %s", EnvRedisAddrs)
+		}
+		for i, a := range c.Store.Redis.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad(fmt.Sprintf("store.redis.addrs[%d]", i), "%q is not host:port", a)
+			}
+		}
+	case StoreBolt:
+		if c.Store.Bolt.Path == "" {
+			bad("store.bolt.path", "required for the bolt store: the database file, or set %s", EnvBoltPath)
+		}
+	default:
+		bad("store.backend", "%q is not a store: use %q or %q", c.Store.Backend, StoreRedis, StoreBolt)
+	}
+
+	switch c.Keys.Backend {
+	case KeysLocal:
+		if c.Keys.Local.Path == "" {
+			bad("keys.local.path", "required for the local keyring: create one with `cardgate keys init FILE`")
+		}
+		if !dev && !c.Keys.Local.UnsafeAllowOutsideDev {
+			bad("keys.backend", "the local keyring is for development only: use mode: dev, or a key service; keys.local.unsafe_allow_outside_dev overrides this and defeats key custody")
+		}
+	default:
+		bad("keys.backend", "%q is not a key backend: use %q", c.Keys.Backend, KeysLocal)
+	}
+
+	positive("egress.dial_timeout", c.Egress.DialTimeout)
+	positive("egress.dns_timeout", c.Egress.DNSTimeout)
+	positive("egress.timeout", c.Egress.Timeout)
+	if c.Egress.MaxResponseBytes <= 0 {
+		bad("egress.max_response_bytes", "must be positive (default %d)", DefaultMaxResponseBytes)
+	}
+	positive("cards.cvc_ttl", c.Cards.CVCTTL)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not a level: use debug, info, warn or error", c.Log.Level)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDev(t *testing.T) {
+	cfg, err := Load("testdata/dev.yaml", nil)
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if cfg.Listen.ReadHeaderTimeout != DefaultReadHeaderTimeout {
+		t.Errorf("read_header_timeout = %v, want the default %v", cfg.Listen.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	}
+	if cfg.Store.Backend != StoreBolt || cfg.Store.Bolt.Path != "cards.db" {
+		t.Errorf("store = %+v, want bolt at cards.db", cfg.Store)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{
+		EnvListenAddr:    "127.0.0.1:9999",
+		EnvRedisAddrs:    " 10.0.0.1:6379, 10.0.0.2:6379 ",
+		EnvRedisPassword: "s3cret",
+	}
+	raw, err := os.ReadFile("testdata/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	raw = []byte(strings.Replace(string(raw), "backend: bolt", "backend: redis", 1))
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if cfg.Listen.Addr != "127.0.0.1:9999" {
+		t.Errorf("listen.addr = %q, want the env override", cfg.Listen.Addr)
+	}
+	if got := strings.Join(cfg.Store.Redis.Addrs, ","); got != "10.0.0.1:6379,10.0.0.2:6379" {
+		t.Errorf("store.redis.addrs = %q, want the two env addresses", got)
+	}
+	if cfg.Store.Redis.Password != "s3cret" {
+		t.Errorf("store.redis.password not taken from %s", EnvRedisPassword)
+	}
+}
+
+func TestParseStrict(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "mode: dev\nlisten:\n  adress: x\n", "field adress not found"},
+		{"duplicate key", "mode: dev\nmode: production\n", "already defined"},
+		{"wrong type", "listen:\n  max_request_bytes: lots\n", "cannot unmarshal"},
+		{"bad duration", "listen:\n  read_timeout: soon\n", "cannot unmarshal"},
+		{"two documents", "mode: dev\n---\nmode: dev\n", "more than one YAML document"},
+		{"empty", "", "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v, want an error containing %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := func() Config {
+		c, err := Parse(mustRead(t, "testdata/dev.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantKey string
+	}{
+		{"bad mode", func(c *Config) { c.Mode = "staging" }, "mode"},
+		{"no environment", func(c *Config) { c.Environment = "" }, "environment"},
+		{"production without tls", func(c *Config) { c.Mode = ModeProduction; c.Keys.Local.UnsafeAllowOutsideDev = true }, "listen.tls"},
+		{"dev on a public address", func(c *Config) { c.Listen.Addr = "0.0.0.0:8443" }, "listen.addr"},
+		{"tls without client ca", func(c *Config) { c.Listen.TLS = ListenTLS{CertFile: "c", KeyFile: "k"} }, "listen.tls.client_ca_file"},
+		{"local keyring in production", func(c *Config) {
+			c.Mode = ModeProduction
+			c.Listen.TLS = ListenTLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}
+		}, "keys.backend"},
+		{"threshold zero", func(c *Config) { c.Allowlist.Threshold = 0 }, "allowlist.threshold"},
+		{"no allowlist", func(c *Config) { c.Allowlist.Path = "" }, "allowlist.path"},
+		{"redis without addrs", func(c *Config) { c.Store.Backend = StoreRedis }, "store.redis.addrs"},
+		{"bad redis addr", func(c *Config) { c.Store.Backend = StoreRedis; c.Store.Redis.Addrs = []string{"redis"} }, "store.redis.addrs[0]"},
+		{"unknown store", func(c *Config) { c.Store.Backend = "s3" }, "store.backend"},
+		{"zero timeout", func(c *Config) { c.Egress.Timeout = 0 }, "egress.timeout"},
+		{"negative cvc ttl", func(c *Config) { c.Cards.CVCTTL = -time.Second }, "cards.cvc_ttl"},
+		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(&c)
+			err := c.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Validate() = %v, want a *FieldError for %s", err, tt.wantKey)
+			}
+			if !strings.Contains(err.Error(), "config: "+tt.wantKey+":") {
+				t.Errorf("Validate() = %v, want it to name %s", err, tt.wantKey)
+			}
+		})
+	}
+	c := base()
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(dev.yaml) = %v, want nil", err)
+	}
+}
+
+func TestProductionWithUnsafeLocalKeyring(t *testing.T) {
+	c, err := Parse(mustRead(t, "testdata/dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Mode = ModeProduction
+	c.Listen.TLS = ListenTLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}
+	c.Keys.Local.UnsafeAllowOutsideDev = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil with the explicit unsafe override", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

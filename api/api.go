@@ -1,0 +1,325 @@
+// Package api owns cardgate's HTTP surface: the routes, strict request
+// decoding, caller identity, the error envelope and its stable codes, and the
+// health endpoints. It holds no card logic of its own: tokenizing belongs to
+// vaultclient and forwarding to forwarder. It must never put a request or
+// response body, a card field or an upstream error's text into a log line.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cardgate/cardgate/forwarder"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// Tokenizer turns a card into a token.
+type Tokenizer interface {
+	Tokenize(ctx context.Context, in vaultclient.CardInput) (*vaultclient.TokenInfo, error)
+}
+
+// Forwarder sends one forward.
+type Forwarder interface {
+	Forward(ctx context.Context, r *forwarder.Request) (*forwarder.Response, error)
+}
+
+// Check is one readiness probe. It returns a short, card-free detail.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) (detail string, err error)
+}
+
+// Options configures the handler. Cards and Forwarder are required.
+type Options struct {
+	Cards     Tokenizer
+	Forwarder Forwarder
+	// Ready are run by /readyz, each with ReadyTimeout.
+	Ready        []Check
+	ReadyTimeout time.Duration // zero means DefaultReadyTimeout
+	// MaxRequestBytes caps every request body; zero means DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+	// DevCallers accepts the development caller identity (see DevCallerHeader)
+	// on plain-HTTP loopback connections. Only dev mode sets it.
+	DevCallers bool
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultReadyTimeout    = 2 * time.Second
+	DefaultMaxRequestBytes = 256 << 10
+)
+
+// RequestIDHeader carries the request id back to the caller.
+const RequestIDHeader = "X-Request-Id"
+
+// New returns the router.
+func New(o Options) (http.Handler, error) {
+	if o.Cards == nil || o.Forwarder == nil {
+		return nil, errors.New("api: Cards and Forwarder are required")
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{o: o}
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.recoverer, s.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &Error{Code: CodeNotFound, Message: "no such route"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &Error{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Post("/v1/cards", s.tokenize)
+		r.Post("/v1/forward", s.forward)
+	})
+	return r, nil
+}
+
+type server struct {
+	o Options
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	callerKey
+)
+
+// RequestID returns the id the router gave the request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func (s *server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The id is ours, never the caller's: a caller-chosen id could be
+		// used to forge or collide audit records.
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id := "req_" + hex.EncodeToString(b[:])
+		w.Header().Set(RequestIDHeader, id)
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		s.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// recoverer turns a panic into a 500. It logs the stack but not the panic
+// value, which could hold anything the panicking code was handed.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.o.Logger.Error("panic in handler",
+					slog.String("request_id", RequestID(r.Context())),
+					slog.String("panic_type", fmt.Sprintf("%T", v)),
+					slog.String("stack", string(debug.Stack())))
+				writeError(w, r, &Error{Code: CodeInternal, Message: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxRequestBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readyReport struct {
+	Status string                 `json:"status"`
+	Checks map[string]readyResult `json:"checks"`
+}
+
+type readyResult struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	rep := readyReport{Status: "ready", Checks: map[string]readyResult{}}
+	code := http.StatusOK
+	for _, c := range s.o.Ready {
+		ctx, cancel := context.WithTimeout(r.Context(), s.o.ReadyTimeout)
+		detail, err := c.Check(ctx)
+		cancel()
+		res := readyResult{OK: err == nil, Detail: detail}
+		if err != nil {
+			code = http.StatusServiceUnavailable
+			rep.Status = "unavailable"
+			if res.Detail == "" {
+				res.Detail = publicMessage(err)
+			}
+		}
+		rep.Checks[c.Name] = res
+	}
+	writeJSON(w, code, rep)
+}
+
+func (s *server) tokenize(w http.ResponseWriter, r *http.Request) {
+	var in vaultclient.CardInput
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	info, err := s.o.Cards.Tokenize(r.Context(), in)
+	if err != nil {
+		s.logFailure(r, "tokenize", err)
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (s *server) forward(w http.ResponseWriter, r *http.Request) {
+	var req forwarder.Request
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	req.Caller = Caller(r.Context())
+	req.RequestID = RequestID(r.Context())
+	resp, err := s.o.Forwarder.Forward(r.Context(), &req)
+	if err != nil {
+		s.logFailure(r, "forward", err)
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// logFailure records why a request failed. The error's code is always
+// safe; its text is safe because every package keeps card data out of its
+// errors, and a test of the whole binary checks the log for card numbers.
+func (s *server) logFailure(r *http.Request, op string, err error) {
+	s.o.Logger.LogAttrs(r.Context(), slog.LevelWarn, op+" refused",
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("caller", Caller(r.Context())),
+		slog.String("code", errorCode(err)),
+		slog.String("error", err.Error()))
+}
+
+// decodeJSON decodes exactly one JSON object into v, refusing unknown
+// fields, wrong types, trailing data and oversized bodies.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return &Error{Code: CodeUnsupportedMediaType, Message: "send the request as application/json"}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &Error{Code: CodeInvalidJSON, Message: "the body must hold exactly one JSON object"}
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return &Error{Code: CodeRequestTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
+	case errors.As(err, &syntax):
+		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)}
+	case errors.As(err, &typ):
+		// typ.Value is not echoed: for a number it holds the digits, which
+		// could be a card number sent as a JSON number.
+		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("field %q must be of type %s", typ.Field, typ.Type)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Code: CodeInvalidJSON, Message: "the body is empty or truncated"}
+	}
+	// encoding/json has no typed error for an unknown field; it reports
+	// `json: unknown field "x"`. The name is a key the caller chose (not a
+	// value), so it is safe to echo and worth naming.
+	const prefix = "json: unknown field "
+	if msg := err.Error(); len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		return &Error{Code: CodeInvalidJSON, Message: "unknown field " + msg[len(prefix):]}
+	}
+	return &Error{Code: CodeInvalidJSON, Message: "the body is not a valid request"}
+}
+
+func isJSON(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if ct[i] == ';' {
+			ct = ct[:i]
+			break
+		}
+	}
+	for len(ct) > 0 && ct[len(ct)-1] == ' ' {
+		ct = ct[:len(ct)-1]
+	}
+	return ct == "application/json"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/api"
+	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/forwarder"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// gateway is one running cardgate: every part built from one Config.
+type gateway struct {
+	cfg       config.Config
+	log       *slog.Logger
+	allowlist *allowlist.Holder
+	vault     *vaultclient.Vault
+	forwarder *forwarder.Forwarder
+	server    *http.Server
+	closers   []io.Closer
+}
+
+// openGateway builds the gateway from cfg. It verifies the allowlist before
+// anything listens: an unsigned or altered allowlist stops the start.
+func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway, err error) {
+	g := &gateway{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+
+	signers, err := os.ReadFile(cfg.Allowlist.AllowedSigners)
+	if err != nil {
+		return nil, fmt.Errorf("allowlist.allowed_signers: %w", err)
+	}
+	g.allowlist = allowlist.NewHolder(allowlist.HolderOptions{
+		Path:          cfg.Allowlist.Path,
+		SignaturesDir: cfg.Allowlist.SignaturesDir,
+		Policy: allowlist.Policy{
+			AllowedSigners: signers,
+			Threshold:      cfg.Allowlist.Threshold,
+			Environment:    cfg.Environment,
+			MaxValidity:    cfg.Allowlist.MaxValidity,
+		},
+	})
+	if err := g.allowlist.Load(); err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+
+	store, err := openStore(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, store)
+	keys, err := openKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, keys)
+	g.vault, err = vaultclient.New(store, keys, vaultclient.Options{
+		CVCTTL: cfg.Cards.CVCTTL,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	roots, err := egressRoots(cfg.Egress.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	g.forwarder, err = forwarder.New(forwarder.Options{
+		Allowlist:        g.allowlist,
+		Cards:            g.vault,
+		RootCAs:          roots,
+		Logger:           log,
+		DefaultTimeout:   cfg.Egress.Timeout,
+		DialTimeout:      cfg.Egress.DialTimeout,
+		DNSTimeout:       cfg.Egress.DNSTimeout,
+		MaxResponseBytes: cfg.Egress.MaxResponseBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	dev := cfg.Mode == config.ModeDev
+	handler, err := api.New(api.Options{
+		Cards:           g.vault,
+		Forwarder:       g.forwarder,
+		MaxRequestBytes: cfg.Listen.MaxRequestBytes,
+		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
+		Logger:          log,
+		Ready: []api.Check{
+			{Name: "allowlist", Check: g.allowlistReady},
+			{Name: "cards", Check: func(ctx context.Context) (string, error) { return "", g.vault.Ping(ctx) }},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Listen.ReadTimeout,
+		WriteTimeout:      cfg.Listen.WriteTimeout,
+		IdleTimeout:       cfg.Listen.IdleTimeout,
+		MaxHeaderBytes:    cfg.Listen.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if cfg.Listen.TLS.Enabled() {
+		g.server.TLSConfig, err = callerTLS(cfg.Listen.TLS)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("DEV MODE: callers are not authenticated by mTLS; the " + api.DevCallerHeader + " header is trusted on loopback")
+	}
+	return g, nil
+}
+
+func (g *gateway) allowlistReady(ctx context.Context) (string, error) {
+	a, err := g.allowlist.Current()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("version %d, sha256 %s, expires %s", a.Doc.Version, a.SHA256, a.Doc.Expires.UTC().Format(time.RFC3339)), nil
+}
+
+// serve accepts on ln until ctx is done, then drains in-flight requests
+// within the shutdown timeout. A SIGHUP-style reload arrives on reload.
+func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan struct{}) error {
+	errc := make(chan error, 1)
+	go func() {
+		if g.server.TLSConfig != nil {
+			errc <- g.server.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- g.server.Serve(ln)
+	}()
+	g.log.Info("cardgate listening", slog.String("addr", ln.Addr().String()), slog.String("mode", g.cfg.Mode))
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-reload:
+			if err := g.allowlist.Load(); err != nil {
+				g.log.Error("allowlist reload failed; keeping the last good allowlist", slog.String("error", err.Error()))
+			} else if a, err := g.allowlist.Current(); err == nil {
+				g.log.Info("allowlist reloaded", slog.Uint64("version", a.Doc.Version), slog.String("sha256", a.SHA256))
+			}
+		case <-ctx.Done():
+			g.log.Info("shutting down: finishing requests in flight")
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
+			defer cancel()
+			if err := g.server.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+func (g *gateway) close() {
+	if g.forwarder != nil {
+		g.forwarder.Close()
+	}
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		_ = g.closers[i].Close()
+	}
+}
+
+type store interface {
+	vaultclient.Store
+	io.Closer
+}
+
+func openStore(c config.Store) (store, error) {
+	switch c.Backend {
+	case config.StoreBolt:
+		s, err := vaultclient.OpenBoltStore(c.Bolt.Path)
+		if err != nil {
+			return nil, fmt.Errorf("store.bolt: %w", err)
+		}
+		return s, nil
+	case config.StoreRedis:
+		client := redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs:        c.Redis.Addrs,
+			Username:     c.Redis.Username,
+			Password:     c.Redis.Password,
+			DB:           c.Redis.DB,
+			DialTimeout:  2 * time.Second,
+			ReadTimeout:  2 * time.Second,
+			WriteTimeout: 2 * time.Second,
+		})
+		return redisStore{vaultclient.NewRedisStore(client, c.Redis.Prefix), client}, nil
+	}
+	return nil, fmt.Errorf("store.backend: %q is not supported", c.Backend)
+}
+
+// redisStore closes the client the store was built on.
+type redisStore struct {
+	*vaultclient.RedisStore
+	client redis.UniversalClient
+}
+
+func (s redisStore) Close() error { return s.client.Close() }
+
+type keyer interface {
+	vaultclient.Keyer
+	io.Closer
+}
+
+func openKeys(cfg config.Config) (keyer, error) {
+	switch cfg.Keys.Backend {
+	case config.KeysLocal:
+		k, err := vaultclient.OpenLocalKeyring(cfg.Keys.Local.Path)
+		if err != nil {
+			return nil, fmt.Errorf("keys.local: %w", err)
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("keys.backend: %q is not supported", cfg.Keys.Backend)
+}
+
+func egressRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil // the system roots
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("egress.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("egress.ca_file: %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+func callerTLS(c config.ListenTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls: %w", err)
+	}
+	pem, err := os.ReadFile(c.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("listen.tls.client_ca_file: %s holds no PEM certificate", c.ClientCAFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}, nil
+}

@@ -1,0 +1,68 @@
+// Command cardgate is the card-forwarding egress gateway: one binary for
+// the server, the demo, and the auditor and operator tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: cardgate <command> [arguments]
+
+commands:
+  serve -config FILE        run the gateway
+  demo                      run a self-contained demo on loopback (no Redis needed)
+  allowlist sign|verify|diff|show|next ...
+                            the auditor's tools for the signed allowlist
+  keys init FILE            create a development keyring (mode 0600)
+  version                   print the version
+
+Run "cardgate <command> -h" for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "cardgate:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage means the usage text was already printed.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "allowlist":
+		return runAllowlist(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "cardgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "cardgate: unknown command %q\n\n%s", args[0], usage)
+	return errUsage
+}

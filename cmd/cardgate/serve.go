@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "cardgate.yaml", "the configuration file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := config.Load(*path, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log.Level)
+	g, err := openGateway(ctx, cfg, log)
+	if err != nil {
+		log.Error("cardgate failed to start", slog.String("error", err.Error()))
+		return err
+	}
+	defer g.close()
+	ln, err := net.Listen("tcp", cfg.Listen.Addr)
+	if err != nil {
+		return fmt.Errorf("listen.addr: %w", err)
+	}
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default: // a reload is already pending
+			}
+		}
+	}()
+	return g.serve(ctx, ln, reload)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 2 || args[0] != "init" {
+		fmt.Fprintln(stderr, "usage: cardgate keys init FILE\n\ncreates a development keyring (mode 0600); it refuses to overwrite a file")
+		return errUsage
+	}
+	if err := vaultclient.CreateLocalKeyring(args[1]); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "created development keyring", args[1])
+	return nil
+}
+
+var _ = errors.New

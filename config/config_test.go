@@ -145,3 +145,15 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The shipped example must stay a valid configuration.
+func TestExampleParses(t *testing.T) {
+	c, err := Parse(mustRead(t, "../cardgate.example.yaml"))
+	if err != nil {
+		t.Fatalf("Parse(cardgate.example.yaml) = %v", err)
+	}
+	c.Keys.Local.UnsafeAllowOutsideDev = true // the example is production mode with the only backend so far
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(cardgate.example.yaml) = %v", err)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -72,5 +71,3 @@ func runKeys(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "created development keyring", args[1])
 	return nil
 }
-
-var _ = errors.New

@@ -1,0 +1,237 @@
+package vaultclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltStore is a Store in one bbolt file, for a single node and the demo.
+//
+// Buckets:
+//
+//	meta        "format" → boltFormat
+//	cards       token → card record
+//	cvcs        token → expires_at (8 bytes, Unix ms) ‖ sealed CVC record
+//	cvc_expiry  expires_at ‖ token → "" (an index, so sweeping expired
+//	            CVCs costs only what it deletes)
+//
+// bbolt has no TTL, so a CVC's expiry is checked on every read, and
+// expired CVCs are swept when the store opens, on every Put, and when a
+// read finds one. bbolt does not zero freed pages: a deleted CVC's sealed
+// bytes can remain in the file until the page is reused. They are sealed,
+// so reading them needs the key backend too.
+type BoltStore struct {
+	db  *bolt.DB
+	now func() time.Time // time.Now; tests replace it
+}
+
+const (
+	boltFormat = "cardgate-bolt/v1"
+	// boltOpenTimeout bounds the wait for the file lock, so a second
+	// process on the same file fails instead of hanging.
+	boltOpenTimeout = time.Second
+)
+
+// Bucket and key names. Constants, converted at each use, so that no
+// package-level []byte can be changed under the store.
+const (
+	bucketMeta      = "meta"
+	bucketCards     = "cards"
+	bucketCVCs      = "cvcs"
+	bucketCVCExpiry = "cvc_expiry"
+	keyFormat       = "format"
+)
+
+// OpenBoltStore opens or creates the store at path, with mode 0600.
+func OpenBoltStore(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: open bolt store %s: %w", path, err)
+	}
+	s := &BoltStore{db: db, now: time.Now}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+		if err != nil {
+			return err
+		}
+		switch f := meta.Get([]byte(keyFormat)); {
+		case f == nil:
+			if err := meta.Put([]byte(keyFormat), []byte(boltFormat)); err != nil {
+				return err
+			}
+		case string(f) != boltFormat:
+			return fmt.Errorf("store format %q is not %q", f, boltFormat)
+		}
+		for _, b := range []string{bucketCards, bucketCVCs, bucketCVCExpiry} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return sweepCVCs(tx, s.now())
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("vaultclient: open bolt store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *BoltStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("vaultclient: close bolt store: %w", err)
+	}
+	return nil
+}
+
+// Put implements Store, in one transaction: bbolt rolls it back whole if
+// any write fails.
+func (s *BoltStore) Put(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultclient: bolt put %s: %w", token, err)
+	}
+	if len(e.Record) == 0 {
+		return fmt.Errorf("vaultclient: bolt put %s: empty record", token)
+	}
+	if e.CVC != nil && cvcTTL <= 0 {
+		return fmt.Errorf("vaultclient: bolt put %s: cvc ttl %v is not positive", token, cvcTTL)
+	}
+	now := s.now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cards := tx.Bucket([]byte(bucketCards))
+		tok := []byte(token)
+		if cards.Get(tok) != nil {
+			return ErrExists
+		}
+		if err := sweepCVCs(tx, now); err != nil {
+			return err
+		}
+		if e.CVC != nil {
+			var exp [8]byte
+			binary.BigEndian.PutUint64(exp[:], uint64(now.Add(cvcTTL).UnixMilli()))
+			val := append(exp[:len(exp):len(exp)], e.CVC...) // a new slice: exp is not shared
+			idx := append(exp[:len(exp):len(exp)], tok...)
+			if err := tx.Bucket([]byte(bucketCVCs)).Put(tok, val); err != nil {
+				return err
+			}
+			if err := tx.Bucket([]byte(bucketCVCExpiry)).Put(idx, []byte{}); err != nil {
+				return err
+			}
+		}
+		return cards.Put(tok, bytes.Clone(e.Record))
+	})
+	if err != nil {
+		return fmt.Errorf("vaultclient: bolt put %s: %w", token, err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *BoltStore) Get(ctx context.Context, token string) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: bolt get %s: %w", token, err)
+	}
+	now := s.now()
+	var e Entry
+	expired := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		tok := []byte(token)
+		rec := tx.Bucket([]byte(bucketCards)).Get(tok)
+		if rec == nil {
+			return ErrNotFound
+		}
+		// bbolt's slices point into the mmap and die with the transaction.
+		e.Record = bytes.Clone(rec)
+		if v := tx.Bucket([]byte(bucketCVCs)).Get(tok); v != nil {
+			if len(v) < 8 {
+				return fmt.Errorf("cvc entry is %d bytes", len(v))
+			}
+			if now.UnixMilli() < int64(binary.BigEndian.Uint64(v[:8])) {
+				e.CVC = bytes.Clone(v[8:])
+			} else {
+				expired = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: bolt get %s: %w", token, err)
+	}
+	if expired {
+		// The read has its answer; a failed sweep is retried by the next
+		// Put or open, so its error does not fail the read.
+		_ = s.db.Update(func(tx *bolt.Tx) error { return sweepCVCs(tx, now) })
+	}
+	return e, nil
+}
+
+// DeleteCVC implements Store.
+func (s *BoltStore) DeleteCVC(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultclient: bolt delete cvc %s: %w", token, err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tok := []byte(token)
+		cvcs := tx.Bucket([]byte(bucketCVCs))
+		v := cvcs.Get(tok)
+		if v == nil {
+			return nil
+		}
+		if len(v) >= 8 {
+			idx := append(bytes.Clone(v[:8]), tok...)
+			if err := tx.Bucket([]byte(bucketCVCExpiry)).Delete(idx); err != nil {
+				return err
+			}
+		}
+		return cvcs.Delete(tok)
+	})
+	if err != nil {
+		return fmt.Errorf("vaultclient: bolt delete cvc %s: %w", token, err)
+	}
+	return nil
+}
+
+// Ping implements Store: it fails once the store is closed.
+func (s *BoltStore) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultclient: bolt ping: %w", err)
+	}
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("vaultclient: bolt ping: %w", err)
+	}
+	return nil
+}
+
+// sweepCVCs deletes every CVC whose expiry is at or before now, walking
+// the expiry index in order and stopping at the first live one.
+func sweepCVCs(tx *bolt.Tx, now time.Time) error {
+	cvcs, idx := tx.Bucket([]byte(bucketCVCs)), tx.Bucket([]byte(bucketCVCExpiry))
+	nowMS := now.UnixMilli()
+	c := idx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.First() {
+		if len(k) < 8 {
+			return errors.New("cvc expiry index entry too short")
+		}
+		if int64(binary.BigEndian.Uint64(k[:8])) > nowMS {
+			return nil
+		}
+		tok := bytes.Clone(k[8:])
+		// Delete the CVC only if it is the one this index entry is for;
+		// DeleteCVC keeps the two in step, but be strict.
+		if v := cvcs.Get(tok); v != nil && len(v) >= 8 && bytes.Equal(v[:8], k[:8]) {
+			if err := cvcs.Delete(tok); err != nil {
+				return err
+			}
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+// Package vaultclient owns cards at rest: tokenizing and detokenizing, the
+// encrypted record format, the key backends that seal records, and the
+// card stores that hold them.
+//
+// A Vault validates a card, seals it with AES-256-GCM through a Keyer,
+// bound to its token and field, and keeps the sealed record in a Store
+// under a token of 160 random bits:
+//
+//	keys, err := vaultclient.OpenLocalKeyring("dev-keyring.json") // development only
+//	store, err := vaultclient.OpenBoltStore("cards.db")
+//	v, err := vaultclient.New(store, keys, vaultclient.Options{})
+//	info, err := v.Tokenize(ctx, vaultclient.CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, CVC: "123"})
+//	card, err := v.Detokenize(ctx, info.Token) // card.Number prints as ****4242
+//
+// Records: each stored record names its format version and the backend,
+// key name and key version that sealed it. The number, expiry and name are
+// sealed together; last4, brand, a keyed fingerprint and the creation time
+// are kept in clear. The CVC is sealed separately under its own binding,
+// stored under its own key with a TTL, and deleted by ConsumeCVC.
+//
+// Key backends implement Keyer. LocalKeyring keeps keys in a local file
+// and is for development only; the PKCS#11 HSM and Vault Transit backends
+// (issue 4) implement the same interface and keep keys on other machines.
+// Stores implement Store: RedisStore, and BoltStore for one node and the
+// demo.
+//
+// This package must never store, log, trace or put into an error message a
+// card number or CVC in clear; never hold a key-encryption key in memory
+// when the HSM or Vault backend is used; never overwrite an existing token;
+// and never leave half a record behind. Errors from Vault methods are
+// *Error, with a stable code and a message safe to show a caller.
+package vaultclient

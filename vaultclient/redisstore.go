@@ -1,0 +1,116 @@
+package vaultclient
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is a Store in Redis (standalone, Sentinel or Cluster, through
+// go-redis's UniversalClient). Each token has two keys:
+//
+//	<prefix>{<token>}:card   the card record, no TTL
+//	<prefix>{<token>}:cvc    the sealed CVC, with a TTL (SET … PX)
+//
+// The braces are a Cluster hash tag: both keys land in the same slot, so
+// the write script and MGET may touch both.
+type RedisStore struct {
+	c      redis.UniversalClient
+	prefix string
+	put    *redis.Script
+}
+
+// putScript writes the CVC, then the record, unless the record exists.
+//
+// Atomicity: Redis runs a script without interleaving other commands, and
+// the "#!lua" shebang (Redis 7+) makes Redis refuse the whole script up
+// front when it is out of memory, rather than fail half-way through; OOM is
+// the only way a SET with valid arguments can fail. The CVC goes first so
+// that if anything still failed between the two writes, what is left is a
+// CVC without a record, which its TTL removes, never a record that claims
+// a CVC it lacks.
+//
+// KEYS[1] record key, KEYS[2] CVC key; ARGV[1] record, ARGV[2] CVC or "",
+// ARGV[3] CVC TTL in milliseconds. Returns 1 if written, 0 if the record
+// exists.
+const putScript = `#!lua
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`
+
+// NewRedisStore returns a Store that uses c, with every key under prefix
+// (for example "cardgate:"). The prefix must not contain '{' or '}', which
+// would change the Cluster hash tag. c is not closed by the store.
+func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
+	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript)}
+}
+
+func (s *RedisStore) cardKey(token string) string { return s.prefix + "{" + token + "}:card" }
+func (s *RedisStore) cvcKey(token string) string  { return s.prefix + "{" + token + "}:cvc" }
+
+// Put implements Store.
+func (s *RedisStore) Put(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error {
+	if len(e.Record) == 0 {
+		return fmt.Errorf("vaultclient: redis put %s: empty record", token)
+	}
+	ttl := ""
+	if e.CVC != nil {
+		if cvcTTL < time.Millisecond {
+			return fmt.Errorf("vaultclient: redis put %s: cvc ttl %v is below 1ms", token, cvcTTL)
+		}
+		ttl = strconv.FormatInt(cvcTTL.Milliseconds(), 10)
+	}
+	n, err := s.put.Run(ctx, s.c, []string{s.cardKey(token), s.cvcKey(token)}, e.Record, e.CVC, ttl).Int()
+	if err != nil {
+		return fmt.Errorf("vaultclient: redis put %s: %w", token, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("vaultclient: redis put %s: %w", token, ErrExists)
+	}
+	return nil
+}
+
+// Get implements Store, with one MGET.
+func (s *RedisStore) Get(ctx context.Context, token string) (Entry, error) {
+	vals, err := s.c.MGet(ctx, s.cardKey(token), s.cvcKey(token)).Result()
+	if err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: redis get %s: %w", token, err)
+	}
+	if len(vals) != 2 {
+		return Entry{}, fmt.Errorf("vaultclient: redis get %s: MGET returned %d values", token, len(vals))
+	}
+	rec, ok := vals[0].(string)
+	if !ok {
+		return Entry{}, fmt.Errorf("vaultclient: redis get %s: %w", token, ErrNotFound)
+	}
+	e := Entry{Record: []byte(rec)}
+	if cvc, ok := vals[1].(string); ok {
+		e.CVC = []byte(cvc)
+	}
+	return e, nil
+}
+
+// DeleteCVC implements Store.
+func (s *RedisStore) DeleteCVC(ctx context.Context, token string) error {
+	if err := s.c.Del(ctx, s.cvcKey(token)).Err(); err != nil {
+		return fmt.Errorf("vaultclient: redis delete cvc %s: %w", token, err)
+	}
+	return nil
+}
+
+// Ping implements Store.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("vaultclient: redis ping: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+package vaultclient
+
+import (
+	"context"
+	"time"
+)
+
+// Store holds sealed records by token. It never sees plaintext: the Vault
+// seals before Put and opens after Get. Implementations: RedisStore and
+// BoltStore; both pass the same test suite (store_test.go).
+//
+// Errors: wrap ErrNotFound and ErrExists for those outcomes; any other
+// error means the store is unavailable.
+type Store interface {
+	// Put writes e under token, atomically: the record and the CVC are
+	// both written or neither is. It never overwrites: if a record exists
+	// under token it writes nothing and returns an error wrapping
+	// ErrExists. e.CVC may be nil; when it is not, it expires after cvcTTL
+	// (> 0).
+	Put(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error
+	// Get returns the record and, if one is held and has not expired, the
+	// CVC under token, in one read. It returns an error wrapping
+	// ErrNotFound when there is no record.
+	Get(ctx context.Context, token string) (Entry, error)
+	// DeleteCVC removes the CVC held under token, if any. Deleting a CVC
+	// that is not there is not an error.
+	DeleteCVC(ctx context.Context, token string) error
+	// Ping checks that the store can serve requests.
+	Ping(ctx context.Context) error
+}
+
+// Entry is what a Store holds under one token: opaque sealed bytes.
+type Entry struct {
+	Record []byte // the card record; required
+	CVC    []byte // the sealed CVC record; nil when none is held
+}

@@ -1,0 +1,64 @@
+package vaultclient
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Tokens are "tok_" and 160 random bits in lowercase base32 (32 characters,
+// no padding). 160 bits rather than the 128 minimum because 160 is a
+// multiple of 5, so every token has exactly one spelling: a token cannot be
+// varied in trailing bits to look new.
+const (
+	tokenPrefix     = "tok_"
+	tokenRandBytes  = 20
+	tokenBodyLen    = 32 // base32 of 20 bytes
+	tokenLen        = len(tokenPrefix) + tokenBodyLen
+	tokenBodyDigits = "abcdefghijklmnopqrstuvwxyz234567"
+)
+
+var tokenEncoding = base32.NewEncoding(tokenBodyDigits).WithPadding(base32.NoPadding)
+
+// newToken returns a fresh token. crypto/rand.Read never fails on the
+// platforms Go supports (it crashes the program instead), so there is no
+// error to handle.
+func newToken() string {
+	var b [tokenRandBytes]byte
+	rand.Read(b[:])
+	return tokenPrefix + tokenEncoding.EncodeToString(b[:])
+}
+
+// validToken reports whether s is spelled like a token. It is checked
+// before the store is touched, so that a caller cannot use the store's key
+// space (other prefixes, glob characters, huge keys) through the token.
+func validToken(s string) bool {
+	if len(s) != tokenLen || !strings.HasPrefix(s, tokenPrefix) {
+		return false
+	}
+	for i := len(tokenPrefix); i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenNotFound is returned both for unknown and for malformed tokens,
+// with the same public message, so that callers cannot learn which tokens
+// are well formed. The cause, which goes only to logs, names a well-formed
+// token; a malformed one is caller input of any size and content, so it is
+// not repeated.
+func tokenNotFound(token string, cause error) *Error {
+	if !validToken(token) {
+		return newError(CodeTokenNotFound, "token not found", errMalformedToken)
+	}
+	return newError(CodeTokenNotFound, "token not found", fmt.Errorf("token %s: %w", token, cause))
+}
+
+// errMalformedToken is never returned alone; it is the cause inside a
+// token_not_found *Error.
+var errMalformedToken = errors.New("malformed token")

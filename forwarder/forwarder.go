@@ -1,9 +1,33 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // Request is one forward, as decoded from POST /v1/forward. Caller is set
@@ -38,12 +62,660 @@ type Response struct {
 	Status           int         `json:"status"`
 	Headers          http.Header `json:"headers"`
 	Body             string      `json:"body"` // card numbers masked
+	// BodyEncoding is "" when Body is the processor's UTF-8 text and
+	// "base64" when the processor's bytes were not valid UTF-8.
+	BodyEncoding string `json:"body_encoding,omitempty"`
+	// Location is the processor's Location header (masked) on a 3xx. The
+	// redirect was not followed.
+	Location string `json:"location,omitempty"`
 }
 
-// Forwarder runs the forward path.
-type Forwarder struct{}
+// Defaults used when an Options field is zero.
+const (
+	DefaultTimeout             = 30 * time.Second // whole upstream exchange, unless the entry sets its own
+	DefaultDialTimeout         = 5 * time.Second  // one TCP connect attempt
+	DefaultDNSTimeout          = 5 * time.Second  // one host lookup
+	DefaultTLSHandshakeTimeout = 10 * time.Second // one TLS handshake
+	DefaultCardTimeout         = 5 * time.Second  // one Detokenize or ConsumeCVC call
+	DefaultMaxResponseBytes    = 1 << 20          // processor body, unless the entry sets its own
+	DefaultMaxRequestBodyBytes = 1 << 20          // the caller's body template
 
-// Forward checks, fills in and sends r. Errors are *Error.
+	// UserAgent is sent on every outbound request, replacing the caller's.
+	UserAgent = "cardgate-forwarder/1"
+)
+
+// Request limits that are not configurable.
+const (
+	maxURLBytes     = 8 << 10
+	maxHeaders      = 64
+	maxHeaderBytes  = 32 << 10
+	maxIDBytes      = 128
+	maxTokenBytes   = 256
+	maxCardHeaderNm = 128
+)
+
+// AllowlistSource yields the live, verified allowlist. allowlist.Holder
+// implements it.
+type AllowlistSource interface {
+	Current() (*allowlist.Allowlist, error)
+}
+
+// Cards reads cards from the vault. vaultclient.Vault implements it.
+type Cards interface {
+	Detokenize(ctx context.Context, token string) (*vaultclient.Card, error)
+	ConsumeCVC(ctx context.Context, token string) error
+}
+
+// Resolver looks host names up. *net.Resolver implements it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Options configures a Forwarder. Allowlist and Cards are required; every
+// other zero field means the documented default. No field loosens a check:
+// there is no way to skip TLS verification or the address checks (an entry
+// widens the address check only through its own UnsafeAllowRanges).
+type Options struct {
+	Allowlist AllowlistSource
+	Cards     Cards
+
+	// RootCAs verifies processors' certificates. Nil means the system roots.
+	RootCAs *x509.CertPool
+	// Resolver looks destination hosts up. Nil means net.DefaultResolver.
+	Resolver Resolver
+	// Logger gets one line per forward. Nil discards.
+	Logger *slog.Logger
+	// TracerProvider and MeterProvider default to OpenTelemetry no-ops.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+
+	DefaultTimeout      time.Duration // per entry unless it sets Timeout; 0 = DefaultTimeout
+	DialTimeout         time.Duration // 0 = DefaultDialTimeout
+	DNSTimeout          time.Duration // 0 = DefaultDNSTimeout
+	TLSHandshakeTimeout time.Duration // 0 = DefaultTLSHandshakeTimeout
+	CardTimeout         time.Duration // 0 = DefaultCardTimeout
+	MaxResponseBytes    int64         // per entry unless it sets its own; 0 = DefaultMaxResponseBytes
+	MaxRequestBodyBytes int64         // 0 = DefaultMaxRequestBodyBytes
+
+	// StripResponseHeaders names extra response headers never returned to
+	// callers, on top of hop-by-hop headers, Set-Cookie and Set-Cookie2.
+	StripResponseHeaders []string
+
+	// Now is the clock for allowlist matching. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Forwarder runs the forward path. It is safe for concurrent use. The zero
+// value refuses every forward; build one with New.
+type Forwarder struct {
+	allow       AllowlistSource
+	cards       Cards
+	resolver    Resolver
+	rootCAs     *x509.CertPool
+	classifier  *classifier
+	log         *slog.Logger
+	tel         *telemetry
+	now         func() time.Time
+	timeout     time.Duration
+	dialTimeout time.Duration
+	dnsTimeout  time.Duration
+	tlsTimeout  time.Duration
+	cardTimeout time.Duration
+	maxResp     int64
+	maxReqBody  int64
+	stripResp   map[string]bool
+
+	bufs sync.Pool // *[]byte; zeroed before reuse because they held card data
+
+	mu     sync.Mutex
+	sha    string            // allowlist document the routes belong to
+	routes map[string]*route // destination id -> route
+}
+
+// New returns a Forwarder. It fails when a required option is missing or a
+// duration or size is negative.
+func New(o Options) (*Forwarder, error) {
+	if o.Allowlist == nil {
+		return nil, errors.New("forwarder: options: Allowlist is required")
+	}
+	if o.Cards == nil {
+		return nil, errors.New("forwarder: options: Cards is required")
+	}
+	for name, d := range map[string]time.Duration{
+		"DefaultTimeout": o.DefaultTimeout, "DialTimeout": o.DialTimeout, "DNSTimeout": o.DNSTimeout,
+		"TLSHandshakeTimeout": o.TLSHandshakeTimeout, "CardTimeout": o.CardTimeout,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("forwarder: options: %s must not be negative", name)
+		}
+	}
+	if o.MaxResponseBytes < 0 || o.MaxRequestBodyBytes < 0 {
+		return nil, errors.New("forwarder: options: byte limits must not be negative")
+	}
+	tel, err := newTelemetry(o.TracerProvider, o.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{
+		allow:       o.Allowlist,
+		cards:       o.Cards,
+		resolver:    o.Resolver,
+		rootCAs:     o.RootCAs,
+		classifier:  newClassifier(),
+		log:         o.Logger,
+		tel:         tel,
+		now:         o.Now,
+		timeout:     orDefault(o.DefaultTimeout, DefaultTimeout),
+		dialTimeout: orDefault(o.DialTimeout, DefaultDialTimeout),
+		dnsTimeout:  orDefault(o.DNSTimeout, DefaultDNSTimeout),
+		tlsTimeout:  orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
+		cardTimeout: orDefault(o.CardTimeout, DefaultCardTimeout),
+		maxResp:     orDefault(o.MaxResponseBytes, DefaultMaxResponseBytes),
+		maxReqBody:  orDefault(o.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes),
+		stripResp:   map[string]bool{},
+		routes:      map[string]*route{},
+	}
+	if f.resolver == nil {
+		f.resolver = net.DefaultResolver
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	for _, h := range o.StripResponseHeaders {
+		f.stripResp[http.CanonicalHeaderKey(h)] = true
+	}
+	return f, nil
+}
+
+func orDefault[T int64 | time.Duration](v, d T) T {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// Close closes idle upstream connections. In-flight forwards finish.
+func (f *Forwarder) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.routes {
+		r.transport.CloseIdleConnections()
+	}
+}
+
+// forward is the state of one forward, for the log line and the span.
+type forward struct {
+	id          string
+	req         *Request
+	version     uint64
+	host        string
+	remote      atomic.Value // string: the address the connection went to
+	gotConn     atomic.Bool  // a connection was handed to the request: bytes may leave
+	usedCVC     bool
+	destination string
+}
+
+// Forward checks, fills in and sends r. Errors are *Error, and always say
+// whether anything was sent.
 func (f *Forwarder) Forward(ctx context.Context, r *Request) (*Response, error) {
-	return nil, errors.New("forwarder: not implemented")
+	if f == nil || f.allow == nil || f.cards == nil {
+		return nil, notSent(CodeInternal, "forwarder is not configured")
+	}
+	start := time.Now()
+	fw := &forward{id: newForwardID(), req: r}
+	if r != nil {
+		fw.destination = r.Destination
+	}
+	ctx, span := f.tel.start(ctx, fw)
+	resp, ferr := f.forward(ctx, fw, r)
+	f.finish(ctx, span, fw, resp, ferr, time.Since(start))
+	if ferr != nil {
+		return nil, ferr
+	}
+	return resp, nil
+}
+
+// forward runs the steps in order; each one fails closed.
+func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Response, *Error) {
+	// 1. Validate the request and find every placeholder.
+	if r == nil {
+		return nil, notSent(CodeInvalidRequest, "request is empty")
+	}
+	v, e := f.validate(r)
+	if e != nil {
+		return nil, e
+	}
+	fw.host = v.target.host
+
+	// 2. The live allowlist, and the entry this request may use.
+	al, err := f.allow.Current()
+	if err != nil {
+		return nil, passThrough(err, "allowlist unavailable")
+	}
+	if al == nil {
+		return nil, notSent(CodeInternal, "allowlist unavailable")
+	}
+	fw.version = al.Doc.Version
+	dest, err := al.Match(allowlist.Query{
+		DestinationID: r.Destination,
+		Caller:        r.Caller,
+		Method:        r.Method,
+		URL:           v.target.URL(),
+		Fields:        v.fields,
+		Now:           f.now(),
+	})
+	if err != nil {
+		return nil, passThrough(err, "allowlist match failed")
+	}
+	if dest == nil {
+		return nil, notSent(CodeInternal, "allowlist match returned no entry")
+	}
+	// Match decided; check again what the dial depends on, so that a bug
+	// there cannot send a card somewhere this package did not verify.
+	if e := recheck(dest, r, v); e != nil {
+		return nil, e
+	}
+	if e := v.checkHeaderSlots(dest); e != nil {
+		return nil, e
+	}
+
+	// 3. The card.
+	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
+	card, err := f.cards.Detokenize(cctx, r.Card)
+	cancel()
+	if err != nil {
+		return nil, passThrough(err, "card store unavailable")
+	}
+	if card == nil {
+		return nil, notSent(CodeInternal, "card store returned no card")
+	}
+	cv := cardValues{card: card}
+	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
+
+	// 4. Render once, into a pooled buffer that the request body owns.
+	body, e := f.renderBody(v, cv)
+	if e != nil {
+		return nil, e
+	}
+	hdr, e := v.renderHeaders(cv)
+	if e != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, e
+	}
+
+	// 5. Send and read.
+	resp, e := f.send(ctx, fw, al.SHA256, v, dest, hdr, body, card)
+	if fw.usedCVC && (resp != nil || e != nil && e.Outcome == Answered) {
+		f.consumeCVC(ctx, fw, r.Card)
+	}
+	if e != nil {
+		return nil, e
+	}
+	resp.ForwardID = fw.id
+	resp.AllowlistVersion = fw.version
+	return resp, nil
+}
+
+// recheck repeats the parts of the allowlist decision that the dial and the
+// render depend on: same entry, https host and port equality, path prefix on
+// a segment boundary, method, caller and fields.
+func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
+	deny := func(msg string) *Error { return notSent(CodeDestinationNotAllowed, msg) }
+	if d.ID != r.Destination {
+		return deny("destination does not match the allowlist entry")
+	}
+	if d.Host == "" || d.Port < 1 || d.Port > 65535 {
+		return deny("allowlist entry has no host or port")
+	}
+	t := v.target
+	if t.ip.IsValid() {
+		a, err := netip.ParseAddr(trimBrackets(d.Host))
+		if err != nil || a != t.ip {
+			return notSent(CodeAddressForbidden, "url: an IP address is allowed only when the entry names that exact address")
+		}
+	} else if t.host != d.Host {
+		return deny("url: host is not the entry's host")
+	}
+	if t.port != d.Port {
+		return deny("url: port is not the entry's port")
+	}
+	if !pathHasPrefix(t.path, d.PathPrefix) {
+		return deny("url: path is outside the entry's path prefix")
+	}
+	if !slices.Contains(d.Methods, r.Method) {
+		return deny("method is not allowed for this destination")
+	}
+	if !slices.Contains(d.Callers, r.Caller) {
+		return deny("caller is not allowed for this destination")
+	}
+	for _, fl := range v.fields {
+		if !slices.Contains(d.Fields, fl) {
+			return deny("card field " + string(fl) + " is not allowed for this destination")
+		}
+	}
+	return nil
+}
+
+func trimBrackets(h string) string {
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// pathHasPrefix reports whether the escaped path p is prefix or below it on
+// a segment boundary ("/v1" admits "/v1" and "/v1/x", not "/v10").
+func pathHasPrefix(p, prefix string) bool {
+	if prefix == "" || prefix == "/" {
+		return true
+	}
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
+}
+
+// routeFor returns the transport for the entry, building it on first use.
+// Routes belong to one allowlist document: when the document changes, the
+// old routes' idle connections are closed and the routes dropped.
+func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) *route {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sha != al {
+		for _, r := range f.routes {
+			r.transport.CloseIdleConnections()
+		}
+		clear(f.routes)
+		f.sha = al
+	}
+	if r, ok := f.routes[d.ID]; ok {
+		return r
+	}
+	r := f.newRoute(t, d.UnsafeAllowRanges, f.entryTimeout(d))
+	f.routes[d.ID] = r
+	return r
+}
+
+func (f *Forwarder) entryTimeout(d *allowlist.Destination) time.Duration {
+	if d.Timeout > 0 {
+		return d.Timeout
+	}
+	return f.timeout
+}
+
+func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
+	if d.MaxResponseBytes > 0 {
+		return d.MaxResponseBytes
+	}
+	return f.maxResp
+}
+
+// send performs the exchange and turns the answer into a Response.
+func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+	rt := f.routeFor(sha, d, v.target)
+
+	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
+	defer cancel()
+	uctx = httptrace.WithClientTrace(uctx, &httptrace.ClientTrace{
+		GotConn: func(ci httptrace.GotConnInfo) {
+			fw.gotConn.Store(true)
+			if ci.Conn != nil {
+				fw.remote.Store(ci.Conn.RemoteAddr().String())
+			}
+		},
+	})
+
+	u := v.target.URL()
+	req := &http.Request{
+		Method:     v.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Host:       v.target.hostPort(),
+	}
+	if body != nil {
+		req.Body = body
+		req.ContentLength = int64(body.len())
+		// No GetBody: the transport may then never replay a request whose
+		// body it has started to send, so a card is never sent twice by us.
+	} else {
+		req.Body = http.NoBody
+	}
+	req = req.WithContext(uctx)
+
+	resp, err := rt.client.Do(req)
+	if err != nil {
+		return nil, f.classifySendError(ctx, uctx, fw, err)
+	}
+	defer resp.Body.Close()
+
+	maxBytes := f.entryMaxResp(d)
+	out := &Response{Outcome: Answered, Status: resp.StatusCode}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, newError(CodeUpstreamEncoding, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
+	}
+	if resp.ContentLength > maxBytes {
+		return nil, newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
+	}
+	raw := f.getBuf()
+	defer f.putBuf(raw)
+	n, err := readCapped(raw, resp.Body, maxBytes)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		if uctx.Err() != nil {
+			return nil, newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+		}
+		return nil, newError(CodeUpstreamNoResponse, Answered, "processor response body was cut off", err)
+	}
+	var cvc []byte
+	if fw.usedCVC {
+		cvc = []byte(card.CVC.Reveal())
+	}
+	red := f.getBuf()
+	defer f.putBuf(red)
+	*red = redact((*red)[:0], (*raw)[:n], cvc)
+	if utf8.Valid(*red) {
+		out.Body = string(*red)
+	} else {
+		out.Body = base64.StdEncoding.EncodeToString(*red)
+		out.BodyEncoding = "base64"
+	}
+	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		out.Location = out.Headers.Get("Location")
+	}
+	return out, nil
+}
+
+// classifySendError maps a failed exchange to a code and an outcome. Before
+// a connection was handed to the request nothing can have been written;
+// after it we assume the processor may have the card.
+func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward, err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce // from dialTLS: DNS, address policy, connect, TLS; all not_sent
+	}
+	// Drop *url.Error: its message repeats the URL, which belongs in no log.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	timedOut := uctx.Err() == context.DeadlineExceeded || isTimeout(err)
+	canceled := parent.Err() == context.Canceled
+	if !fw.gotConn.Load() {
+		switch {
+		case canceled:
+			return newError(CodeCanceled, NotSent, "request canceled before anything was sent", err)
+		case timedOut:
+			return newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err)
+		}
+		return newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", err)
+	}
+	switch {
+	case canceled:
+		return newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err)
+	case timedOut:
+		return newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err)
+	}
+	return newError(CodeUpstreamNoResponse, SentNoResponse, "connection failed after the request may have been sent", err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// readCapped reads r into *buf, up to max bytes. More than max is an error.
+func readCapped(buf *[]byte, r io.Reader, max int64) (int, error) {
+	b := (*buf)[:0]
+	lr := io.LimitReader(r, max+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		*buf = b
+		if int64(len(b)) > max {
+			return 0, newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
+		}
+		if err == io.EOF {
+			return len(b), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never passed
+// on in either direction.
+func hopByHop(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
+}
+
+// cleanResponseHeaders returns the processor's headers without hop-by-hop
+// headers (including those its Connection header names), cookies and the
+// configured extras, with card numbers and the CVC masked in every value.
+func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header {
+	drop := map[string]bool{}
+	for _, v := range h.Values("Connection") {
+		for _, n := range strings.Split(v, ",") {
+			drop[http.CanonicalHeaderKey(strings.TrimSpace(n))] = true
+		}
+	}
+	out := make(http.Header, len(h))
+	var buf []byte
+	for name, vals := range h {
+		k := http.CanonicalHeaderKey(name)
+		if hopByHop(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || containsCardString(k) {
+			continue
+		}
+		for _, v := range vals {
+			buf = redact(buf[:0], []byte(v), cvc)
+			out[k] = append(out[k], string(buf))
+		}
+	}
+	return out
+}
+
+// consumeCVC deletes the transient CVC after the processor has answered a
+// request that carried it. Failure is logged, never returned: the processor
+// has already acted. The call outlives a caller that hung up (the CVC must
+// go either way) but has its own deadline.
+func (f *Forwarder) consumeCVC(ctx context.Context, fw *forward, token string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cardTimeout)
+	defer cancel()
+	if err := f.cards.ConsumeCVC(cctx, token); err != nil {
+		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: consume cvc failed",
+			slog.String("forward_id", fw.id), slog.String("request_id", fw.req.RequestID),
+			slog.String("error", err.Error()))
+	}
+}
+
+func (f *Forwarder) getBuf() *[]byte {
+	if b, ok := f.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 32<<10)
+	return &b
+}
+
+// putBuf zeroes a buffer before pooling it: it may have held card data.
+func (f *Forwarder) putBuf(b *[]byte) {
+	clear((*b)[:cap(*b)])
+	*b = (*b)[:0]
+	if cap(*b) > 4<<20 {
+		return // let the GC have outsized buffers
+	}
+	f.bufs.Put(b)
+}
+
+// pooledBody is the rendered request body. It returns its buffer to the
+// pool, zeroed, when the transport closes it; a Read after Close fails.
+type pooledBody struct {
+	f      *Forwarder
+	mu     sync.Mutex
+	buf    *[]byte
+	r      bytes.Reader
+	closed bool
+}
+
+func (b *pooledBody) len() int { return len(*b.buf) }
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errors.New("forwarder: read after close")
+	}
+	return b.r.Read(p)
+}
+
+func (b *pooledBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		b.r.Reset(nil)
+		b.f.putBuf(b.buf)
+	}
+	return nil
+}
+
+func (f *Forwarder) renderBody(v *validated, cv cardValues) (*pooledBody, *Error) {
+	if v.body.text == "" {
+		return nil, nil
+	}
+	buf := f.getBuf()
+	out, e := renderBody((*buf)[:0], v.body, v.bodyKind, cv)
+	*buf = out
+	if e != nil {
+		f.putBuf(buf)
+		return nil, e
+	}
+	pb := &pooledBody{f: f, buf: buf}
+	pb.r.Reset(*buf)
+	return pb, nil
+}
+
+func newForwardID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand crashes the program instead)
+	return "fwd_" + hex.EncodeToString(b[:])
 }

@@ -1,0 +1,178 @@
+package forwarder
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// route is the transport for one allowlist entry of one allowlist document.
+// Its dialer can reach only that entry's host and port: whatever address
+// the HTTP machinery asks for, the dialer resolves the entry's host, checks
+// every answer and connects to a checked address. Keeping one transport per
+// (document, entry) also keeps pooled connections from ever being shared
+// between entries with different address policies.
+type route struct {
+	host  string     // normalized, as in the entry
+	ip    netip.Addr // set when the entry names an IP literal
+	port  int
+	allow []netip.Prefix // the entry's UnsafeAllowRanges
+
+	resolver    Resolver
+	classifier  *classifier
+	rootCAs     *x509.CertPool
+	dnsTimeout  time.Duration
+	dialTimeout time.Duration
+	tlsTimeout  time.Duration
+
+	transport *http.Transport
+	client    *http.Client
+}
+
+// Transport limits that are not per-entry settings.
+const (
+	maxIdleConnsPerHost    = 64
+	maxConnsPerHost        = 512
+	idleConnTimeout        = 90 * time.Second
+	maxResponseHeaderBytes = 64 << 10
+)
+
+func (f *Forwarder) newRoute(t *target, allow []netip.Prefix, timeout time.Duration) *route {
+	r := &route{
+		host:        t.host,
+		ip:          t.ip,
+		port:        t.port,
+		allow:       append([]netip.Prefix(nil), allow...),
+		resolver:    f.resolver,
+		classifier:  f.classifier,
+		rootCAs:     f.rootCAs,
+		dnsTimeout:  f.dnsTimeout,
+		dialTimeout: f.dialTimeout,
+		tlsTimeout:  f.tlsTimeout,
+	}
+	r.transport = &http.Transport{
+		// Never honour HTTP(S)_PROXY: a proxy would do its own resolution.
+		Proxy: nil,
+		// Plain-http dialing is refused; every forward is https and goes
+		// through dialTLS.
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, notSent(CodeDestinationNotAllowed, "only https is forwarded")
+		},
+		DialTLSContext:         r.dialTLS,
+		TLSHandshakeTimeout:    r.tlsTimeout, // dialTLS enforces it too; set for clarity
+		ResponseHeaderTimeout:  timeout,
+		IdleConnTimeout:        idleConnTimeout,
+		MaxIdleConns:           maxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+		MaxConnsPerHost:        maxConnsPerHost,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		// We must see the body as the processor's bytes to scan it for card
+		// numbers, so we ask for identity and never decode on the fly.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 30 * time.Second, // detect dead pooled connections
+			PingTimeout:     15 * time.Second,
+		},
+	}
+	r.client = &http.Client{
+		Transport: r.transport,
+		// A redirect is returned to the caller, never followed: its target
+		// was not checked against the allowlist.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return r
+}
+
+// dialAddr is the authority the transport asks for: the URL's host with the
+// port always present (net.JoinHostPort brackets an IPv6 literal).
+func (r *route) dialAddr() string { return net.JoinHostPort(r.host, strconv.Itoa(r.port)) }
+
+// dialTLS is the only way this route's transport makes connections.
+func (r *route) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	if network != "tcp" || addr != r.dialAddr() {
+		// The transport only ever asks for the URL's authority, which we
+		// built from the entry. Anything else is a bug: refuse it.
+		return nil, newError(CodeInternal, NotSent, "unexpected dial target", fmt.Errorf("forwarder: dial %s %s on route %s", network, addr, r.dialAddr()))
+	}
+	addrs, err := r.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		if err := r.classifier.check(a, r.allow); err != nil {
+			// One forbidden answer refuses the host: a name that resolves
+			// into internal space is not a processor, whatever else it
+			// resolves to.
+			return nil, newError(CodeAddressForbidden, NotSent, "destination resolves to a forbidden address", err)
+		}
+	}
+	var lastErr error
+	for _, a := range addrs {
+		conn, err := r.dialOne(ctx, a.Unmap())
+		if err == nil {
+			return r.handshake(ctx, conn)
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", lastErr)
+}
+
+// resolve looks the host up once, under its own deadline. An IP-literal
+// entry is not looked up.
+func (r *route) resolve(ctx context.Context) ([]netip.Addr, error) {
+	if r.ip.IsValid() {
+		return []netip.Addr{r.ip}, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, r.dnsTimeout)
+	defer cancel()
+	addrs, err := r.resolver.LookupNetIP(dctx, "ip", r.host)
+	if err != nil {
+		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: %w", r.host, err))
+	}
+	if len(addrs) == 0 {
+		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: no addresses", r.host))
+	}
+	return addrs, nil
+}
+
+func (r *route) dialOne(ctx context.Context, a netip.Addr) (net.Conn, error) {
+	d := net.Dialer{Timeout: r.dialTimeout, KeepAlive: 30 * time.Second}
+	return d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(r.port)).String())
+}
+
+// handshake runs TLS on conn for the entry's host name. Verification is
+// always on: there is deliberately no field anywhere that could set
+// InsecureSkipVerify.
+func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	cfg := &tls.Config{
+		ServerName: r.host,
+		RootCAs:    r.rootCAs,
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, r.tlsTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		code := CodeUpstreamTLSError
+		msg := "TLS handshake with the destination failed"
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			msg = "TLS handshake with the destination timed out"
+		}
+		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w", r.host, err))
+	}
+	return tc, nil
+}

@@ -1,0 +1,63 @@
+// Package forwarder owns the forward path: it takes a caller's request
+// naming a card token, a destination entry and a request template, asks the
+// allowlist whether the caller may send those card fields there, fetches the
+// card from the vault, writes the card into the request with escaping that
+// fits the slot, sends it to an address it has checked, and returns the
+// processor's answer with card numbers masked.
+//
+// The steps run in this order and each one fails closed, returning an
+// *Error whose Outcome says whether anything may have left the gateway:
+//
+//  1. validate the request (method, URL, headers, body size) and refuse
+//     a card number typed in by the caller (literal_card_in_request) or a
+//     placeholder in the URL, the query or a header the gateway sets;
+//  2. parse the templates and collect the card fields they use;
+//  3. allowlist: Current, then Match with caller, method, normalized URL and
+//     fields; the parts of the decision the dial depends on are checked
+//     again here (host, port, path prefix, method, caller, fields), and a
+//     placeholder in a header the entry does not list in CardHeaders is
+//     refused;
+//  4. detokenize;
+//  5. render once, into a pooled buffer that is zeroed after use;
+//  6. resolve once, check every answer, dial a checked address, verify TLS
+//     for the entry's host name;
+//  7. send, without following redirects; a 3xx comes back with Location;
+//  8. read at most the entry's byte cap, mask card numbers (and the CVC, if
+//     the forward used it) in the body and header values, drop hop-by-hop
+//     headers and cookies;
+//  9. after an answered forward that carried the CVC, delete the CVC.
+//
+// # Slots and escaping
+//
+// Placeholders are {{card.number}}, {{card.cvc}}, {{card.exp_month}}
+// ("01"–"12"), {{card.exp_year}} (four digits) and {{card.name}}; spaces
+// inside the braces are allowed. The body may hold them when its
+// Content-Type is JSON (application/json or application/*+json: the
+// placeholder must sit inside a JSON string and the value is JSON-escaped;
+// only exp_month and exp_year may stand bare, as numbers) or
+// application/x-www-form-urlencoded (the value is query-escaped). Any other
+// body type with a placeholder is refused, since there is no escaping rule
+// for it. Headers named in the entry's CardHeaders may hold placeholders; a
+// rendered header value with a control character is refused.
+//
+// # Destination safety
+//
+// The URL is parsed and normalized once (see parseTarget); the normalized
+// host is what Match sees, what is dialed, what TLS verifies and what is
+// logged. Each allowlist entry gets its own http.Transport whose only dialer
+// resolves the entry's host (with its own deadline), refuses the host if
+// any answer lies in an IANA special-purpose range that the entry's
+// UnsafeAllowRanges does not open (see specialRanges; unspecified,
+// multicast and broadcast can never be opened), and connects to the
+// checked addresses in order. Proxies from the environment are ignored.
+//
+// # What this package must never do
+//
+//   - send to an address it has not checked, or to a host and port other
+//     than the matched entry's;
+//   - follow a redirect;
+//   - skip or weaken TLS certificate verification: no option for it exists;
+//   - let card data (number, CVC, name, the rendered body or header values)
+//     reach a log line, an error message, a span, a metric or a panic;
+//   - let the HTTP transport replay a request whose body it began to send.
+package forwarder

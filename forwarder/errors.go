@@ -1,0 +1,86 @@
+package forwarder
+
+import "errors"
+
+// Error codes owned by this package. They are API: callers and the HTTP
+// layer branch on them, so they never change meaning. Codes from the
+// allowlist (destination_not_allowed, method_not_allowed, …) and the card
+// vault pass through unchanged inside an *Error.
+const (
+	CodeInvalidRequest        = "invalid_request"               // a field of the request is malformed; Message names it
+	CodeInvalidTemplate       = "invalid_template"              // malformed or unknown placeholder, or a body that does not parse as its Content-Type
+	CodePlaceholderNotAllowed = "placeholder_not_allowed"       // a card placeholder in a slot that may not carry one (URL, query, an unlisted header, an unsupported body type)
+	CodeLiteralCard           = "literal_card_in_request"       // the caller typed something that looks like a card number
+	CodeDestinationNotAllowed = "destination_not_allowed"       // the URL is outside every entry, or is not a plain https URL
+	CodeAddressForbidden      = "destination_address_forbidden" // the host is, or resolves to, a special-purpose address
+	CodeCardFieldUnavailable  = "card_field_unavailable"        // the template needs a card field the card does not hold (e.g. a consumed CVC)
+	CodeDNSFailure            = "dns_failure"                   // the destination host did not resolve
+	CodeUpstreamConnectFailed = "upstream_connect_failed"       // no TCP connection could be made; nothing was sent
+	CodeUpstreamTLSError      = "upstream_tls_error"            // the TLS handshake or certificate check failed; nothing was sent
+	CodeUpstreamTimeout       = "upstream_timeout"              // the request may have reached the processor but no answer came in time
+	CodeUpstreamNoResponse    = "upstream_no_response"          // the connection failed after the request may have been written
+	CodeUpstreamTooLarge      = "upstream_response_too_large"   // the processor answered with more than the entry's byte cap
+	CodeUpstreamEncoding      = "upstream_response_encoding"    // the processor answered with a Content-Encoding we cannot scan for card data
+	CodeCanceled              = "request_canceled"              // the caller went away
+	CodeInternal              = "internal_error"                // a bug or a broken dependency; details only in the server log
+)
+
+// Error is the only error type Forward returns. Code and Message are safe to
+// show to the caller; Err is the internal cause, for the server log, and may
+// be nil. No field ever holds card data or the rendered request.
+type Error struct {
+	Code    string
+	Message string
+	// Outcome says whether the card may have left the gateway. It is always
+	// set; a caller may retry blindly only on NotSent.
+	Outcome Outcome
+	Err     error
+}
+
+func (e *Error) Error() string {
+	s := "forwarder: " + e.Code
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the stable code.
+func (e *Error) ErrorCode() string { return e.Code }
+
+// PublicMessage returns the message meant for the caller.
+func (e *Error) PublicMessage() string { return e.Message }
+
+// publicError is what allowlist and vaultclient errors implement.
+type publicError interface {
+	ErrorCode() string
+	PublicMessage() string
+}
+
+func newError(code string, outcome Outcome, msg string, err error) *Error {
+	return &Error{Code: code, Message: msg, Outcome: outcome, Err: err}
+}
+
+// notSent is shorthand for the errors raised before any byte left.
+func notSent(code, msg string) *Error { return newError(code, NotSent, msg, nil) }
+
+// passThrough wraps an error from a collaborator. A typed error keeps its own
+// code and message, so the caller sees e.g. caller_not_allowed; anything else
+// is an internal error whose cause only reaches the log.
+func passThrough(err error, fallbackMsg string) *Error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var pe publicError
+	if errors.As(err, &pe) && pe.ErrorCode() != "" {
+		return newError(pe.ErrorCode(), NotSent, pe.PublicMessage(), err)
+	}
+	return newError(CodeInternal, NotSent, fallbackMsg, err)
+}

@@ -1,0 +1,119 @@
+package forwarder
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+const instrumentationName = "github.com/cardgate/cardgate/forwarder"
+
+// telemetry holds the tracer and instruments. Only identifiers, codes,
+// outcomes, statuses and durations are recorded: never a card field, a
+// header value, a body or a URL query.
+type telemetry struct {
+	tracer   trace.Tracer
+	forwards metric.Int64Counter
+	duration metric.Float64Histogram
+}
+
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
+	}
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	m := mp.Meter(instrumentationName)
+	forwards, err := m.Int64Counter("cardgate.forwarder.forwards",
+		metric.WithDescription("Forwards by destination, outcome and error code."))
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: counter: %w", err)
+	}
+	duration, err := m.Float64Histogram("cardgate.forwarder.duration",
+		metric.WithDescription("Forward duration, end to end."), metric.WithUnit("s"))
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: histogram: %w", err)
+	}
+	return &telemetry{tracer: tp.Tracer(instrumentationName), forwards: forwards, duration: duration}, nil
+}
+
+func (t *telemetry) start(ctx context.Context, fw *forward) (context.Context, trace.Span) {
+	attrs := []attribute.KeyValue{attribute.String("cardgate.forward_id", fw.id)}
+	if fw.req != nil {
+		attrs = append(attrs,
+			attribute.String("cardgate.destination", fw.req.Destination),
+			attribute.String("cardgate.caller", fw.req.Caller))
+	}
+	return t.tracer.Start(ctx, "forwarder.Forward", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// finish writes the one log line, ends the span and records the metrics.
+func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, resp *Response, e *Error, d time.Duration) {
+	outcome, code, status := NotSent, "", 0
+	if resp != nil {
+		outcome, status = resp.Outcome, resp.Status
+	}
+	if e != nil {
+		outcome, code = e.Outcome, e.Code
+	}
+	remote, _ := fw.remote.Load().(string)
+	reqID, caller := "", ""
+	if fw.req != nil {
+		reqID, caller = fw.req.RequestID, fw.req.Caller
+	}
+
+	span.SetAttributes(
+		attribute.Int64("cardgate.allowlist_version", int64(fw.version)),
+		attribute.String("cardgate.outcome", string(outcome)),
+		attribute.Int("http.response.status_code", status),
+	)
+	if e != nil {
+		span.SetAttributes(attribute.String("error.type", code))
+		// The span status carries the code only; e.Err can name hosts and
+		// addresses, which belong in the log, not in a trace backend.
+		span.SetStatus(codes.Error, code)
+	}
+	span.End()
+
+	mattrs := metric.WithAttributes(
+		attribute.String("destination", fw.destination),
+		attribute.String("outcome", string(outcome)),
+		attribute.String("code", code),
+	)
+	f.tel.forwards.Add(ctx, 1, mattrs)
+	f.tel.duration.Record(ctx, d.Seconds(), mattrs)
+
+	attrs := []slog.Attr{
+		slog.String("forward_id", fw.id),
+		slog.String("request_id", reqID),
+		slog.String("caller", caller),
+		slog.String("destination", fw.destination),
+		slog.Uint64("allowlist_version", fw.version),
+		slog.String("host", fw.host),
+		slog.String("resolved_addr", remote),
+		slog.String("outcome", string(outcome)),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+	}
+	level := slog.LevelInfo
+	if e != nil {
+		level = slog.LevelWarn
+		if e.Code == CodeInternal {
+			level = slog.LevelError
+		}
+		// Error() holds the code, the public message and the internal
+		// cause; none of them is built from card data or the rendered
+		// request (see Error).
+		attrs = append(attrs, slog.String("code", e.Code), slog.String("error", e.Error()))
+	}
+	f.log.LogAttrs(ctx, level, "forward", attrs...)
+}

@@ -1,0 +1,336 @@
+package forwarder
+
+import (
+	"encoding/json"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// Template syntax. A placeholder is "{{", optional spaces, "card.", a field
+// name, optional spaces, "}}": {{card.number}}, {{ card.cvc }}. Nothing else
+// may appear between "{{" and "}}", and a "{{" without a "}}" is an error.
+// There is no escape for a literal "{{": a template that needs one is
+// refused rather than guessed at.
+const (
+	openDelim  = "{{"
+	closeDelim = "}}"
+	cardPrefix = "card."
+)
+
+// fieldByName maps the name after "card." to the allowlist field. The
+// allowlist's vocabulary is the only vocabulary. (A switch, not a map, so
+// there is no package-level mutable state.)
+func fieldByName(name string) (allowlist.Field, bool) {
+	switch f := allowlist.Field(name); f {
+	case allowlist.FieldNumber, allowlist.FieldCVC, allowlist.FieldExpMonth, allowlist.FieldExpYear, allowlist.FieldName:
+		return f, true
+	}
+	return "", false
+}
+
+// placeholder is one occurrence in a slot's text.
+type placeholder struct {
+	field      allowlist.Field
+	start, end int // byte offsets of "{{" and just past "}}"
+	// bare is set for a JSON body placeholder outside a string; only the
+	// numeric expiry fields may stand there and they render as numbers.
+	bare bool
+}
+
+// bodyKind is how a body is escaped.
+type bodyKind int
+
+const (
+	bodyOther bodyKind = iota // no placeholders allowed
+	bodyJSON                  // application/json, */*+json: JSON string escaping
+	bodyForm                  // application/x-www-form-urlencoded: query escaping
+)
+
+// slot is one piece of the request that may hold placeholders.
+type slot struct {
+	text string
+	phs  []placeholder
+}
+
+// parsePlaceholders finds every placeholder in s. where names the slot for
+// messages ("body", "header X-Api-Key"). The message names an unknown
+// placeholder only when it is made of letters, '_' and '.', so a card number
+// typed between braces is never echoed.
+func parsePlaceholders(s, where string) ([]placeholder, *Error) {
+	var phs []placeholder
+	off := 0
+	for {
+		i := strings.Index(s[off:], openDelim)
+		if i < 0 {
+			return phs, nil
+		}
+		start := off + i
+		j := strings.Index(s[start+len(openDelim):], closeDelim)
+		if j < 0 {
+			return nil, notSent(CodeInvalidTemplate, where+": '{{' without a closing '}}'")
+		}
+		inner := s[start+len(openDelim) : start+len(openDelim)+j]
+		end := start + len(openDelim) + j + len(closeDelim)
+		name := strings.Trim(inner, " ")
+		f, ok := fieldByName(strings.TrimPrefix(name, cardPrefix))
+		if !ok || !strings.HasPrefix(name, cardPrefix) {
+			if safeName(name) {
+				return nil, notSent(CodeInvalidTemplate, where+": unknown placeholder {{"+name+"}}")
+			}
+			return nil, notSent(CodeInvalidTemplate, where+": malformed placeholder")
+		}
+		phs = append(phs, placeholder{field: f, start: start, end: end})
+		off = end
+	}
+}
+
+func safeName(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// classifyBody decides the escaping from the Content-Type. A body with
+// placeholders and any other type (text/plain, XML, none) is refused: we have
+// no escaping rule for it, and a name with a newline or '<' could change its
+// structure.
+func classifyBody(contentType string) bodyKind {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return bodyOther
+	}
+	switch {
+	case mt == "application/json", strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+		return bodyJSON
+	case mt == "application/x-www-form-urlencoded":
+		return bodyForm
+	}
+	return bodyOther
+}
+
+// checkJSONBody marks each placeholder as inside or outside a JSON string
+// and checks that the template is valid JSON once every placeholder is
+// replaced by a harmless value. A placeholder outside a string is allowed
+// only for exp_month and exp_year (rendered as bare numbers); the other
+// fields are refused there, because no escaping makes a name or a card
+// number safe as a bare JSON token.
+func checkJSONBody(body string, phs []placeholder) *Error {
+	inString, escaped := false, false
+	k := 0
+	var probe strings.Builder
+	probe.Grow(len(body))
+	for i := 0; i < len(body); {
+		if k < len(phs) && i == phs[k].start {
+			if !inString {
+				if phs[k].field != allowlist.FieldExpMonth && phs[k].field != allowlist.FieldExpYear {
+					return notSent(CodeInvalidTemplate, "body: {{card."+string(phs[k].field)+"}} must be inside a JSON string")
+				}
+				phs[k].bare = true
+				probe.WriteString("1")
+			}
+			i = phs[k].end
+			k++
+			continue
+		}
+		c := body[i]
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		}
+		probe.WriteByte(c)
+		i++
+	}
+	if !json.Valid([]byte(probe.String())) {
+		return notSent(CodeInvalidTemplate, "body: not valid JSON")
+	}
+	return nil
+}
+
+// cardValues holds the values a render may write. Built only after the
+// destination matched and only for the fields the template uses.
+type cardValues struct {
+	card *vaultclient.Card
+}
+
+// value returns the field's text in its plain form.
+func (v cardValues) value(f allowlist.Field) (string, *Error) {
+	unavailable := func() (string, *Error) {
+		return "", notSent(CodeCardFieldUnavailable, "card has no "+string(f))
+	}
+	switch f {
+	case allowlist.FieldNumber:
+		s := v.card.Number.Reveal()
+		if s == "" {
+			return unavailable()
+		}
+		return s, nil
+	case allowlist.FieldCVC:
+		s := v.card.CVC.Reveal()
+		if s == "" {
+			return unavailable()
+		}
+		return s, nil
+	case allowlist.FieldName:
+		s := v.card.Name.Reveal()
+		if s == "" {
+			return unavailable()
+		}
+		return s, nil
+	case allowlist.FieldExpMonth:
+		m := v.card.ExpMonth
+		if m < 1 || m > 12 {
+			return unavailable()
+		}
+		if m < 10 {
+			return "0" + strconv.Itoa(m), nil
+		}
+		return strconv.Itoa(m), nil
+	case allowlist.FieldExpYear:
+		y := v.card.ExpYear
+		if y < 1000 || y > 9999 {
+			return unavailable()
+		}
+		return strconv.Itoa(y), nil
+	}
+	return unavailable()
+}
+
+// renderBody appends the body with each placeholder replaced, escaped for
+// kind, to dst.
+func renderBody(dst []byte, sl slot, kind bodyKind, v cardValues) ([]byte, *Error) {
+	last := 0
+	for _, ph := range sl.phs {
+		dst = append(dst, sl.text[last:ph.start]...)
+		s, e := v.value(ph.field)
+		if e != nil {
+			return dst, e
+		}
+		switch {
+		case kind == bodyJSON && ph.bare:
+			// Expiry values are digits; a bare JSON number has no leading
+			// zero, so "03" is written as 3.
+			dst = append(dst, strings.TrimLeft(s, "0")...)
+		case kind == bodyJSON:
+			dst = appendJSONStringContent(dst, s)
+		case kind == bodyForm:
+			dst = append(dst, url.QueryEscape(s)...)
+		default:
+			return dst, notSent(CodeInternal, "unsupported body type")
+		}
+		last = ph.end
+	}
+	return append(dst, sl.text[last:]...), nil
+}
+
+// renderHeader returns the header value with placeholders replaced. The
+// result must still be a valid header value: CR, LF, NUL and other control
+// characters are refused, not escaped, so a value can never split a header.
+func renderHeader(sl slot, name string, v cardValues) (string, *Error) {
+	if len(sl.phs) == 0 {
+		return sl.text, nil
+	}
+	var b strings.Builder
+	last := 0
+	for _, ph := range sl.phs {
+		b.WriteString(sl.text[last:ph.start])
+		s, e := v.value(ph.field)
+		if e != nil {
+			return "", e
+		}
+		b.WriteString(s)
+		last = ph.end
+	}
+	b.WriteString(sl.text[last:])
+	out := b.String()
+	if !validHeaderValue(out) {
+		return "", notSent(CodeInvalidTemplate, "header "+name+": rendered value contains characters not allowed in a header")
+	}
+	return out, nil
+}
+
+// appendJSONStringContent appends s escaped for the inside of a JSON string
+// (no surrounding quotes). Invalid UTF-8 becomes U+FFFD; U+2028 and U+2029
+// are escaped so the result is also safe inside JavaScript.
+func appendJSONStringContent(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028':
+			dst = append(dst, `\u2028`...)
+		case r == '\u2029':
+			dst = append(dst, `\u2029`...)
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// validHeaderValue reports whether v is a field value per RFC 9110 §5.5:
+// visible ASCII, obs-text, space and tab; no CR, LF, NUL or other controls.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether n is an RFC 9110 token.
+func validHeaderName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,274 @@
+package forwarder
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cardgate/cardgate/allowlist"
+)
+
+// validated is a request that passed every check that does not need the
+// allowlist, with its placeholders found.
+type validated struct {
+	method   string
+	target   *target
+	fields   []allowlist.Field // sorted, unique; what Match is asked about
+	headers  []headerSlot      // outbound headers, canonical names, in a stable order
+	body     slot
+	bodyKind bodyKind
+}
+
+type headerSlot struct {
+	name   string // canonical
+	values []slot
+}
+
+// allowedMethods are the methods a forward may use at all; each entry
+// narrows them further. Methods are case-sensitive tokens (RFC 9110 §9.1),
+// so "post" is refused rather than folded.
+func allowedMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// strippedRequestHeader reports whether a caller-supplied header is dropped
+// before sending. Hop-by-hop and proxy headers belong to one connection;
+// Forwarded/X-Forwarded-*/X-Real-Ip/Via would describe our network to the
+// processor; Host, Content-Length, Expect, User-Agent and Accept-Encoding
+// are set by us; Cookie is dropped because Set-Cookie never reaches callers,
+// so a caller has no legitimate processor cookie to send; X-Cardgate-* are
+// ours.
+func strippedRequestHeader(name string) bool {
+	if hopByHop(name) {
+		return true
+	}
+	switch name {
+	case "Host", "Content-Length", "Expect", "User-Agent", "Accept-Encoding", "Cookie", "Cookie2",
+		"Forwarded", "Via", "X-Real-Ip", "Traceparent", "Tracestate":
+		return true
+	}
+	return strings.HasPrefix(name, "Proxy-") || strings.HasPrefix(name, "X-Forwarded-") || strings.HasPrefix(name, "X-Cardgate-")
+}
+
+// validate checks everything about r that does not need the allowlist or
+// the card, and finds the placeholders. Card data is never in r (that is
+// what it checks), so messages may name fields and headers but never echo
+// values.
+func (f *Forwarder) validate(r *Request) (*validated, *Error) {
+	invalid := func(msg string) (*validated, *Error) { return nil, notSent(CodeInvalidRequest, msg) }
+	literal := func(where string) (*validated, *Error) {
+		return nil, notSent(CodeLiteralCard, where+": contains what looks like a card number; send a token and a placeholder instead")
+	}
+
+	if r.Destination == "" {
+		return invalid("destination: is required")
+	}
+	if len(r.Destination) > maxIDBytes || !printableToken(r.Destination) {
+		return invalid("destination: must be at most 128 printable ASCII characters without spaces")
+	}
+	if r.Method == "" {
+		return invalid("method: is required")
+	}
+	if !allowedMethod(r.Method) {
+		return invalid("method: must be one of GET, POST, PUT, PATCH, DELETE")
+	}
+	if r.Card == "" {
+		return invalid("card: is required")
+	}
+	if len(r.Card) > maxTokenBytes || !printableToken(r.Card) {
+		return invalid("card: must be a token of printable ASCII characters")
+	}
+	if containsCardString(r.Card) {
+		return literal("card")
+	}
+	if r.Caller == "" {
+		// Set by the API layer from the authenticated identity; its absence
+		// is a wiring bug, never "anyone".
+		return nil, notSent(CodeInternal, "caller identity missing")
+	}
+
+	// URL: no placeholders at all, and no card typed in, in raw or decoded
+	// form.
+	if len(r.URL) > maxURLBytes {
+		return invalid("url: longer than " + strconv.Itoa(maxURLBytes) + " bytes")
+	}
+	decodedURL, derr := url.QueryUnescape(r.URL)
+	if derr != nil {
+		decodedURL = r.URL
+	}
+	if strings.Contains(r.URL, openDelim) || strings.Contains(decodedURL, openDelim) {
+		return nil, notSent(CodePlaceholderNotAllowed, "url: card placeholders are not allowed in the URL or query")
+	}
+	if containsCardString(r.URL) || containsCardString(decodedURL) {
+		return literal("url")
+	}
+	t, e := parseTarget(r.URL)
+	if e != nil {
+		return nil, e
+	}
+	v := &validated{method: r.Method, target: t}
+
+	// Headers.
+	if len(r.Headers) > maxHeaders {
+		return invalid("headers: more than " + strconv.Itoa(maxHeaders))
+	}
+	size := 0
+	seen := map[string]bool{}
+	names := make([]string, 0, len(r.Headers))
+	for name := range r.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	fields := map[allowlist.Field]bool{}
+	contentType := ""
+	for _, name := range names {
+		vals := r.Headers[name]
+		if !validHeaderName(name) || len(name) > maxCardHeaderNm {
+			return invalid("headers: invalid header name")
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if seen[canon] {
+			return invalid("headers: " + canon + " is given more than once")
+		}
+		seen[canon] = true
+		if containsCardString(name) {
+			return literal("headers")
+		}
+		hs := headerSlot{name: canon}
+		for _, val := range vals {
+			size += len(name) + len(val)
+			if size > maxHeaderBytes {
+				return invalid("headers: larger than " + strconv.Itoa(maxHeaderBytes) + " bytes")
+			}
+			if !validHeaderValue(val) {
+				return invalid("headers: " + canon + " has a value with control characters")
+			}
+			if containsCardString(val) {
+				return literal("headers: " + canon)
+			}
+			phs, e := parsePlaceholders(val, "header "+canon)
+			if e != nil {
+				return nil, e
+			}
+			for _, ph := range phs {
+				fields[ph.field] = true
+			}
+			hs.values = append(hs.values, slot{text: val, phs: phs})
+		}
+		if canon == "Content-Type" {
+			if len(vals) != 1 {
+				return invalid("headers: Content-Type must have exactly one value")
+			}
+			contentType = vals[0]
+		}
+		if strippedRequestHeader(canon) || len(hs.values) == 0 {
+			if len(hasPlaceholders(hs.values)) > 0 {
+				return nil, notSent(CodePlaceholderNotAllowed, "header "+canon+": card placeholders are not allowed in this header")
+			}
+			continue
+		}
+		v.headers = append(v.headers, hs)
+	}
+
+	// Body.
+	if int64(len(r.Body)) > f.maxReqBody {
+		return invalid("body: larger than " + strconv.FormatInt(f.maxReqBody, 10) + " bytes")
+	}
+	if containsCardString(r.Body) {
+		return literal("body")
+	}
+	phs, e := parsePlaceholders(r.Body, "body")
+	if e != nil {
+		return nil, e
+	}
+	v.body = slot{text: r.Body, phs: phs}
+	if len(phs) > 0 {
+		v.bodyKind = classifyBody(contentType)
+		switch v.bodyKind {
+		case bodyJSON:
+			if e := checkJSONBody(r.Body, v.body.phs); e != nil {
+				return nil, e
+			}
+		case bodyForm:
+			// A form body is decoded by the processor: a card typed in
+			// percent-encoded form is still a card.
+			if dec, err := url.QueryUnescape(r.Body); err == nil && containsCardString(dec) {
+				return literal("body")
+			}
+		default:
+			return nil, notSent(CodePlaceholderNotAllowed, "body: card placeholders need Content-Type application/json (or +json) or application/x-www-form-urlencoded")
+		}
+		for _, ph := range phs {
+			fields[ph.field] = true
+		}
+	}
+	for fl := range fields {
+		v.fields = append(v.fields, fl)
+	}
+	slices.Sort(v.fields)
+	return v, nil
+}
+
+func hasPlaceholders(ss []slot) []slot {
+	var out []slot
+	for _, s := range ss {
+		if len(s.phs) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func printableToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// checkHeaderSlots refuses a placeholder in a header the entry does not name
+// in CardHeaders.
+func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
+	for _, h := range v.headers {
+		if len(hasPlaceholders(h.values)) == 0 {
+			continue
+		}
+		ok := false
+		for _, ch := range d.CardHeaders {
+			if http.CanonicalHeaderKey(ch) == h.name {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return notSent(CodePlaceholderNotAllowed, "header "+h.name+": the destination does not allow card placeholders in this header")
+		}
+	}
+	return nil
+}
+
+// renderHeaders builds the outbound header set: the caller's surviving
+// headers with placeholders filled, plus ours.
+func (v *validated) renderHeaders(cv cardValues) (http.Header, *Error) {
+	h := make(http.Header, len(v.headers)+2)
+	for _, hs := range v.headers {
+		for _, sl := range hs.values {
+			val, e := renderHeader(sl, hs.name, cv)
+			if e != nil {
+				return nil, e
+			}
+			h[hs.name] = append(h[hs.name], val)
+		}
+	}
+	h.Set("User-Agent", UserAgent)
+	h.Set("Accept-Encoding", "identity")
+	return h, nil
+}

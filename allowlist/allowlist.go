@@ -1,6 +1,7 @@
 package allowlist
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"time"
 )
@@ -25,15 +26,28 @@ const (
 	FieldName     Field = "name"
 )
 
-// Document is the parsed allowlist. It is only ever built from bytes that
-// have passed signature verification.
+// knownField reports whether f is one of the Field constants. A document
+// naming any other field is refused rather than silently ignored.
+func knownField(f Field) bool {
+	switch f {
+	case FieldNumber, FieldCVC, FieldExpMonth, FieldExpYear, FieldName:
+		return true
+	}
+	return false
+}
+
+// Document is the parsed allowlist. The gateway only ever builds one from
+// bytes that have passed signature verification (see Verify); review tools
+// may use ParseUnverified.
 type Document struct {
-	Format       string        `yaml:"format"`
-	Namespace    string        `yaml:"namespace"`
-	Environment  string        `yaml:"environment"`
-	Version      uint64        `yaml:"version"`
-	IssuedAt     time.Time     `yaml:"issued_at"`
-	Expires      time.Time     `yaml:"expires"`
+	Format      string    `yaml:"format"`
+	Namespace   string    `yaml:"namespace"`
+	Environment string    `yaml:"environment"`
+	Version     uint64    `yaml:"version"`
+	IssuedAt    time.Time `yaml:"issued_at"`
+	Expires     time.Time `yaml:"expires"`
+	// PrevSHA256 is the lowercase hex sha256 of the previous approved
+	// file's exact bytes. It is empty only for version 1.
 	PrevSHA256   string        `yaml:"prev_sha256"`
 	Destinations []Destination `yaml:"destinations"`
 }
@@ -51,6 +65,9 @@ type Destination struct {
 	// CardHeaders names the request headers that may carry card
 	// placeholders. The body may always carry them.
 	CardHeaders []string `yaml:"card_headers"`
+	// TLS holds optional per-destination TLS settings; nil means the
+	// gateway's default trust roots and no pins.
+	TLS *TLS `yaml:"tls"`
 	// UnsafeAllowRanges lets this entry resolve into special-purpose
 	// address ranges (a processor behind a private link, a local test
 	// processor). Empty means only public addresses. Reviewers must treat
@@ -62,7 +79,25 @@ type Destination struct {
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 
 	// Filled by Parse from URL.
-	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot
+	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal
 	Port       int    `yaml:"-"`
-	PathPrefix string `yaml:"-"`
+	PathPrefix string `yaml:"-"` // cleaned, starts with "/", no trailing "/" unless it is "/"
+
+	// Line is the line of the entry in the document, for error messages
+	// and review tools.
+	Line int `yaml:"-"`
 }
+
+// TLS is the per-destination TLS policy.
+type TLS struct {
+	// SPKIPins, when non-empty, requires the processor's certificate chain
+	// to contain a public key whose SubjectPublicKeyInfo hashes (sha256) to
+	// one of these. Written in the document as "sha256/<std base64>".
+	SPKIPins [][sha256.Size]byte `yaml:"-"`
+	// CABundle names a CA bundle from the gateway's configuration to use
+	// instead of the system roots. Empty means the system roots.
+	CABundle string `yaml:"ca_bundle"`
+}
+
+// IsWildcard reports whether d matches every name below a domain ("*.x").
+func (d *Destination) IsWildcard() bool { return len(d.Host) > 2 && d.Host[:2] == "*." }

@@ -1,0 +1,355 @@
+package allowlist
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// Holder defaults.
+const (
+	// DefaultWarnBefore is how long before expiry the Holder starts
+	// warning when HolderOptions.WarnBefore is zero.
+	DefaultWarnBefore = 7 * 24 * time.Hour
+	// DefaultPollInterval is Watch's interval when HolderOptions.PollInterval is zero.
+	DefaultPollInterval = 10 * time.Second
+)
+
+// Holder keeps the last good allowlist and swaps in a new one only after it
+// verifies fully and the rollback state accepts it. It is safe for
+// concurrent use.
+type Holder struct {
+	opts   HolderOptions
+	state  StateStore
+	log    *slog.Logger
+	loadMu sync.Mutex // serializes Load: verify, advance state, swap
+	cur    atomic.Pointer[Allowlist]
+
+	statusMu sync.Mutex
+	status   Status
+
+	failures metric.Int64Counter
+}
+
+// HolderOptions configures a Holder. Zero optional fields mean the
+// documented defaults; none of them means "allow".
+type HolderOptions struct {
+	Path          string // the allowlist document
+	SignaturesDir string // every *.sig file in it is one detached signature (at most MaxSignatures)
+	Policy        Policy
+
+	// State keeps the rollback high-water mark. nil keeps it in memory
+	// only: rollback is then refused across reloads but NOT across
+	// restarts. Production must set a FileStateStore (one node) or a
+	// RedisStateStore (replicas); Status reports which is in use.
+	State StateStore
+	// Logger receives reload results and expiry warnings. nil discards.
+	Logger *slog.Logger
+	// MeterProvider receives cardgate.allowlist.* metrics. nil means none.
+	MeterProvider metric.MeterProvider
+	// WarnBefore is how long before expiry to warn; zero means DefaultWarnBefore.
+	WarnBefore time.Duration
+	// PollInterval is how often Watch looks for changed files; zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// Status is what /readyz reports about the allowlist.
+type Status struct {
+	Ready        bool      `json:"ready"` // a verified, unexpired allowlist is live
+	Version      uint64    `json:"version,omitempty"`
+	SHA256       string    `json:"sha256,omitempty"`
+	Environment  string    `json:"environment,omitempty"`
+	IssuedAt     time.Time `json:"issued_at,omitzero"`
+	Expires      time.Time `json:"expires,omitzero"`
+	ExpiringSoon bool      `json:"expiring_soon"` // within WarnBefore of expiry
+	Signers      []string  `json:"signers,omitempty"`
+	LoadedAt     time.Time `json:"loaded_at,omitzero"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	LastError    string    `json:"last_error,omitempty"` // the last reload failure; cleared by a success
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	Failures     uint64    `json:"reload_failures"`
+	StateStore   string    `json:"state_store"`
+}
+
+// NewHolder returns a Holder with nothing loaded; call Load.
+func NewHolder(o HolderOptions) *Holder {
+	h := &Holder{opts: o, state: o.State, log: o.Logger}
+	if h.state == nil {
+		h.state = &memoryStateStore{}
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.opts.WarnBefore <= 0 {
+		h.opts.WarnBefore = DefaultWarnBefore
+	}
+	if h.opts.PollInterval <= 0 {
+		h.opts.PollInterval = DefaultPollInterval
+	}
+	h.status.StateStore = h.state.String()
+	mp := o.MeterProvider
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	h.initMetrics(mp.Meter("github.com/cardgate/cardgate/allowlist"))
+	return h
+}
+
+func (h *Holder) initMetrics(m metric.Meter) {
+	// Metric registration errors only mean a metric is missing; they must
+	// not stop the gateway, so they are logged.
+	var err error
+	if h.failures, err = m.Int64Counter("cardgate.allowlist.reload_failures",
+		metric.WithDescription("allowlist loads refused; the last good allowlist stays live")); err != nil {
+		h.log.Warn("allowlist: metric", "err", err)
+		h.failures, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
+	}
+	version, err1 := m.Int64ObservableGauge("cardgate.allowlist.version",
+		metric.WithDescription("version of the live allowlist; 0 when none"))
+	expiry, err2 := m.Float64ObservableGauge("cardgate.allowlist.expiry_seconds", metric.WithUnit("s"),
+		metric.WithDescription("seconds until the live allowlist expires and every forward is denied"))
+	if err := errors.Join(err1, err2); err != nil {
+		h.log.Warn("allowlist: metric", "err", err)
+		return
+	}
+	if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		a := h.cur.Load()
+		if a == nil {
+			o.ObserveInt64(version, 0)
+			o.ObserveFloat64(expiry, 0)
+			return nil
+		}
+		o.ObserveInt64(version, int64(a.Doc.Version))
+		o.ObserveFloat64(expiry, a.Doc.Expires.Sub(h.now()).Seconds())
+		return nil
+	}, version, expiry); err != nil {
+		h.log.Warn("allowlist: metric", "err", err)
+	}
+}
+
+func (h *Holder) now() time.Time { return h.opts.Policy.now()() }
+
+// Load reads, verifies and swaps in the files. On failure the last good
+// allowlist stays in place and the error is returned. It is LoadContext
+// with a background context, for callers at the top of a call chain
+// (start-up, SIGHUP).
+func (h *Holder) Load() error { return h.LoadContext(context.Background()) }
+
+// LoadContext is Load with a context bounding the state store calls.
+func (h *Holder) LoadContext(ctx context.Context) error {
+	h.loadMu.Lock()
+	defer h.loadMu.Unlock()
+	a, err := h.load(ctx)
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	h.status.LastAttempt = h.now()
+	if err != nil {
+		h.status.LastError, h.status.LastErrorAt = err.Error(), h.status.LastAttempt
+		h.status.Failures++
+		h.failures.Add(ctx, 1)
+		attrs := []any{"err", err}
+		if live := h.cur.Load(); live != nil {
+			attrs = append(attrs, "live_version", live.Doc.Version)
+		}
+		h.log.Error("allowlist: load refused; keeping the last good allowlist", attrs...)
+		return err
+	}
+	h.cur.Store(a)
+	h.status.LastError, h.status.LastErrorAt = "", time.Time{}
+	h.status.LoadedAt = h.status.LastAttempt
+	h.log.Info("allowlist: loaded", "version", a.Doc.Version, "sha256", a.SHA256,
+		"expires", a.Doc.Expires, "signers", countedPrincipals(a), "state_store", h.state.String())
+	h.warnIfExpiring(a)
+	return nil
+}
+
+func (h *Holder) load(ctx context.Context) (*Allowlist, error) {
+	if h.opts.Path == "" || h.opts.SignaturesDir == "" {
+		return nil, refuse(ProblemBadPolicy, nil, "allowlist path and signatures directory must both be set")
+	}
+	raw, err := readCapped(h.opts.Path, MaxDocumentBytes)
+	if err != nil {
+		return nil, refuse(ProblemRead, err, "allowlist %s", h.opts.Path)
+	}
+	sigs, err := readSignatures(h.opts.SignaturesDir)
+	if err != nil {
+		return nil, refuse(ProblemRead, err, "signatures %s", h.opts.SignaturesDir)
+	}
+	a, err := Verify(raw, sigs, h.opts.Policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.state.Advance(ctx, successorOf(a)); err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return nil, err
+		}
+		return nil, refuse(ProblemState, err, "%s", h.state.String())
+	}
+	return a, nil
+}
+
+func countedPrincipals(a *Allowlist) []string {
+	var p []string
+	for _, s := range a.Signatures {
+		if s.Status == StatusValid {
+			p = append(p, s.Principal)
+		}
+	}
+	return p
+}
+
+func (h *Holder) warnIfExpiring(a *Allowlist) {
+	left := a.Doc.Expires.Sub(h.now())
+	if left <= h.opts.WarnBefore {
+		h.log.Warn("allowlist: expires soon; every forward will be denied after expiry",
+			"version", a.Doc.Version, "expires", a.Doc.Expires, "left", left.Round(time.Minute))
+	}
+}
+
+// readCapped reads a regular file of at most limit bytes.
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// readSignatures reads every *.sig file in dir, sorted by name.
+func readSignatures(dir string) ([]Signature, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sig") && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) > MaxSignatures {
+		return nil, fmt.Errorf("%d signature files, more than %d", len(names), MaxSignatures)
+	}
+	sort.Strings(names)
+	sigs := make([]Signature, 0, len(names))
+	for _, n := range names {
+		b, err := readCapped(filepath.Join(dir, n), MaxSignatureBytes)
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, Signature{Name: n, Armor: b})
+	}
+	return sigs, nil
+}
+
+// Current returns the live allowlist, or a *DenyError when there is none or
+// it has expired. It never returns a nil allowlist with a nil error.
+func (h *Holder) Current() (*Allowlist, error) {
+	a := h.cur.Load()
+	if a == nil {
+		return nil, &DenyError{Reason: ReasonAllowlistUnavailable, Detail: "no verified allowlist is loaded"}
+	}
+	if !h.now().Before(a.Doc.Expires) {
+		return nil, deny(ReasonAllowlistExpired, "allowlist version %d expired at %s", a.Doc.Version, a.Doc.Expires.Format(time.RFC3339))
+	}
+	return a, nil
+}
+
+// Status reports the live allowlist and the last reload for /readyz.
+func (h *Holder) Status() Status {
+	h.statusMu.Lock()
+	s := h.status
+	h.statusMu.Unlock()
+	a := h.cur.Load()
+	if a == nil {
+		return s
+	}
+	now := h.now()
+	s.Version, s.SHA256, s.Environment = a.Doc.Version, a.SHA256, a.Doc.Environment
+	s.IssuedAt, s.Expires = a.Doc.IssuedAt, a.Doc.Expires
+	s.Signers = countedPrincipals(a)
+	s.Ready = now.Before(a.Doc.Expires)
+	s.ExpiringSoon = a.Doc.Expires.Sub(now) <= h.opts.WarnBefore
+	return s
+}
+
+// Watch polls the document and signature directory every PollInterval and
+// calls LoadContext when anything changed (name, size, mtime or content
+// hash). It also repeats the expiry warning once a day. It returns when ctx
+// is done. Load errors are recorded in Status and logged, not returned.
+func (h *Holder) Watch(ctx context.Context) error {
+	t := time.NewTicker(h.opts.PollInterval)
+	defer t.Stop()
+	last := h.fingerprint()
+	lastWarn := h.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if fp := h.fingerprint(); fp != last {
+			last = fp
+			_ = h.LoadContext(ctx) // recorded in Status and the log
+		}
+		if a := h.cur.Load(); a != nil && h.now().Sub(lastWarn) >= 24*time.Hour {
+			lastWarn = h.now()
+			h.warnIfExpiring(a)
+		}
+	}
+}
+
+// fingerprint hashes the files' metadata and contents so that a change of
+// any kind, including an edit that keeps size and mtime, triggers a load.
+func (h *Holder) fingerprint() [sha256.Size]byte {
+	hash := sha256.New()
+	add := func(path string) {
+		b, err := readCapped(path, MaxDocumentBytes)
+		fmt.Fprintf(hash, "%s\x00%d\x00%v\x00", path, len(b), err)
+		hash.Write(b)
+	}
+	add(h.opts.Path)
+	entries, err := os.ReadDir(h.opts.SignaturesDir)
+	fmt.Fprintf(hash, "dir\x00%v\x00", err)
+	for i, e := range entries {
+		if i >= 4*MaxSignatures {
+			break
+		}
+		if strings.HasSuffix(e.Name(), ".sig") {
+			add(filepath.Join(h.opts.SignaturesDir, e.Name()))
+		}
+	}
+	var out [sha256.Size]byte
+	copy(out[:], hash.Sum(nil))
+	return out
+}

@@ -310,7 +310,10 @@ func (h *Holder) Status() Status {
 func (h *Holder) Watch(ctx context.Context) error {
 	t := time.NewTicker(h.opts.PollInterval)
 	defer t.Stop()
-	last := h.fingerprint()
+	// Start from no fingerprint so the first tick loads whatever is on
+	// disk: a change made between Load and Watch is not missed, and
+	// reloading identical bytes is idempotent.
+	var last [sha256.Size]byte
 	lastWarn := h.now()
 	for {
 		select {

@@ -1,0 +1,116 @@
+// Package audit owns cardgate's tamper-evident audit log: the Record
+// format, the hash chain that links records, the sinks that store them (a
+// JSON-lines file and a Redis stream), and the verifier behind `cardgate
+// audit verify`.
+//
+// It must never hold card data: a Record has no free-form text field, every
+// string field has a strict format, the token field accepts only a token id
+// ("tok_…"), and Append refuses (ErrInvalid) any identifier that contains a
+// Luhn-valid run of 13–19 digits. It must never report success before the
+// record is durable in every sink: Append returns nil only after each sink
+// confirmed the write (fsync for the file, the Redis primary's reply for
+// the stream), and any failure is an error (ErrUnavailable) on which the
+// forward is refused.
+//
+// # Use
+//
+//	file, err := audit.OpenFileSink("/var/lib/cardgate/audit.log")
+//	…
+//	stream, err := audit.NewRedisStreamSink(audit.RedisStreamOptions{Client: rdb, Key: "cardgate:audit"})
+//	…
+//	log, err := audit.New(audit.Options{Sinks: []audit.Sink{file, stream}, Logger: logger})
+//	…
+//	// Before the card is sent; refuse the forward on error.
+//	if _, err := log.Append(ctx, audit.Record{Kind: audit.KindIntent, …}); err != nil { … }
+//
+// # Chains
+//
+// Each Log writes its own chain, named by 96 random bits (24 hex digits)
+// drawn when the chain starts: replicas that share one Redis stream or one
+// file interleave their records, but each chain is a single line that a
+// verifier follows by its id. A chain starts when the process starts, and
+// again after any failed write (see Log), so restarts and outages show up
+// as new chains, not as holes. A new chain does not point at the previous
+// one; the writer logs each chain's start and end (with its last hash) to
+// its operational log, which is where an auditor finds the chains a
+// gateway wrote.
+//
+// Record n of a chain carries seq n (from 1), prev = the hash of record n-1
+// (64 zeros for seq 1), and hash = the sha256 of its own canonical bytes.
+//
+// # Canonical bytes
+//
+// A stored record (a file line, or the stream entry's "record" field) is a
+// compact JSON object whose members are, in this order: chain, seq, prev,
+// time, kind, request_id, forward_id, caller, token, destination,
+// resolved_ip, tls_version, peer_cert_sha256, allowlist_version,
+// allowlist_sha256, decision, reason, outcome, upstream_status,
+// duration_ms, hash. Every member is always present (empty strings and
+// zeros included). Numbers are integers below 2^53; time is RFC 3339 in UTC
+// with up to nine fractional digits and no trailing zeros
+// ("2025-06-01T12:00:00.1234Z"); strings hold only printable ASCII other
+// than `"`, `\`, `<`, `>` and `&`, so no escaping is ever needed.
+//
+// The canonical bytes of a record are the stored object without its last
+// member, hash: exactly the bytes before `,"hash":"`, followed by `}`, with
+// no newline. hash is the lowercase hex sha256 of those bytes. Because the
+// stored form has no spaces and no escapes, `jq -c` reproduces it byte for
+// byte, so an auditor can recompute one record's hash with
+//
+//	printf '%s\n' "$line" | jq -cj 'del(.hash)' | sha256sum
+//
+// and compare it with `printf '%s\n' "$line" | jq -r .hash`. The verifier
+// additionally requires the stored bytes to be exactly the canonical
+// encoding plus the hash member, so editing even the spacing of a line is
+// detected.
+//
+// The whole check with stock tools (testdata/verify-with-jq.sh, which the
+// tests run against a real log):
+//
+//	#!/bin/sh
+//	# Verify a cardgate audit log (JSON lines) with jq and sha256sum only.
+//	# Usage: verify-with-jq.sh FILE. Prints every problem; exits 1 if any.
+//	set -eu
+//	log=$1
+//	zero=0000000000000000000000000000000000000000000000000000000000000000
+//	bad=0
+//	n=0
+//	# 1. Every record's hash is the sha256 of the record without "hash",
+//	#    compact, in its stored field order, with no trailing newline.
+//	while IFS= read -r line; do
+//	  n=$((n + 1))
+//	  want=$(printf '%s\n' "$line" | jq -r .hash)
+//	  got=$(printf '%s\n' "$line" | jq -cj 'del(.hash)' | sha256sum | cut -d' ' -f1)
+//	  if [ "$want" != "$got" ]; then
+//	    echo "line $n: hash does not match contents"
+//	    bad=1
+//	  fi
+//	done < "$log"
+//	# 2. Per chain, seq counts 1, 2, 3... and prev is the previous hash.
+//	jq -r '[.chain, .seq, .prev, .hash] | @tsv' "$log" |
+//	  awk -F'\t' -v zero="$zero" '
+//	    { ok = ($2 == 1) ? ($3 == zero && !($1 in last)) : (seq[$1] == $2 - 1 && last[$1] == $3)
+//	      if (!ok) { print "line " NR ": chain " $1 " seq " $2 " does not follow its chain"; bad = 1 }
+//	      seq[$1] = $2; last[$1] = $4 }
+//	    END { for (c in seq) print "chain " c ": last seq " seq[c] ", last hash " last[c]; exit bad }' || bad=1
+//	exit $bad
+//
+// For a Redis stream, export the records first (with --raw, XRANGE prints
+// id, field name and record on three lines per entry):
+//
+//	redis-cli --raw XRANGE cardgate:audit - + | awk 'NR % 3 == 0' > audit.log
+//
+// or use `cardgate audit verify --redis ADDR --stream KEY`.
+//
+// # What verification proves
+//
+// Verify detects, per chain, a record modified, deleted, inserted or
+// reordered, and says where (line or stream id, chain, seq). A hash chain
+// has no secret, so it cannot show that records were removed from the end
+// of a chain, that a whole chain was removed, or that a chain was rewritten
+// from some record onward with every later hash recomputed. Those need an
+// anchor: a chain's last hash (Log.Head, ChainReport.LastHash) kept where
+// the log's writer cannot change it, and passed to Verify as an Anchor
+// (`--expect HASH`, `--expect-last HASH`). Writing to two sinks on
+// different machines also helps: both must be rewritten consistently.
+package audit

@@ -1,0 +1,142 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// FileSink appends records to a file, one JSON object per line. Each Write
+// is one write(2) on a file opened with O_APPEND followed by fsync(2), and
+// returns only after fsync succeeded: that is what "durable" means here.
+// There is no option to skip the fsync; an intent record that a crash can
+// erase would let a card leave without a trace.
+//
+// After a failed write or fsync the sink refuses every later write (Err
+// reports why) until it is reopened: a failed write may have left part of a
+// line, and after a failed fsync Linux may have dropped the dirty pages and
+// cleared the error, so a later fsync that succeeds proves nothing about
+// earlier data.
+//
+// Several processes may append to one file (each keeps its own chain); a
+// single append-mode write of a line is not interleaved with another on a
+// local file system. Do not rotate the file under a running writer with
+// copy-and-truncate; rename it and reopen (restart), and verify rotated
+// files together, in order.
+type FileSink struct {
+	path string
+
+	mu  sync.Mutex
+	f   *os.File
+	err error // sticky; set after a failed write, fsync or Close
+	buf []byte
+}
+
+// errClosed is the sticky error after Close.
+var errClosed = errors.New("closed")
+
+// OpenFileSink opens (creating with mode 0600 if needed) the file at path
+// for appending. If the file's last line is incomplete (a crash mid-write),
+// it is ended with a newline so that the next record starts on its own
+// line; Verify then reports the broken line as malformed, which is the
+// truth.
+func OpenFileSink(path string) (*FileSink, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open file sink: %w", err)
+	}
+	s := &FileSink{path: path, f: f}
+	if err := s.prepare(); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepare checks the file, repairs an incomplete last line and makes the
+// file's directory entry durable.
+func (s *FileSink) prepare() error {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	if size := fi.Size(); size > 0 {
+		var last [1]byte
+		if _, err := s.f.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read last byte: %w", err)
+		}
+		if last[0] != '\n' {
+			if _, err := s.f.Write([]byte{'\n'}); err != nil {
+				return fmt.Errorf("end incomplete last line: %w", err)
+			}
+		}
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	// A file just created is lost in a crash unless its directory entry is
+	// durable too.
+	d, err := os.Open(filepath.Dir(s.path))
+	if err != nil {
+		return fmt.Errorf("open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	return nil
+}
+
+// Write appends line and a newline, then fsyncs. ctx is not consulted:
+// neither write(2) nor fsync(2) can be abandoned half-way, and returning
+// early would report a record as not written that may still become
+// durable.
+func (s *FileSink) Write(_ context.Context, _ *Record, line []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	s.buf = append(append(s.buf[:0], line...), '\n')
+	if _, err := s.f.Write(s.buf); err != nil {
+		s.err = fmt.Errorf("write: %w", err)
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	if err := s.f.Sync(); err != nil {
+		s.err = fmt.Errorf("fsync: %w", err)
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	return nil
+}
+
+// Err returns the error that stopped the sink, or nil while it works. Use
+// it in a readiness check.
+func (s *FileSink) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	return nil
+}
+
+// Close closes the file. Writes after Close fail.
+func (s *FileSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(s.err, errClosed) {
+		return nil
+	}
+	s.err = errClosed
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("audit: close file sink %s: %w", s.path, err)
+	}
+	return nil
+}

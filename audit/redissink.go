@@ -1,0 +1,131 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// StreamField is the name of the one field of each stream entry; its value
+// is the record's stored form, byte for byte what FileSink writes on a line.
+const StreamField = "record"
+
+// DefaultRedisTimeout bounds one stream write when
+// RedisStreamOptions.Timeout is zero.
+const DefaultRedisTimeout = 2 * time.Second
+
+// RedisStreamOptions configures a RedisStreamSink.
+type RedisStreamOptions struct {
+	// Client is required. A single node, Sentinel or Cluster client.
+	Client redis.UniversalClient
+	// Key is the stream key (required). Replicas share it; each writes its
+	// own chain into it.
+	Key string
+	// Timeout bounds each write; zero means DefaultRedisTimeout.
+	Timeout time.Duration
+}
+
+// RedisStreamSink appends records to a Redis stream with XADD (id "*"), the
+// record in the field StreamField. It never trims the stream: trimming
+// deletes the start of chains, which Verify would rightly report. Archive
+// and trim deliberately, outside the gateway.
+//
+// Durable here means acknowledged by the Redis primary after the write
+// went into its AOF as the server's appendfsync policy dictates: with
+// "always", on disk; with "everysec" (the usual), up to a second of writes
+// can be lost if the Redis host crashes. A sink write does not wait for
+// replicas.
+//
+// Next to the stream the sink keeps, per chain, a head key holding
+// "seq:hash" of the chain's last record (see HeadKey). The XADD and the
+// head update run in one Lua script that appends only if the record
+// continues the head. That makes a retried write harmless (the same record
+// is not added twice if go-redis retries after a lost reply), and it makes
+// a write fail, rather than leave a hole, when Redis lost the chain's tail
+// (a restart without persistence, a failover to a lagging replica): the Log
+// then starts a new chain.
+type RedisStreamSink struct {
+	c       redis.UniversalClient
+	key     string
+	timeout time.Duration
+}
+
+// NewRedisStreamSink returns a sink writing to o.Key.
+func NewRedisStreamSink(o RedisStreamOptions) (*RedisStreamSink, error) {
+	if o.Client == nil {
+		return nil, errors.New("audit: redis stream sink: no client")
+	}
+	if o.Key == "" {
+		return nil, errors.New("audit: redis stream sink: no key")
+	}
+	if o.Timeout < 0 {
+		return nil, errors.New("audit: redis stream sink: negative timeout")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultRedisTimeout
+	}
+	return &RedisStreamSink{c: o.Client, key: o.Key, timeout: o.Timeout}, nil
+}
+
+// HeadKey returns the key holding chain's head next to stream. It shares
+// stream's hash slot (same hash tag) so that one script can touch both in
+// a Redis Cluster.
+func HeadKey(stream, chain string) string {
+	if i := strings.IndexByte(stream, '{'); i >= 0 {
+		if j := strings.IndexByte(stream[i+1:], '}'); j > 0 {
+			// stream already has a hash tag; a suffix keeps it.
+			return stream + ":head:" + chain
+		}
+	}
+	return "{" + stream + "}:head:" + chain
+}
+
+// appendScript appends ARGV[2] to stream KEYS[1] if the chain head
+// KEYS[2] is the record's predecessor, and moves the head. It returns the
+// new entry id, or "dup" if the head already is this record.
+//
+// ARGV: 1 field, 2 line, 3 "seq:hash" of this record, 4 "seq:hash" of the
+// predecessor, or "" for the first record of a chain.
+var appendScript = redis.NewScript(`
+local head = redis.call('GET', KEYS[2])
+if head == ARGV[3] then
+  return 'dup'
+end
+if (ARGV[4] == '' and head ~= false) or (ARGV[4] ~= '' and head ~= ARGV[4]) then
+  return redis.error_reply('CHAINCONFLICT chain head is ' .. tostring(head))
+end
+local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+return id
+`)
+
+// Write appends the record, bounded by the sink's timeout.
+func (s *RedisStreamSink) Write(ctx context.Context, rec *Record, line []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	self := strconv.FormatUint(rec.Seq, 10) + ":" + rec.Hash
+	pred := ""
+	if rec.Seq > 1 {
+		pred = strconv.FormatUint(rec.Seq-1, 10) + ":" + rec.Prev
+	}
+	keys := []string{s.key, HeadKey(s.key, rec.Chain)}
+	if err := appendScript.Run(ctx, s.c, keys, StreamField, line, self, pred).Err(); err != nil {
+		return fmt.Errorf("audit: redis stream %s: xadd seq %d of chain %s: %w", s.key, rec.Seq, rec.Chain, err)
+	}
+	return nil
+}
+
+// Check pings Redis within the sink's timeout; use it in a readiness check.
+func (s *RedisStreamSink) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("audit: redis stream %s: ping: %w", s.key, err)
+	}
+	return nil
+}

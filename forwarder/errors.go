@@ -8,19 +8,17 @@ import "errors"
 // vault pass through unchanged inside an *Error.
 const (
 	CodeInvalidRequest        = "invalid_request"               // a field of the request is malformed; Message names it
-	CodeInvalidTemplate       = "invalid_template"              // malformed or unknown placeholder, or a body that does not parse as its Content-Type
-	CodePlaceholderNotAllowed = "placeholder_not_allowed"       // a card placeholder in a slot that may not carry one (URL, query, an unlisted header, an unsupported body type)
+	CodeInvalidTemplate       = "invalid_template"              // malformed or unknown placeholder, a placeholder in a slot that may not carry one (URL, query, an unlisted header, an unsupported body type), or a body that does not parse as its Content-Type
 	CodeLiteralCard           = "literal_card_in_request"       // the caller typed something that looks like a card number
 	CodeDestinationNotAllowed = "destination_not_allowed"       // the URL is outside every entry, or is not a plain https URL
 	CodeAddressForbidden      = "destination_address_forbidden" // the host is, or resolves to, a special-purpose address
-	CodeCardFieldUnavailable  = "card_field_unavailable"        // the template needs a card field the card does not hold (e.g. a consumed CVC)
+	CodeCVCNotAvailable       = "cvc_not_available"             // the template needs the CVC but the card holds none (expired or used)
 	CodeDNSFailure            = "dns_failure"                   // the destination host did not resolve
 	CodeUpstreamConnectFailed = "upstream_connect_failed"       // no TCP connection could be made; nothing was sent
 	CodeUpstreamTLSError      = "upstream_tls_error"            // the TLS handshake or certificate check failed; nothing was sent
 	CodeUpstreamTimeout       = "upstream_timeout"              // the request may have reached the processor but no answer came in time
-	CodeUpstreamNoResponse    = "upstream_no_response"          // the connection failed after the request may have been written
+	CodeUpstreamError         = "upstream_error"                // the exchange failed after it started (connection lost, body cut off, an encoding we cannot scan)
 	CodeUpstreamTooLarge      = "upstream_response_too_large"   // the processor answered with more than the entry's byte cap
-	CodeUpstreamEncoding      = "upstream_response_encoding"    // the processor answered with a Content-Encoding we cannot scan for card data
 	CodeCanceled              = "request_canceled"              // the caller went away
 	CodeInternal              = "internal_error"                // a bug or a broken dependency; details only in the server log
 )

@@ -169,7 +169,7 @@ type Forwarder struct {
 
 	mu     sync.Mutex
 	sha    string            // allowlist document the routes belong to
-	routes map[string]*route // destination id -> route
+	routes map[string]*route // destination id + host:port -> route
 }
 
 // New returns a Forwarder. It fails when a required option is missing or a
@@ -378,13 +378,13 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 		if err != nil || a != t.ip {
 			return notSent(CodeAddressForbidden, "url: an IP address is allowed only when the entry names that exact address")
 		}
-	} else if t.host != d.Host {
+	} else if !hostMatchesEntry(t.host, d.Host) {
 		return deny("url: host is not the entry's host")
 	}
 	if t.port != d.Port {
 		return deny("url: port is not the entry's port")
 	}
-	if !pathHasPrefix(t.path, d.PathPrefix) {
+	if !pathHasPrefix(mustUnescape(t.path), d.PathPrefix) {
 		return deny("url: path is outside the entry's path prefix")
 	}
 	if !slices.Contains(d.Methods, r.Method) {
@@ -399,6 +399,17 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 		}
 	}
 	return nil
+}
+
+// hostMatchesEntry compares a normalized host with an entry's host: equal,
+// or, for a "*.example.com" entry, one or more labels below example.com
+// (never example.com itself).
+func hostMatchesEntry(host, entry string) bool {
+	if suffix, ok := strings.CutPrefix(entry, "*"); ok {
+		sub, ok := strings.CutSuffix(host, suffix)
+		return ok && strings.HasPrefix(suffix, ".") && sub != "" && !strings.HasSuffix(sub, ".")
+	}
+	return host == entry
 }
 
 func trimBrackets(h string) string {
@@ -420,9 +431,11 @@ func pathHasPrefix(p, prefix string) bool {
 	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
 }
 
-// routeFor returns the transport for the entry, building it on first use.
-// Routes belong to one allowlist document: when the document changes, the
-// old routes' idle connections are closed and the routes dropped.
+// routeFor returns the transport for the entry and host, building it on
+// first use. The key includes the host because a wildcard entry admits
+// several. Routes belong to one allowlist document: when the document
+// changes, the old routes' idle connections are closed and the routes
+// dropped, so a connection checked under an old policy is not reused.
 func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) *route {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -433,11 +446,12 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) *ro
 		clear(f.routes)
 		f.sha = al
 	}
-	if r, ok := f.routes[d.ID]; ok {
+	key := d.ID + "\x00" + t.dialAddr()
+	if r, ok := f.routes[key]; ok {
 		return r
 	}
 	r := f.newRoute(t, d.UnsafeAllowRanges, f.entryTimeout(d))
-	f.routes[d.ID] = r
+	f.routes[key] = r
 	return r
 }
 
@@ -499,7 +513,7 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 	maxBytes := f.entryMaxResp(d)
 	out := &Response{Outcome: Answered, Status: resp.StatusCode}
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, newError(CodeUpstreamEncoding, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
+		return nil, newError(CodeUpstreamError, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
 	}
 	if resp.ContentLength > maxBytes {
 		return nil, newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
@@ -515,7 +529,7 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 		if uctx.Err() != nil {
 			return nil, newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
 		}
-		return nil, newError(CodeUpstreamNoResponse, Answered, "processor response body was cut off", err)
+		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
 	}
 	var cvc []byte
 	if fw.usedCVC {
@@ -567,7 +581,7 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 	case timedOut:
 		return newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err)
 	}
-	return newError(CodeUpstreamNoResponse, SentNoResponse, "connection failed after the request may have been sent", err)
+	return newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
 }
 
 func isTimeout(err error) bool {

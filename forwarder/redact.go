@@ -143,11 +143,11 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 		}
 
 		glen := ge - g
-		switch {
-		case glen > maxCardDigits:
+		if glen > maxCardDigits {
 			s.found = true
 			maskEnd = max(maskEnd, ge-keepDigits)
-		case len(s.cvc) > 0 && glen == len(s.cvc) && string(run[g:ge]) == string(s.cvc):
+		}
+		if len(s.cvc) > 0 && glen == len(s.cvc) && string(run[g:ge]) == string(s.cvc) {
 			maskEnd = max(maskEnd, ge)
 		}
 		if detect && s.found {

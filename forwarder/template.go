@@ -172,7 +172,16 @@ type cardValues struct {
 // value returns the field's text in its plain form.
 func (v cardValues) value(f allowlist.Field) (string, *Error) {
 	unavailable := func() (string, *Error) {
-		return "", notSent(CodeCardFieldUnavailable, "card has no "+string(f))
+		switch f {
+		case allowlist.FieldCVC:
+			// Transient: it expired or an earlier forward used it.
+			return "", notSent(CodeCVCNotAvailable, "the card's CVC has expired or was already used")
+		case allowlist.FieldName:
+			return "", notSent(CodeInvalidTemplate, "the template uses {{card.name}} but the card holds no name")
+		}
+		// The vault validates number and expiry when it tokenizes; a card
+		// without them is a bug there.
+		return "", newError(CodeInternal, NotSent, "card record incomplete", nil)
 	}
 	switch f {
 	case allowlist.FieldNumber:

@@ -103,7 +103,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		decodedURL = r.URL
 	}
 	if strings.Contains(r.URL, openDelim) || strings.Contains(decodedURL, openDelim) {
-		return nil, notSent(CodePlaceholderNotAllowed, "url: card placeholders are not allowed in the URL or query")
+		return nil, notSent(CodeInvalidTemplate, "url: card placeholders are not allowed in the URL or query")
 	}
 	if containsCardString(r.URL) || containsCardString(decodedURL) {
 		return literal("url")
@@ -169,7 +169,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		}
 		if strippedRequestHeader(canon) || len(hs.values) == 0 {
 			if len(hasPlaceholders(hs.values)) > 0 {
-				return nil, notSent(CodePlaceholderNotAllowed, "header "+canon+": card placeholders are not allowed in this header")
+				return nil, notSent(CodeInvalidTemplate, "header "+canon+": card placeholders are not allowed in this header")
 			}
 			continue
 		}
@@ -202,7 +202,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 				return literal("body")
 			}
 		default:
-			return nil, notSent(CodePlaceholderNotAllowed, "body: card placeholders need Content-Type application/json (or +json) or application/x-www-form-urlencoded")
+			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json) or application/x-www-form-urlencoded")
 		}
 		for _, ph := range phs {
 			fields[ph.field] = true
@@ -249,7 +249,7 @@ func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
 			}
 		}
 		if !ok {
-			return notSent(CodePlaceholderNotAllowed, "header "+h.name+": the destination does not allow card placeholders in this header")
+			return notSent(CodeInvalidTemplate, "header "+h.name+": the destination does not allow card placeholders in this header")
 		}
 	}
 	return nil

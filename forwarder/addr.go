@@ -99,11 +99,13 @@ func (c *classifier) check(addr netip.Addr, allow []netip.Prefix) error {
 		return fmt.Errorf("address %s has a zone", addr)
 	}
 	addr = addr.Unmap()
+	// Look at every matching range, not just the first: ranges nest
+	// (255.255.255.255 is inside 240.0.0.0/4), and an "always" one must win.
 	var hit *specialRange
 	for i := range c.special {
-		if c.special[i].prefix.Contains(addr) {
-			hit = &c.special[i]
-			break
+		r := &c.special[i]
+		if r.prefix.Contains(addr) && (hit == nil || r.always) {
+			hit = r
 		}
 	}
 	if hit == nil && addr.Is6() && !c.global.Contains(addr) {

@@ -2,6 +2,8 @@ package forwarder
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 // route is the transport for one allowlist entry of one allowlist document.
@@ -23,7 +28,8 @@ type route struct {
 	host  string     // normalized, as in the entry
 	ip    netip.Addr // set when the entry names an IP literal
 	port  int
-	allow []netip.Prefix // the entry's UnsafeAllowRanges
+	allow []netip.Prefix      // the entry's UnsafeAllowRanges
+	pins  [][sha256.Size]byte // the entry's SPKI pins; empty means none
 
 	resolver    Resolver
 	classifier  *classifier
@@ -44,18 +50,32 @@ const (
 	maxResponseHeaderBytes = 64 << 10
 )
 
-func (f *Forwarder) newRoute(t *target, allow []netip.Prefix, timeout time.Duration) *route {
+// newRoute builds the route for target t under entry d. It fails when the
+// entry names a CA bundle the gateway was not given.
+func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Error) {
+	timeout := f.entryTimeout(d)
 	r := &route{
 		host:        t.host,
 		ip:          t.ip,
 		port:        t.port,
-		allow:       append([]netip.Prefix(nil), allow...),
+		allow:       append([]netip.Prefix(nil), d.UnsafeAllowRanges...),
 		resolver:    f.resolver,
 		classifier:  f.classifier,
 		rootCAs:     f.rootCAs,
 		dnsTimeout:  f.dnsTimeout,
 		dialTimeout: f.dialTimeout,
 		tlsTimeout:  f.tlsTimeout,
+	}
+	if d.TLS != nil {
+		if d.TLS.CABundle != "" {
+			pool, ok := f.caBundles[d.TLS.CABundle]
+			if !ok || pool == nil {
+				return nil, newError(CodeInternal, NotSent, "the entry's CA bundle is not configured",
+					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured", d.ID, d.TLS.CABundle))
+			}
+			r.rootCAs = pool
+		}
+		r.pins = slices.Clone(d.TLS.SPKIPins)
 	}
 	r.transport = &http.Transport{
 		// Never honour HTTP(S)_PROXY: a proxy would do its own resolution.
@@ -88,7 +108,7 @@ func (f *Forwarder) newRoute(t *target, allow []netip.Prefix, timeout time.Durat
 		// was not checked against the allowlist.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return r
+	return r, nil
 }
 
 // dialAddr is the authority the transport asks for: the URL's host with the
@@ -160,6 +180,9 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		RootCAs:    r.rootCAs,
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
+		// Runs after the standard chain and name verification, never
+		// instead of it.
+		VerifyConnection: r.verifyPins,
 	}
 	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, r.tlsTimeout)
@@ -175,4 +198,23 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w", r.host, err))
 	}
 	return tc, nil
+}
+
+// verifyPins requires, when the entry has SPKI pins, that some certificate
+// of a verified chain carries a pinned public key.
+func (r *route) verifyPins(cs tls.ConnectionState) error {
+	if len(r.pins) == 0 {
+		return nil
+	}
+	for _, chain := range cs.VerifiedChains {
+		for _, c := range chain {
+			sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			for _, p := range r.pins {
+				if subtle.ConstantTimeCompare(sum[:], p[:]) == 1 {
+					return nil
+				}
+			}
+		}
+	}
+	return errors.New("forwarder: no certificate in the verified chain matches the entry's SPKI pins")
 }

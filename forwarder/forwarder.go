@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -137,6 +138,11 @@ type Options struct {
 	MaxResponseBytes    int64         // per entry unless it sets its own; 0 = DefaultMaxResponseBytes
 	MaxRequestBodyBytes int64         // 0 = DefaultMaxRequestBodyBytes
 
+	// CABundles are the trust roots an entry can name in tls.ca_bundle
+	// instead of RootCAs. An entry naming a bundle that is not here is
+	// refused.
+	CABundles map[string]*x509.CertPool
+
 	// StripResponseHeaders names extra response headers never returned to
 	// callers, on top of hop-by-hop headers, Set-Cookie and Set-Cookie2.
 	StripResponseHeaders []string
@@ -152,6 +158,7 @@ type Forwarder struct {
 	cards       Cards
 	resolver    Resolver
 	rootCAs     *x509.CertPool
+	caBundles   map[string]*x509.CertPool
 	classifier  *classifier
 	log         *slog.Logger
 	tel         *telemetry
@@ -201,6 +208,7 @@ func New(o Options) (*Forwarder, error) {
 		cards:       o.Cards,
 		resolver:    o.Resolver,
 		rootCAs:     o.RootCAs,
+		caBundles:   maps.Clone(o.CABundles),
 		classifier:  newClassifier(),
 		log:         o.Logger,
 		tel:         tel,
@@ -436,7 +444,7 @@ func pathHasPrefix(p, prefix string) bool {
 // several. Routes belong to one allowlist document: when the document
 // changes, the old routes' idle connections are closed and the routes
 // dropped, so a connection checked under an old policy is not reused.
-func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) *route {
+func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*route, *Error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sha != al {
@@ -448,11 +456,14 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) *ro
 	}
 	key := d.ID + "\x00" + t.dialAddr()
 	if r, ok := f.routes[key]; ok {
-		return r
+		return r, nil
 	}
-	r := f.newRoute(t, d.UnsafeAllowRanges, f.entryTimeout(d))
+	r, e := f.newRoute(t, d)
+	if e != nil {
+		return nil, e
+	}
 	f.routes[key] = r
-	return r
+	return r, nil
 }
 
 func (f *Forwarder) entryTimeout(d *allowlist.Destination) time.Duration {
@@ -471,7 +482,13 @@ func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
 
 // send performs the exchange and turns the answer into a Response.
 func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
-	rt := f.routeFor(sha, d, v.target)
+	rt, e := f.routeFor(sha, d, v.target)
+	if e != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, e
+	}
 
 	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
 	defer cancel()

@@ -31,9 +31,18 @@ type FileSink struct {
 	path string
 
 	mu  sync.Mutex
-	f   *os.File
+	f   appendFile
 	err error // sticky; set after a failed write, fsync or Close
 	buf []byte
+}
+
+// appendFile is what FileSink uses of an *os.File once it is open. Tests
+// substitute a file whose fsync fails, a fault no real file system here can
+// be made to produce on demand.
+type appendFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
 }
 
 // errClosed is the sticky error after Close.
@@ -49,18 +58,17 @@ func OpenFileSink(path string) (*FileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open file sink: %w", err)
 	}
-	s := &FileSink{path: path, f: f}
-	if err := s.prepare(); err != nil {
+	if err := prepare(f, path); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
-	return s, nil
+	return &FileSink{path: path, f: f}, nil
 }
 
 // prepare checks the file, repairs an incomplete last line and makes the
 // file's directory entry durable.
-func (s *FileSink) prepare() error {
-	fi, err := s.f.Stat()
+func prepare(f *os.File, path string) error {
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -69,21 +77,21 @@ func (s *FileSink) prepare() error {
 	}
 	if size := fi.Size(); size > 0 {
 		var last [1]byte
-		if _, err := s.f.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := f.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read last byte: %w", err)
 		}
 		if last[0] != '\n' {
-			if _, err := s.f.Write([]byte{'\n'}); err != nil {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
 				return fmt.Errorf("end incomplete last line: %w", err)
 			}
 		}
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
 	// A file just created is lost in a crash unless its directory entry is
 	// durable too.
-	d, err := os.Open(filepath.Dir(s.path))
+	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
 		return fmt.Errorf("open directory: %w", err)
 	}

@@ -1,0 +1,119 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestNewRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+	}{
+		{"no sinks", Options{}},
+		{"nil sink", Options{Sinks: []Sink{&memSink{}, nil}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.o); err == nil {
+				t.Errorf("New(%s) = nil error, want one", tt.name)
+			}
+		})
+	}
+}
+
+func TestAppendLinks(t *testing.T) {
+	s1, s2 := &memSink{}, &memSink{}
+	l := newTestLog(t, s1, s2)
+	var recs []Record
+	for i := range 5 {
+		recs = append(recs, mustAppend(t, l, intent(i)))
+	}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Errorf("record %d: seq = %d, want %d", i, r.Seq, i+1)
+		}
+		if r.Chain != recs[0].Chain {
+			t.Errorf("record %d: chain = %s, want %s", i, r.Chain, recs[0].Chain)
+		}
+		wantPrev := zeroHash
+		if i > 0 {
+			wantPrev = recs[i-1].Hash
+		}
+		if r.Prev != wantPrev {
+			t.Errorf("record %d: prev = %s, want %s", i, r.Prev, wantPrev)
+		}
+		if r.Time.Location() != time.UTC {
+			t.Errorf("record %d: time %v not in UTC", i, r.Time)
+		}
+	}
+	if s1.text() != s2.text() {
+		t.Errorf("sinks differ:\n%s\n%s", s1.text(), s2.text())
+	}
+	chain, seq, hash := l.Head()
+	if chain != recs[0].Chain || seq != 5 || hash != recs[4].Hash {
+		t.Errorf("Head() = %s, %d, %s; want %s, 5, %s", chain, seq, hash, recs[0].Chain, recs[4].Hash)
+	}
+}
+
+// TestAppendSinkFailure checks fail-closed behaviour: a failed sink makes
+// Append fail, and the chain restarts so that no sink holds a hole.
+func TestAppendSinkFailure(t *testing.T) {
+	good, flaky := &memSink{}, &memSink{}
+	l := newTestLog(t, good, flaky)
+	first := mustAppend(t, l, intent(1))
+
+	cause := errors.New("disk on fire")
+	flaky.setErr(cause)
+	_, err := l.Append(context.Background(), intent(2))
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cause) {
+		t.Fatalf("Append with a failing sink = %v, want ErrUnavailable wrapping the cause", err)
+	}
+	if chain, _, _ := l.Head(); chain != "" {
+		t.Errorf("Head() chain = %s after a failure, want none", chain)
+	}
+
+	flaky.setErr(nil)
+	next := mustAppend(t, l, intent(3))
+	if next.Chain == first.Chain || next.Seq != 1 || next.Prev != zeroHash {
+		t.Errorf("after a failure: chain %s seq %d prev %s; want a new chain at seq 1", next.Chain, next.Seq, next.Prev)
+	}
+	// Each sink verifies clean: the good sink holds seq 2 of the old
+	// chain, the flaky one ends at seq 1.
+	for name, s := range map[string]*memSink{"good": good, "flaky": flaky} {
+		if rep, err := Verify(strings.NewReader(s.text())); err != nil {
+			t.Errorf("Verify(%s sink) = %v, problems %v", name, err, rep.Problems)
+		}
+	}
+}
+
+// TestAppendConcurrent checks that concurrent appends make one linear
+// chain.
+func TestAppendConcurrent(t *testing.T) {
+	sink := &memSink{}
+	l := newTestLog(t, sink)
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := l.Append(context.Background(), intent(w*each+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep, err := Verify(strings.NewReader(sink.text()))
+	if err != nil {
+		t.Fatalf("Verify = %v, problems %v", err, rep.Problems)
+	}
+	if len(rep.Chains) != 1 || rep.Chains[0].Records != workers*each {
+		t.Errorf("Verify chains = %+v, want one chain of %d", rep.Chains, workers*each)
+	}
+}

@@ -83,6 +83,9 @@ func ParseUnverified(raw []byte) (*Document, error) {
 	if len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, malformed("line %d: the document must be a mapping", root.Line)
 	}
+	if err := checkTopLevel(root.Content[0]); err != nil {
+		return nil, err
+	}
 	lines := destinationLines(root.Content[0])
 
 	// Pass 2: the typed decode, refusing unknown fields.
@@ -113,6 +116,11 @@ func checkNode(n *yaml.Node, at string) error {
 			if k.Kind != yaml.ScalarNode {
 				return malformed("line %d: %skeys must be plain strings", k.Line, at)
 			}
+			if k.Style != 0 {
+				// Quoted keys defeat `grep '^version:'`, which AUDITING.md
+				// tells reviewers they can rely on.
+				return malformed("line %d: %skey %q must not be quoted", k.Line, at, k.Value)
+			}
 			if k.Value == "<<" {
 				return malformed("line %d: %smerge keys are not allowed", k.Line, at)
 			}
@@ -129,6 +137,24 @@ func checkNode(n *yaml.Node, at string) error {
 		}
 		if err := checkNode(c, sub); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkTopLevel keeps the header greppable: a block mapping whose scalar
+// values sit on their key's line ("version: 3", not "version:\n  3").
+func checkTopLevel(m *yaml.Node) error {
+	if m.Style&yaml.FlowStyle != 0 {
+		return malformed("line %d: the document must be a block mapping, not {…}", m.Line)
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if v.Kind == yaml.ScalarNode && v.Line != k.Line {
+			return malformed("line %d: %s: write the value on the same line as the key", k.Line, k.Value)
+		}
+		if v.Kind == yaml.ScalarNode && v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			return malformed("line %d: %s: block scalars (| or >) are not allowed here", k.Line, k.Value)
 		}
 	}
 	return nil

@@ -136,6 +136,9 @@ func TestParseMutations(t *testing.T) {
 		{"anchor", "callers: [demo]", "callers: &c [demo]", "anchors"},
 		{"tag", "owner: platform@example.com", "owner: !!str platform@example.com", "explicit tags"},
 		{"bom", "# cardgate", "\ufeff# cardgate", "byte order mark"},
+		{"quoted key", "version: 1\n", "\"version\": 1\n", "must not be quoted"},
+		{"value on next line", "version: 1\n", "version:\n  1\n", "same line"},
+		{"block scalar", "environment: test\n", "environment: >-\n  test\n", "block scalars"},
 		{"ipv6 unbracketed", "https://127.0.0.1:9443/pay", "https://::1/pay", "host"},
 		{"ipv4 short", "https://127.0.0.1:9443/pay", "https://127.1:9443/pay", "all-digit"},
 	}

@@ -84,7 +84,9 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if len(r.Card) > maxTokenBytes || !printableToken(r.Card) {
 		return invalid("card: must be a token of printable ASCII characters")
 	}
-	if containsCardString(r.Card) {
+	if isWholeCardNumber(r.Card) {
+		// The card field is compared whole: a token is never all digits,
+		// and a long random token must not trip the >19-digit rule.
 		return literal("card")
 	}
 	if r.Caller == "" {
@@ -271,4 +273,25 @@ func (v *validated) renderHeaders(cv cardValues) (http.Header, *Error) {
 	h.Set("User-Agent", UserAgent)
 	h.Set("Accept-Encoding", "identity")
 	return h, nil
+}
+
+// isWholeCardNumber reports whether s, without spaces and dashes, is 13–19
+// digits that pass Luhn.
+func isWholeCardNumber(s string) bool {
+	var d [maxCardDigits]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case isDigit(c):
+			if n == maxCardDigits {
+				return false
+			}
+			d[n] = c
+			n++
+		case isSep(c):
+		default:
+			return false
+		}
+	}
+	return n >= minCardDigits && luhn(d[:n])
 }

@@ -1,0 +1,550 @@
+package forwarder
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// echo answers with the request body and a few headers a careless
+// processor might send.
+func echo(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Add("Set-Cookie", "session=abc")
+	w.Header().Set("Set-Cookie2", "old=1")
+	w.Header().Set("X-Echo-Card", r.Header.Get("X-Card-Number"))
+	w.Header().Set("Keep-Alive", "timeout=5")
+	w.Header().Set("X-Request-Id", "proc-1")
+	w.WriteHeader(http.StatusCreated)
+	w.Write(b)
+}
+
+func TestForwardHappyPath(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		name := "http1"
+		if h2 {
+			name = "http2"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, newProcessor(t, echo, h2))
+			req := e.jsonRequest(`{"number":"{{card.number}}","cvc":"{{ card.cvc }}","exp":"{{card.exp_month}}/{{card.exp_year}}","month":{{card.exp_month}},"name":"{{card.name}}"}`)
+			req.Headers["X-Card-Number"] = []string{"{{card.number}}"}
+			req.Headers["Authorization"] = []string{"Bearer sk_test_1"}
+			req.Headers["X-Forwarded-For"] = []string{"10.0.0.1"}
+			req.Headers["Cookie"] = []string{"a=b"}
+			req.Headers["User-Agent"] = []string{"evil"}
+			req.Headers["X-Cardgate-Caller"] = []string{"admin"}
+
+			resp, err := e.f.Forward(context.Background(), req)
+			if err != nil {
+				t.Fatalf("Forward: %v", err)
+			}
+
+			// The processor got the real card, correctly escaped.
+			got := e.p.requests()
+			if len(got) != 1 {
+				t.Fatalf("processor got %d requests, want 1", len(got))
+			}
+			pr := got[0]
+			var sent map[string]any
+			if err := json.Unmarshal(pr.body, &sent); err != nil {
+				t.Fatalf("processor body %q is not JSON: %v", pr.body, err)
+			}
+			want := map[string]any{"number": testPAN, "cvc": testCVC, "exp": "03/2031", "month": float64(3), "name": testName}
+			if diff := cmp.Diff(want, sent); diff != "" {
+				t.Errorf("processor body (-want +got):\n%s", diff)
+			}
+			if pr.header.Get("X-Card-Number") != testPAN {
+				t.Errorf("processor X-Card-Number = %q, want the PAN", pr.header.Get("X-Card-Number"))
+			}
+			for _, h := range []string{"X-Forwarded-For", "Cookie", "X-Cardgate-Caller"} {
+				if v := pr.header.Get(h); v != "" {
+					t.Errorf("processor got %s = %q, want it stripped", h, v)
+				}
+			}
+			if ua := pr.header.Get("User-Agent"); ua != UserAgent {
+				t.Errorf("User-Agent = %q, want %q", ua, UserAgent)
+			}
+			if pr.header.Get("Authorization") != "Bearer sk_test_1" {
+				t.Errorf("Authorization not passed through")
+			}
+			if wantHost := "pay.example.com:" + strconv.Itoa(e.p.port); pr.host != wantHost {
+				t.Errorf("Host = %q, want %q", pr.host, wantHost)
+			}
+			if wantProto := map[bool]int{false: 1, true: 2}[h2]; pr.proto != wantProto {
+				t.Errorf("proto = HTTP/%d, want HTTP/%d", pr.proto, wantProto)
+			}
+
+			// The caller got it masked.
+			if resp.Outcome != Answered || resp.Status != http.StatusCreated {
+				t.Errorf("Outcome, Status = %q, %d; want answered, 201", resp.Outcome, resp.Status)
+			}
+			if !strings.HasPrefix(resp.ForwardID, "fwd_") || resp.AllowlistVersion != 7 {
+				t.Errorf("ForwardID, AllowlistVersion = %q, %d", resp.ForwardID, resp.AllowlistVersion)
+			}
+			var back map[string]any
+			if err := json.Unmarshal([]byte(resp.Body), &back); err != nil {
+				t.Fatalf("caller body %q is not JSON: %v", resp.Body, err)
+			}
+			wantBack := map[string]any{"number": "************4242", "cvc": "***", "exp": "03/2031", "month": float64(3), "name": testName}
+			if diff := cmp.Diff(wantBack, back); diff != "" {
+				t.Errorf("caller body (-want +got):\n%s", diff)
+			}
+			if v := resp.Headers.Get("X-Echo-Card"); v != "************4242" {
+				t.Errorf("X-Echo-Card = %q, want masked", v)
+			}
+			for _, h := range []string{"Set-Cookie", "Set-Cookie2", "Keep-Alive"} {
+				if _, ok := resp.Headers[h]; ok {
+					t.Errorf("response header %s was not stripped", h)
+				}
+			}
+			if resp.Headers.Get("X-Request-Id") != "proc-1" {
+				t.Errorf("ordinary response header lost")
+			}
+
+			// The CVC was used and the processor answered: it is consumed.
+			if _, consumed := e.cards.counts(); consumed != 1 {
+				t.Errorf("ConsumeCVC calls = %d, want 1", consumed)
+			}
+
+			// The log line is there and holds no card data.
+			logs := e.logText()
+			for _, secret := range []string{testPAN, "4242 4242", testName, "Brien", `"` + testCVC + `"`, "sk_test_1"} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("log contains %q:\n%s", secret, logs)
+				}
+			}
+			for _, want := range []string{`"forward_id":"` + resp.ForwardID, `"outcome":"answered"`, `"resolved_addr":"127.0.0.1:`, `"request_id":"req_test"`} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %s:\n%s", want, logs)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardFormEscaping(t *testing.T) {
+	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	req := e.jsonRequest("card%5Bnumber%5D={{card.number}}&card%5Bname%5D={{card.name}}&cvc={{card.cvc}}&exp={{card.exp_month}}%2F{{card.exp_year}}")
+	req.Headers = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if _, err := e.f.Forward(context.Background(), req); err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	got := e.p.requests()[0]
+	r, _ := http.NewRequest("POST", "/", strings.NewReader(string(got.body)))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := r.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"card[number]": {testPAN}, "card[name]": {testName}, "cvc": {testCVC}, "exp": {"03/2031"}}
+	if diff := cmp.Diff(want, map[string][]string(r.PostForm)); diff != "" {
+		t.Errorf("processor form (-want +got):\n%s", diff)
+	}
+}
+
+// TestForwardRefusesBeforeSending covers templates, slots and literal cards.
+// In each case the processor receives nothing.
+func TestForwardRefusesBeforeSending(t *testing.T) {
+	tests := []struct {
+		name     string
+		mod      func(*Request)
+		wantCode string
+		wantMsg  string // substring of the public message
+	}{
+		{"unknown placeholder", func(r *Request) { r.Body = `{"n":"{{card.pin}}"}` }, CodeInvalidTemplate, "{{card.pin}}"},
+		{"unknown namespace", func(r *Request) { r.Body = `{"n":"{{env.SECRET}}"}` }, CodeInvalidTemplate, "{{env.SECRET}}"},
+		{"unclosed", func(r *Request) { r.Body = `{"n":"{{card.number"}` }, CodeInvalidTemplate, "without a closing"},
+		{"digits in braces not echoed", func(r *Request) { r.Body = `{"n":"{{12345}}"}` }, CodeInvalidTemplate, "malformed placeholder"},
+		{"placeholder in path", func(r *Request) { r.URL = strings.Replace(r.URL, "/charges", "/{{card.number}}", 1) }, CodeInvalidTemplate, "url"},
+		{"placeholder in query", func(r *Request) { r.URL += "?pan={{card.number}}" }, CodeInvalidTemplate, "url"},
+		{"encoded placeholder in query", func(r *Request) { r.URL += "?pan=%7B%7Bcard.number%7D%7D" }, CodeInvalidTemplate, "url"},
+		{"placeholder in unlisted header", func(r *Request) { r.Headers["X-Other"] = []string{"{{card.number}}"} }, CodeInvalidTemplate, "X-Other"},
+		{"placeholder in stripped header", func(r *Request) { r.Headers["Cookie"] = []string{"pan={{card.number}}"} }, CodeInvalidTemplate, "Cookie"},
+		{"placeholder in text/plain body", func(r *Request) {
+			r.Headers["Content-Type"] = []string{"text/plain"}
+			r.Body = "{{card.number}}"
+		}, CodeInvalidTemplate, "Content-Type"},
+		{"placeholder in body without content type", func(r *Request) { delete(r.Headers, "Content-Type"); r.Body = "{{card.number}}" }, CodeInvalidTemplate, "Content-Type"},
+		{"number outside JSON string", func(r *Request) { r.Body = `{"n":{{card.number}}}` }, CodeInvalidTemplate, "inside a JSON string"},
+		{"name outside JSON string", func(r *Request) { r.Body = `{"n":{{card.name}}}` }, CodeInvalidTemplate, "inside a JSON string"},
+		{"placeholder as JSON key breaks nothing but invalid JSON", func(r *Request) { r.Body = `{"n":"{{card.number}}"` }, CodeInvalidTemplate, "not valid JSON"},
+		{"literal card in body", func(r *Request) { r.Body = `{"n":"4242 4242 4242 4242"}` }, CodeLiteralCard, "body"},
+		{"literal card in body without placeholders", func(r *Request) {
+			r.Headers["Content-Type"] = []string{"text/plain"}
+			r.Body = "pan 4242-4242-4242-4242"
+		}, CodeLiteralCard, "body"},
+		{"literal card in query", func(r *Request) { r.URL += "?pan=4242424242424242" }, CodeLiteralCard, "url"},
+		{"literal card percent-encoded in query", func(r *Request) { r.URL += "?pan=%34242424242424242" }, CodeLiteralCard, "url"},
+		{"literal card in path", func(r *Request) { r.URL = strings.Replace(r.URL, "/charges", "/4242424242424242", 1) }, CodeLiteralCard, "url"},
+		{"literal card in header", func(r *Request) { r.Headers["X-Ref"] = []string{"5555 5555 5555 4444"} }, CodeLiteralCard, "X-Ref"},
+		{"literal card in listed card header", func(r *Request) { r.Headers["X-Card-Number"] = []string{"4242424242424242"} }, CodeLiteralCard, "X-Card-Number"},
+		{"literal card as token", func(r *Request) { r.Card = "4242424242424242" }, CodeLiteralCard, "card"},
+		{"literal card in form body encoded", func(r *Request) {
+			r.Headers["Content-Type"] = []string{"application/x-www-form-urlencoded"}
+			r.Body = "n={{card.number}}&x=4242%204242%204242%204242"
+		}, CodeLiteralCard, "body"},
+		{"header value with newline", func(r *Request) { r.Headers["X-A"] = []string{"a\r\nX-B: c"} }, CodeInvalidRequest, "X-A"},
+		{"bad header name", func(r *Request) { r.Headers["X A"] = []string{"1"} }, CodeInvalidRequest, "header name"},
+		{"duplicate header by case", func(r *Request) { r.Headers["content-type"] = []string{"application/json"} }, CodeInvalidRequest, "Content-Type"},
+		{"lowercase method", func(r *Request) { r.Method = "post" }, CodeInvalidRequest, "method"},
+		{"unknown method", func(r *Request) { r.Method = "TRACE" }, CodeInvalidRequest, "method"},
+		{"method injection", func(r *Request) { r.Method = "POST /x HTTP/1.1" }, CodeInvalidRequest, "method"},
+		{"no destination", func(r *Request) { r.Destination = "" }, CodeInvalidRequest, "destination"},
+		{"no card", func(r *Request) { r.Card = "" }, CodeInvalidRequest, "card"},
+		{"no url", func(r *Request) { r.URL = "" }, CodeInvalidRequest, "url"},
+		{"body too large", func(r *Request) { r.Body = `"` + strings.Repeat("a", DefaultMaxRequestBodyBytes) + `"` }, CodeInvalidRequest, "body"},
+		{"unknown destination", func(r *Request) { r.Destination = "nope" }, "destination_not_allowed", ""},
+		{"unknown caller", func(r *Request) { r.Caller = "spiffe://cardgate.test/other" }, "caller_not_allowed", ""},
+		{"no caller", func(r *Request) { r.Caller = "" }, CodeInternal, ""},
+		{"method not in entry", func(r *Request) { r.Method = "DELETE" }, "method_not_allowed", ""},
+		{"path outside prefix", func(r *Request) { r.URL = strings.Replace(r.URL, "/v1/charges", "/v2/charges", 1) }, "destination_not_allowed", ""},
+		{"path prefix boundary", func(r *Request) { r.URL = strings.Replace(r.URL, "/v1/charges", "/v10/charges", 1) }, "destination_not_allowed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, echo)
+			req := e.jsonRequest(`{"number":"{{card.number}}"}`)
+			tt.mod(req)
+			fe := forwardErr(t, e.f, req)
+			if fe.Code != tt.wantCode || fe.Outcome != NotSent {
+				t.Errorf("Forward = %q/%q (%v), want %q/not_sent", fe.Code, fe.Outcome, fe, tt.wantCode)
+			}
+			if !strings.Contains(fe.Message, tt.wantMsg) {
+				t.Errorf("message %q does not name %q", fe.Message, tt.wantMsg)
+			}
+			if strings.Contains(fe.Error(), testPAN) || strings.Contains(fe.Error(), "4242 4242") || strings.Contains(fe.Error(), "12345") {
+				t.Errorf("error %q echoes card-like input", fe.Error())
+			}
+			if n := len(e.p.requests()); n != 0 {
+				t.Errorf("processor got %d requests, want 0", n)
+			}
+		})
+	}
+}
+
+// TestForwardFieldNotAllowed: the entry may not receive the CVC.
+func TestForwardFieldNotAllowed(t *testing.T) {
+	e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+		d.Fields = []allowlist.Field{allowlist.FieldNumber}
+	})
+	fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}","c":"{{card.cvc}}"}`))
+	if fe.Code != "card_field_not_allowed" {
+		t.Errorf("code = %q, want card_field_not_allowed", fe.Code)
+	}
+	if d, _ := e.cards.counts(); d != 0 {
+		t.Errorf("Detokenize called %d times before the allowlist allowed it", d)
+	}
+}
+
+func TestForwardCardErrors(t *testing.T) {
+	t.Run("unknown token", func(t *testing.T) {
+		e := newEnv(t, echo)
+		req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+		req.Card = "tok_unknown"
+		fe := forwardErr(t, e.f, req)
+		if fe.Code != vaultclient.CodeTokenNotFound || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q, want token_not_found/not_sent", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("cvc consumed", func(t *testing.T) {
+		e := newEnv(t, echo)
+		e.cards.cards[testToken] = func() *vaultclient.Card {
+			return &vaultclient.Card{Number: vaultclient.NewPAN(testPAN), ExpMonth: 1, ExpYear: 2030}
+		}
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"c":"{{card.cvc}}"}`))
+		if fe.Code != CodeCVCNotAvailable || len(e.p.requests()) != 0 {
+			t.Errorf("Forward = %q, processor got %d; want cvc_not_available, 0", fe.Code, len(e.p.requests()))
+		}
+	})
+	t.Run("store down", func(t *testing.T) {
+		e := newEnv(t, echo)
+		e.cards.detokErr = errors.New("redis: connection refused")
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeInternal || fe.Message == "" || strings.Contains(fe.Message, "redis") {
+			t.Errorf("Forward = %q %q, want internal_error without the cause in the message", fe.Code, fe.Message)
+		}
+	})
+	t.Run("consume failure does not fail the forward", func(t *testing.T) {
+		e := newEnv(t, echo)
+		e.cards.consumeFn = func() error { return errors.New("store down") }
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"c":"{{card.cvc}}"}`)); err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+		if !strings.Contains(e.logText(), "consume cvc failed") {
+			t.Errorf("consume failure not logged")
+		}
+	})
+	t.Run("no cvc used, none consumed", func(t *testing.T) {
+		e := newEnv(t, echo)
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`)); err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+		if _, c := e.cards.counts(); c != 0 {
+			t.Errorf("ConsumeCVC called %d times", c)
+		}
+	})
+}
+
+func TestForwardRedirectNotFollowed(t *testing.T) {
+	second := newProcessor(t, echo, false)
+	target := "https://pay.example.com:" + strconv.Itoa(second.port) + "/v1/steal"
+	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", target+"?pan=4242424242424242")
+		w.WriteHeader(http.StatusFound)
+	})
+	resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`))
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	if resp.Status != http.StatusFound || resp.Outcome != Answered {
+		t.Errorf("Status, Outcome = %d, %q; want 302, answered", resp.Status, resp.Outcome)
+	}
+	if want := target + "?pan=************4242"; resp.Location != want {
+		t.Errorf("Location = %q, want %q", resp.Location, want)
+	}
+	if n := len(second.requests()); n != 0 {
+		t.Errorf("redirect target got %d requests, want 0", n)
+	}
+}
+
+func TestForwardResponseLimits(t *testing.T) {
+	t.Run("too large", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(strings.Repeat("x", 2048)))
+		}, func(o *Options, d *allowlist.Destination) { d.MaxResponseBytes = 1024 })
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamTooLarge || fe.Outcome != Answered {
+			t.Errorf("Forward = %q/%q, want upstream_response_too_large/answered", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("too large chunked", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			for range 4 {
+				w.Write([]byte(strings.Repeat("x", 512)))
+				w.(http.Flusher).Flush()
+			}
+		}, func(o *Options, d *allowlist.Destination) { d.MaxResponseBytes = 1024 })
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamTooLarge || fe.Outcome != Answered {
+			t.Errorf("Forward = %q/%q, want upstream_response_too_large/answered", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("exactly the cap", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(strings.Repeat("x", 1024)))
+		}, func(o *Options, d *allowlist.Destination) { d.MaxResponseBytes = 1024 })
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`)); err != nil {
+			t.Errorf("Forward: %v", err)
+		}
+	})
+	t.Run("compressed body refused", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write([]byte{0x1f, 0x8b, 0})
+		})
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamError || fe.Outcome != Answered {
+			t.Errorf("Forward = %q/%q, want upstream_error/answered", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("binary body is base64 and masked", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("\xff\xfe4242424242424242"))
+		})
+		resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+		if resp.BodyEncoding != "base64" || resp.Body != "//4qKioqKioqKioqKio0MjQy" {
+			t.Errorf("Body, BodyEncoding = %q, %q", resp.Body, resp.BodyEncoding)
+		}
+	})
+}
+
+func TestForwardOutcomes(t *testing.T) {
+	t.Run("hanging processor times out after sending", func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}, func(o *Options, d *allowlist.Destination) { d.Timeout = 300 * time.Millisecond })
+		start := time.Now()
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"c":"{{card.cvc}}"}`))
+		if fe.Code != CodeUpstreamTimeout || fe.Outcome != SentNoResponse {
+			t.Errorf("Forward = %q/%q (%v), want upstream_timeout/sent_no_response", fe.Code, fe.Outcome, fe)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v, the entry's timeout is 300ms", d)
+		}
+		if _, c := e.cards.counts(); c != 0 {
+			t.Errorf("CVC consumed without an answer")
+		}
+	})
+	t.Run("connection dropped after request", func(t *testing.T) {
+		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		})
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamError || fe.Outcome != SentNoResponse {
+			t.Errorf("Forward = %q/%q (%v), want upstream_error/sent_no_response", fe.Code, fe.Outcome, fe)
+		}
+		if n := len(e.p.requests()); n != 1 {
+			t.Errorf("processor got %d requests, want exactly 1 (no replay)", n)
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) { d.Port = port })
+		req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+		req.URL = "https://pay.example.com:" + strconv.Itoa(port) + "/v1/charges"
+		fe := forwardErr(t, e.f, req)
+		if fe.Code != CodeUpstreamConnectFailed || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q (%v), want upstream_connect_failed/not_sent", fe.Code, fe.Outcome, fe)
+		}
+	})
+	t.Run("dns failure", func(t *testing.T) {
+		e := newEnv(t, echo)
+		e.res.set("pay.example.com")
+		delete(e.res.answers, "pay.example.com")
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeDNSFailure || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q, want dns_failure/not_sent", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("caller gone before sending", func(t *testing.T) {
+		e := newEnv(t, echo)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := e.f.Forward(ctx, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Outcome != NotSent {
+			t.Errorf("Forward = %v, want not_sent", err)
+		}
+		if n := len(e.p.requests()); n != 0 {
+			t.Errorf("processor got %d requests", n)
+		}
+	})
+}
+
+func TestForwardTLS(t *testing.T) {
+	t.Run("untrusted certificate", func(t *testing.T) {
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) { o.RootCAs = newEmptyPool() })
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamTLSError || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q (%v), want upstream_tls_error/not_sent", fe.Code, fe.Outcome, fe)
+		}
+		if n := len(e.p.requests()); n != 0 {
+			t.Errorf("processor got %d requests", n)
+		}
+	})
+	t.Run("name mismatch", func(t *testing.T) {
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) { d.Host = "pay.other.test" })
+		e.res.set("pay.other.test", "127.0.0.1")
+		req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+		req.URL = "https://pay.other.test:" + strconv.Itoa(e.p.port) + "/v1/charges"
+		fe := forwardErr(t, e.f, req)
+		if fe.Code != CodeUpstreamTLSError || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q (%v), want upstream_tls_error/not_sent", fe.Code, fe.Outcome, fe)
+		}
+	})
+	t.Run("spki pin mismatch", func(t *testing.T) {
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+			d.TLS = &allowlist.TLS{SPKIPins: [][32]byte{{1, 2, 3}}}
+		})
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeUpstreamTLSError || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q (%v), want upstream_tls_error/not_sent", fe.Code, fe.Outcome, fe)
+		}
+	})
+	t.Run("spki pin match", func(t *testing.T) {
+		p := newProcessor(t, echo, false)
+		pin := sha256Sum(p.srv.Certificate().RawSubjectPublicKeyInfo)
+		e := newEnvOn(t, p, func(o *Options, d *allowlist.Destination) {
+			d.TLS = &allowlist.TLS{SPKIPins: [][32]byte{pin}}
+		})
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`)); err != nil {
+			t.Errorf("Forward: %v", err)
+		}
+	})
+	t.Run("unknown ca bundle", func(t *testing.T) {
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+			d.TLS = &allowlist.TLS{CABundle: "acme-private"}
+		})
+		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		if fe.Code != CodeInternal || fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q, want internal_error/not_sent", fe.Code, fe.Outcome)
+		}
+	})
+	t.Run("named ca bundle", func(t *testing.T) {
+		p := newProcessor(t, echo, false)
+		e := newEnvOn(t, p, func(o *Options, d *allowlist.Destination) {
+			o.RootCAs = newEmptyPool()
+			o.CABundles = map[string]*x509.CertPool{"acme-private": p.pool()}
+			d.TLS = &allowlist.TLS{CABundle: "acme-private"}
+		})
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`)); err != nil {
+			t.Errorf("Forward: %v", err)
+		}
+	})
+}
+
+func TestForwardPoolsConnections(t *testing.T) {
+	e := newEnv(t, echo)
+	for range 3 {
+		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`)); err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+	}
+	if n := e.p.conns.Load(); n != 1 {
+		t.Errorf("processor saw %d connections for 3 forwards, want 1 (keep-alive)", n)
+	}
+	if n := e.res.count("pay.example.com"); n != 1 {
+		t.Errorf("resolved %d times, want 1 (once per connection)", n)
+	}
+}
+
+func TestNewAndZeroValue(t *testing.T) {
+	var f Forwarder
+	if _, err := f.Forward(context.Background(), &Request{}); err == nil {
+		t.Errorf("zero Forwarder forwarded")
+	}
+	if _, err := New(Options{}); err == nil {
+		t.Errorf("New(Options{}) succeeded without Allowlist and Cards")
+	}
+	if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), DNSTimeout: -1}); err == nil {
+		t.Errorf("New accepted a negative timeout")
+	}
+	f2, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := forwardErr(t, f2, &Request{Destination: "acme", URL: "https://pay.example.com/v1", Method: "POST", Card: testToken, Caller: caller})
+	if fe.Outcome != NotSent || fe.Code != CodeInternal {
+		t.Errorf("nil allowlist: %q/%q, want internal_error/not_sent", fe.Code, fe.Outcome)
+	}
+}

@@ -10,7 +10,8 @@ import (
 // BoltStore; both pass the same test suite (store_test.go).
 //
 // Errors: wrap ErrNotFound and ErrExists for those outcomes; any other
-// error means the store is unavailable.
+// error means the store is unavailable. Errors name the token (the Vault
+// passes them on as the cause) and never contain record bytes.
 type Store interface {
 	// Put writes e under token, atomically: the record and the CVC are
 	// both written or neither is. It never overwrites: if a record exists

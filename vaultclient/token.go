@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -20,15 +19,14 @@ const (
 	tokenBodyDigits = "abcdefghijklmnopqrstuvwxyz234567"
 )
 
-var tokenEncoding = base32.NewEncoding(tokenBodyDigits).WithPadding(base32.NoPadding)
-
 // newToken returns a fresh token. crypto/rand.Read never fails on the
 // platforms Go supports (it crashes the program instead), so there is no
 // error to handle.
 func newToken() string {
 	var b [tokenRandBytes]byte
 	rand.Read(b[:])
-	return tokenPrefix + tokenEncoding.EncodeToString(b[:])
+	enc := base32.NewEncoding(tokenBodyDigits).WithPadding(base32.NoPadding)
+	return tokenPrefix + enc.EncodeToString(b[:])
 }
 
 // validToken reports whether s is spelled like a token. It is checked
@@ -49,14 +47,14 @@ func validToken(s string) bool {
 
 // tokenNotFound is returned both for unknown and for malformed tokens,
 // with the same public message, so that callers cannot learn which tokens
-// are well formed. The cause, which goes only to logs, names a well-formed
-// token; a malformed one is caller input of any size and content, so it is
-// not repeated.
+// are well formed. The cause goes only to logs: the store's error, which
+// names a well-formed token; a malformed one is caller input of any size
+// and content, so it is not repeated.
 func tokenNotFound(token string, cause error) *Error {
 	if !validToken(token) {
 		return newError(CodeTokenNotFound, "token not found", errMalformedToken)
 	}
-	return newError(CodeTokenNotFound, "token not found", fmt.Errorf("token %s: %w", token, cause))
+	return newError(CodeTokenNotFound, "token not found", cause)
 }
 
 // errMalformedToken is never returned alone; it is the cause inside a

@@ -218,9 +218,9 @@ func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 			// 160 random bits do not collide; if they did, crypto/rand is
 			// broken and no new token should be trusted either.
 			v.log.ErrorContext(ctx, "token collision", "token", token)
-			return nil, newError(CodeInternal, "internal error", fmt.Errorf("store %s: %w", token, err))
+			return nil, newError(CodeInternal, "internal error", err)
 		}
-		return nil, newError(CodeStoreUnavailable, "card store unavailable", fmt.Errorf("store %s: %w", token, err))
+		return nil, newError(CodeStoreUnavailable, "card store unavailable", err) // err names the token
 	}
 	v.log.DebugContext(ctx, "card tokenized", "token", token, "brand", c.brand, "cvc", c.cvc != nil)
 	return info, nil
@@ -248,7 +248,7 @@ func (v *Vault) detokenize(ctx context.Context, token string) (*Card, error) {
 		if errors.Is(err, ErrNotFound) {
 			return nil, tokenNotFound(token, err)
 		}
-		return nil, newError(CodeStoreUnavailable, "card store unavailable", fmt.Errorf("read %s: %w", token, err))
+		return nil, newError(CodeStoreUnavailable, "card store unavailable", err) // err names the token
 	}
 	rec, err := decodeCardRecord(e.Record)
 	if err != nil {
@@ -321,7 +321,7 @@ func (v *Vault) ConsumeCVC(ctx context.Context, token string) error {
 	if !validToken(token) {
 		err = tokenNotFound(token, nil)
 	} else if derr := v.deleteCVC(ctx, token); derr != nil {
-		err = newError(CodeStoreUnavailable, "card store unavailable", fmt.Errorf("delete cvc %s: %w", token, derr))
+		err = newError(CodeStoreUnavailable, "card store unavailable", derr) // derr names the token
 	}
 	endSpan(span, err)
 	return err

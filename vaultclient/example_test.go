@@ -1,0 +1,64 @@
+package vaultclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+func Example() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "vaultclient-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// Development setup: a local keyring file and a bolt store.
+	keyring := filepath.Join(dir, "keyring.json")
+	if err := vaultclient.CreateLocalKeyring(keyring); err != nil {
+		log.Fatal(err)
+	}
+	keys, err := vaultclient.OpenLocalKeyring(keyring)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	store, err := vaultclient.OpenBoltStore(filepath.Join(dir, "cards.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	v, err := vaultclient.New(store, keys, vaultclient.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	info, err := v.Tokenize(ctx, vaultclient.CardInput{Number: "4242 4242 4242 4242", ExpMonth: 12, ExpYear: time.Now().Year() + 3, CVC: "123"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	card, err := v.Detokenize(ctx, info.Token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer card.Wipe()
+	fmt.Println(info.Brand, info.Last4)
+	fmt.Printf("%v %v\n", card.Number, card.CVC) // secrets print masked
+
+	_, err = v.Tokenize(ctx, vaultclient.CardInput{Number: "4242424242424241", ExpMonth: 12, ExpYear: time.Now().Year() + 3})
+	var e *vaultclient.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.ErrorCode(), "—", e.PublicMessage())
+	}
+	// Output:
+	// visa 4242
+	// ****4242 ***
+	// invalid_card_number — number must be 13 to 19 digits and pass the Luhn check
+}

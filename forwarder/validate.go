@@ -129,6 +129,19 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	slices.Sort(names)
 	fields := map[allowlist.Field]bool{}
 	contentType := ""
+	// Headers the caller's Connection header names are hop-by-hop too
+	// (RFC 9110 §7.6.1).
+	connNamed := map[string]bool{}
+	for name, vals := range r.Headers {
+		if http.CanonicalHeaderKey(name) != "Connection" {
+			continue
+		}
+		for _, v := range vals {
+			for _, n := range strings.Split(v, ",") {
+				connNamed[http.CanonicalHeaderKey(strings.TrimSpace(n))] = true
+			}
+		}
+	}
 	for _, name := range names {
 		vals := r.Headers[name]
 		if !validHeaderName(name) || len(name) > maxCardHeaderNm {
@@ -163,13 +176,13 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			}
 			hs.values = append(hs.values, slot{text: val, phs: phs})
 		}
-		if canon == "Content-Type" {
+		if canon == "Content-Type" && !connNamed[canon] {
 			if len(vals) != 1 {
 				return invalid("headers: Content-Type must have exactly one value")
 			}
 			contentType = vals[0]
 		}
-		if strippedRequestHeader(canon) || len(hs.values) == 0 {
+		if strippedRequestHeader(canon) || connNamed[canon] || len(hs.values) == 0 {
 			if len(hasPlaceholders(hs.values)) > 0 {
 				return nil, notSent(CodeInvalidTemplate, "header "+canon+": card placeholders are not allowed in this header")
 			}

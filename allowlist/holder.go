@@ -101,6 +101,9 @@ func NewHolder(o HolderOptions) *Holder {
 		h.opts.PollInterval = DefaultPollInterval
 	}
 	h.status.StateStore = h.state.String()
+	if o.State == nil {
+		h.log.Warn("allowlist: no state store configured; rollback is refused only until the process restarts")
+	}
 	mp := o.MeterProvider
 	if mp == nil {
 		mp = noop.NewMeterProvider()
@@ -173,6 +176,14 @@ func (h *Holder) LoadContext(ctx context.Context) error {
 	h.status.LoadedAt = h.status.LastAttempt
 	h.log.Info("allowlist: loaded", "version", a.Doc.Version, "sha256", a.SHA256,
 		"expires", a.Doc.Expires, "signers", countedPrincipals(a), "state_store", h.state.String())
+	for _, r := range a.Signatures {
+		if r.Status != StatusValid {
+			// Accepted anyway (the threshold was met), but an unknown or
+			// invalid signature next to good ones deserves a look.
+			h.log.Warn("allowlist: signature not counted", "file", r.File, "status", r.Status,
+				"principal", r.Principal, "fingerprint", r.Fingerprint, "detail", r.Detail)
+		}
+	}
 	h.warnIfExpiring(a)
 	return nil
 }

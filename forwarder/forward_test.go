@@ -548,3 +548,22 @@ func TestNewAndZeroValue(t *testing.T) {
 		t.Errorf("nil allowlist: %q/%q, want internal_error/not_sent", fe.Code, fe.Outcome)
 	}
 }
+
+// BenchmarkForward measures the whole path over a pooled keep-alive
+// connection to a local TLS processor: validate, match, detokenize (fake),
+// render, send, read, redact.
+func BenchmarkForward(b *testing.B) {
+	p := newProcessorB(b, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"ch_1","status":"succeeded","card":{"number":"4242424242424242"}}`))
+	})
+	e := newEnvB(b, p)
+	req := e.jsonRequest(`{"number":"{{card.number}}","exp":"{{card.exp_month}}/{{card.exp_year}}","name":"{{card.name}}"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.f.Forward(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func (p *processor) requests() []*recorded {
 
 // newProcessor starts a TLS server (certificate for example.com and
 // *.example.com, from httptest) whose handler is h after recording.
-func newProcessor(t *testing.T, h http.HandlerFunc, http2 bool) *processor {
+func newProcessor(t testing.TB, h http.HandlerFunc, http2 bool) *processor {
 	t.Helper()
 	p := &processor{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +224,7 @@ func newAllowlist(dests ...allowlist.Destination) *allowlist.Allowlist {
 
 // env is one forwarder wired to one processor.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	p     *processor
 	f     *Forwarder
 	cards *fakeCards
@@ -240,7 +240,7 @@ func newEnv(t *testing.T, h http.HandlerFunc, opts ...envOpt) *env {
 	return newEnvOn(t, newProcessor(t, h, false), opts...)
 }
 
-func newEnvOn(t *testing.T, p *processor, opts ...envOpt) *env {
+func newEnvOn(t testing.TB, p *processor, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{t: t, p: p, cards: newFakeCards(), res: &mapResolver{}, logs: &bytes.Buffer{}}
 	e.res.set("pay.example.com", "127.0.0.1")
@@ -319,3 +319,12 @@ func forwardErr(t *testing.T, f *Forwarder, r *Request) *Error {
 func newEmptyPool() *x509.CertPool { return x509.NewCertPool() }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func newProcessorB(b *testing.B, h http.HandlerFunc) *processor { return newProcessor(b, h, false) }
+
+func newEnvB(b *testing.B, p *processor) *env {
+	e := newEnvOn(b, p)
+	// Keep the benchmark's log cost out of the measurement.
+	e.f.log = slog.New(slog.DiscardHandler)
+	return e
+}

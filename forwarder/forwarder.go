@@ -93,6 +93,7 @@ const (
 	maxIDBytes      = 128
 	maxTokenBytes   = 256
 	maxCardHeaderNm = 128
+	maxRoutes       = 1024 // transports kept at once (entries × hosts)
 )
 
 // AllowlistSource yields the live, verified allowlist. allowlist.Holder
@@ -457,6 +458,15 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 	key := d.ID + "\x00" + t.dialAddr()
 	if r, ok := f.routes[key]; ok {
 		return r, nil
+	}
+	if len(f.routes) >= maxRoutes {
+		// A wildcard entry admits any number of hosts; do not let them
+		// grow the map without bound. In-flight forwards keep their
+		// transports; only idle connections are closed.
+		for _, r := range f.routes {
+			r.transport.CloseIdleConnections()
+		}
+		clear(f.routes)
 	}
 	r, e := f.newRoute(t, d)
 	if e != nil {

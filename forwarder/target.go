@@ -191,7 +191,7 @@ func checkHostname(h string) string {
 	}
 	labels := strings.Split(h, ".")
 	for _, l := range labels {
-		if l == "" || len(l) > 63 {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return "bad host"
 		}
 		for i := 0; i < len(l); i++ {

@@ -1,0 +1,64 @@
+package forwarder
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestParseTarget pins down the one normalization: what Match sees, what is
+// dialed, what TLS verifies and what is logged.
+func TestParseTarget(t *testing.T) {
+	type out struct {
+		Host, Path, Query, HostPort, DialAddr, URL string
+		Port                                       int
+	}
+	tests := []struct {
+		in   string
+		want *out // nil means refused
+	}{
+		{"https://pay.example.com/v1/charges", &out{"pay.example.com", "/v1/charges", "", "pay.example.com", "pay.example.com:443", "https://pay.example.com/v1/charges", 443}},
+		{"https://PAY.Example.com.:8443/v1?a=b&c=%20", &out{"pay.example.com", "/v1", "a=b&c=%20", "pay.example.com:8443", "pay.example.com:8443", "https://pay.example.com:8443/v1?a=b&c=%20", 8443}},
+		{"https://pay.example.com", &out{"pay.example.com", "/", "", "pay.example.com", "pay.example.com:443", "https://pay.example.com/", 443}},
+		{"https://pay.example.com:00443/x", &out{"pay.example.com", "/x", "", "pay.example.com", "pay.example.com:443", "https://pay.example.com/x", 443}},
+		{"https://[2606:4700::1]:8443/v1", &out{"2606:4700::1", "/v1", "", "[2606:4700::1]:8443", "[2606:4700::1]:8443", "https://[2606:4700::1]:8443/v1", 8443}},
+		{"https://93.184.215.14/v1/a%20b", &out{"93.184.215.14", "/v1/a%20b", "", "93.184.215.14", "93.184.215.14:443", "https://93.184.215.14/v1/a%20b", 443}},
+		{"https://xn--bcher-kva.example/v1", &out{"xn--bcher-kva.example", "/v1", "", "xn--bcher-kva.example", "xn--bcher-kva.example:443", "https://xn--bcher-kva.example/v1", 443}},
+		{"https://bücher.example/v1", nil},
+		{"https://pay.example.com:0/v1", nil},
+		{"https://pay.example.com:65536/v1", nil},
+		{"https://pay.example.com:1e3/v1", nil},
+		{"https://pay.example.com/v1#frag", nil},
+		{"https://pay.example.com/v1#", nil},
+		{"https:pay.example.com/v1", nil},
+		{"//pay.example.com/v1", nil},
+		{"https:///v1", nil},
+		{"https://pay..example.com/v1", nil},
+		{"https://-.example.com/v1", nil},
+		{"https://pay-.example.com/v1", nil},
+		{"https://pay.example.123/v1", nil},
+		{"https://pay.example.0x1f/v1", nil},
+		{"https://pay.example.com/v1\t", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			tg, e := parseTarget(tt.in)
+			if tt.want == nil {
+				if e == nil {
+					t.Fatalf("parseTarget(%q) = %+v, want refused", tt.in, tg)
+				}
+				if e.Outcome != NotSent {
+					t.Errorf("outcome %q", e.Outcome)
+				}
+				return
+			}
+			if e != nil {
+				t.Fatalf("parseTarget(%q) = %v, want ok", tt.in, e)
+			}
+			got := &out{tg.host, tg.path, tg.rawQuery, tg.hostPort(), tg.dialAddr(), tg.URL().String(), tg.port}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("parseTarget(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}

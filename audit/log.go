@@ -124,15 +124,12 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	// UTC, and Round(0) drops the monotonic reading, so the value encodes
 	// and compares exactly as it will after being read back.
 	rec.Time = l.now().UTC().Round(0)
-	h, err := rec.computeHash()
+	canon, hash, err := rec.seal()
 	if err != nil {
 		return Record{}, err
 	}
-	rec.Hash = h
-	line, err := rec.line()
-	if err != nil {
-		return Record{}, err
-	}
+	rec.Hash = hash
+	line := storedLine(canon, hash)
 
 	for i, s := range l.sinks {
 		if err := s.Write(ctx, &rec, line); err != nil {

@@ -321,27 +321,23 @@ func (r *Record) canonical() ([]byte, error) {
 	return b, nil
 }
 
-// computeHash returns the hex sha256 of r's canonical bytes.
-func (r *Record) computeHash() (string, error) {
-	b, err := r.canonical()
+// seal returns r's canonical bytes and their hash (lowercase hex sha256).
+func (r *Record) seal() (canon []byte, hash string, err error) {
+	canon, err = r.canonical()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(canon)
+	return canon, hex.EncodeToString(sum[:]), nil
 }
 
-// line returns the stored form of r: its canonical bytes with
-// ,"hash":"<Hash>" inserted before the closing brace. No newline.
-func (r *Record) line() ([]byte, error) {
-	b, err := r.canonical()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(b)+len(`,"hash":""`)+len(r.Hash))
-	out = append(out, b[:len(b)-1]...)
+// storedLine returns the stored form of a record with canonical bytes
+// canon and hash: canon with ,"hash":"<hash>" inserted before the closing
+// brace. No newline.
+func storedLine(canon []byte, hash string) []byte {
+	out := make([]byte, 0, len(canon)+len(`,"hash":""`)+len(hash))
+	out = append(out, canon[:len(canon)-1]...)
 	out = append(out, `,"hash":"`...)
-	out = append(out, r.Hash...)
-	out = append(out, `"}`...)
-	return out, nil
+	out = append(out, hash...)
+	return append(out, `"}`...)
 }

@@ -104,7 +104,12 @@ redis.call('SET', KEYS[2], ARGV[3])
 return id
 `)
 
-// Write appends the record, bounded by the sink's timeout.
+// Write appends the record, and returns within the sink's timeout even if
+// the client does not honour context deadlines (go-redis does so only with
+// ContextTimeoutEnabled; without it a command waits for ReadTimeout). On a
+// timeout the command may still complete after Write returned: the record
+// may then be in the stream although Write failed, which the Log allows
+// for by ending the chain.
 func (s *RedisStreamSink) Write(ctx context.Context, rec *Record, line []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -114,7 +119,17 @@ func (s *RedisStreamSink) Write(ctx context.Context, rec *Record, line []byte) e
 		pred = strconv.FormatUint(rec.Seq-1, 10) + ":" + rec.Prev
 	}
 	keys := []string{s.key, HeadKey(s.key, rec.Chain)}
-	if err := appendScript.Run(ctx, s.c, keys, StreamField, line, self, pred).Err(); err != nil {
+	done := make(chan error, 1) // buffered: the goroutine never blocks on a gone reader
+	go func() {
+		done <- appendScript.Run(ctx, s.c, keys, StreamField, line, self, pred).Err()
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("audit: redis stream %s: xadd seq %d of chain %s: %w", s.key, rec.Seq, rec.Chain, err)
 	}
 	return nil

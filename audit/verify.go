@@ -312,19 +312,16 @@ func (v *verifier) add(loc location, data []byte) {
 	e.pos = v.records
 	v.chains[rec.Chain] = append(v.chains[rec.Chain], e)
 
-	actual, err := rec.computeHash()
+	canon, actual, err := rec.seal()
 	if err != nil {
 		v.chainProblem(e, rec.Chain, ProblemMalformed, trimPrefix(err))
 		return
 	}
 	e.actual = actual
-	want, err := rec.line()
 	switch {
-	case err != nil:
-		v.chainProblem(e, rec.Chain, ProblemMalformed, trimPrefix(err))
 	case actual != rec.Hash:
 		v.chainProblem(e, rec.Chain, ProblemModified, "hash does not match the record's contents")
-	case !bytes.Equal(want, data):
+	case !bytes.Equal(storedLine(canon, rec.Hash), data):
 		// Same decoded values, different bytes: spacing, escapes, field
 		// order or duplicate keys were edited. The hash of the canonical
 		// form still matches, but the stored bytes are not what the

@@ -28,16 +28,11 @@ func twoChains(t *testing.T) (lines []string, a, b []Record) {
 func forge(t *testing.T, r Record, edit func(*Record)) string {
 	t.Helper()
 	edit(&r)
-	h, err := r.computeHash()
+	canon, hash, err := r.seal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Hash = h
-	b, err := r.line()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(storedLine(canon, hash))
 }
 
 func del(lines []string, i int) []string {

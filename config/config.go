@@ -108,6 +108,10 @@ type Allowlist struct {
 	AllowedSigners string        `yaml:"allowed_signers"`
 	Threshold      int           `yaml:"threshold"`
 	MaxValidity    time.Duration `yaml:"max_validity"`
+	// StateFile keeps the rollback high-water mark (the highest version
+	// ever accepted) for a single node. With the Redis store and no
+	// StateFile, the mark is kept in Redis and shared by every replica.
+	StateFile string `yaml:"state_file"`
 }
 
 // Store selects the card store.
@@ -356,6 +360,9 @@ func (c *Config) Validate() error {
 		bad("allowlist.threshold", "must be at least 1 (2 or more is recommended)")
 	}
 	positive("allowlist.max_validity", c.Allowlist.MaxValidity)
+	if c.Store.Backend != StoreRedis && c.Allowlist.StateFile == "" {
+		bad("allowlist.state_file", "required without the redis store: a file that keeps the highest allowlist version ever accepted, so a restart cannot be rolled back")
+	}
 
 	switch c.Store.Backend {
 	case StoreRedis:

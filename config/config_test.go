@@ -97,6 +97,7 @@ func TestValidate(t *testing.T) {
 		}, "keys.backend"},
 		{"threshold zero", func(c *Config) { c.Allowlist.Threshold = 0 }, "allowlist.threshold"},
 		{"no allowlist", func(c *Config) { c.Allowlist.Path = "" }, "allowlist.path"},
+		{"bolt without a state file", func(c *Config) { c.Allowlist.StateFile = "" }, "allowlist.state_file"},
 		{"redis without addrs", func(c *Config) { c.Store.Backend = StoreRedis }, "store.redis.addrs"},
 		{"bad redis addr", func(c *Config) { c.Store.Backend = StoreRedis; c.Store.Redis.Addrs = []string{"redis"} }, "store.redis.addrs[0]"},
 		{"unknown store", func(c *Config) { c.Store.Backend = "s3" }, "store.backend"},

@@ -71,7 +71,7 @@ func TestForward(t *testing.T) {
 	}
 
 	// The store holds ciphertext only.
-	e.assertNoCardsIn("the Redis dump", e.redis.Dump(t))
+	e.assertNoCardsIn("the Redis dump", e.redis.Dump())
 }
 
 func TestRefusals(t *testing.T) {
@@ -106,7 +106,9 @@ func TestRefusals(t *testing.T) {
 			m["url"] = "https://" + e.processor.addr + "/v1/refunds"
 		}, "", http.StatusForbidden, "card_field_not_allowed"},
 		{"unknown token", c, func(m map[string]any) { m["card"] = "tok_0000000000000000000000000000" }, "", http.StatusNotFound, "token_not_found"},
-		{"malformed token", c, func(m map[string]any) { m["card"] = "4242424242424242" }, "", http.StatusNotFound, "token_not_found"},
+		{"malformed token", c, func(m map[string]any) { m["card"] = "tok_../../etc" }, "", http.StatusNotFound, "token_not_found"},
+		{"card number instead of a token", c, func(m map[string]any) { m["card"] = visa2 }, "", http.StatusUnprocessableEntity, "literal_card_in_request"},
+		{"card number typed into the body", c, func(m map[string]any) { m["body"] = `{"number":"` + visa2 + `"}` }, "", http.StatusUnprocessableEntity, "literal_card_in_request"},
 		{"unknown placeholder", c, func(m map[string]any) { m["body"] = `{"n":"{{card.pin}}"}` }, "", http.StatusUnprocessableEntity, "invalid_template"},
 		{"malformed placeholder", c, func(m map[string]any) { m["body"] = `{"n":"{{card.number"}` }, "", http.StatusUnprocessableEntity, "invalid_template"},
 		{"unknown json field", c, func(m map[string]any) { m["proxy"] = "yes" }, "", http.StatusBadRequest, "invalid_json"},

@@ -109,6 +109,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Allowlist.Path = files.path("allowlist.yaml")
 	cfg.Allowlist.SignaturesDir = files.path("allowlist.sigs")
 	cfg.Allowlist.AllowedSigners = files.path("allowed_signers")
+	cfg.Allowlist.StateFile = files.path("allowlist.state")
 	cfg.Store.Backend = config.StoreBolt
 	cfg.Store.Bolt.Path = files.path("cards.db")
 	cfg.Keys.Local.Path = files.path("keyring.json")

@@ -43,9 +43,31 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		}
 	}()
 
+	var rdb redis.UniversalClient
+	if cfg.Store.Backend == config.StoreRedis {
+		rdb = redis.NewUniversalClient(&redis.UniversalOptions{
+			Addrs:        cfg.Store.Redis.Addrs,
+			Username:     cfg.Store.Redis.Username,
+			Password:     cfg.Store.Redis.Password,
+			DB:           cfg.Store.Redis.DB,
+			DialTimeout:  2 * time.Second,
+			ReadTimeout:  2 * time.Second,
+			WriteTimeout: 2 * time.Second,
+		})
+		g.closers = append(g.closers, rdb)
+	}
+
 	signers, err := os.ReadFile(cfg.Allowlist.AllowedSigners)
 	if err != nil {
 		return nil, fmt.Errorf("allowlist.allowed_signers: %w", err)
+	}
+	var state allowlist.StateStore
+	if cfg.Allowlist.StateFile != "" {
+		state = allowlist.NewFileStateStore(cfg.Allowlist.StateFile)
+	} else {
+		// Validate guarantees the redis store here: the mark is shared by
+		// every replica on it, scoped to the environment.
+		state = allowlist.NewRedisStateStore(rdb, cfg.Store.Redis.Prefix+"allowlist:state:"+cfg.Environment)
 	}
 	g.allowlist = allowlist.NewHolder(allowlist.HolderOptions{
 		Path:          cfg.Allowlist.Path,
@@ -56,16 +78,25 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			Environment:    cfg.Environment,
 			MaxValidity:    cfg.Allowlist.MaxValidity,
 		},
+		State:  state,
+		Logger: log,
 	})
-	if err := g.allowlist.Load(); err != nil {
+	if err := g.allowlist.LoadContext(ctx); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 
-	store, err := openStore(cfg.Store)
-	if err != nil {
-		return nil, err
+	var store vaultclient.Store
+	switch cfg.Store.Backend {
+	case config.StoreBolt:
+		bolt, err := vaultclient.OpenBoltStore(cfg.Store.Bolt.Path)
+		if err != nil {
+			return nil, fmt.Errorf("store.bolt: %w", err)
+		}
+		g.closers = append(g.closers, bolt)
+		store = bolt
+	case config.StoreRedis:
+		store = vaultclient.NewRedisStore(rdb, cfg.Store.Redis.Prefix)
 	}
-	g.closers = append(g.closers, store)
 	keys, err := openKeys(cfg)
 	if err != nil {
 		return nil, err
@@ -133,12 +164,19 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	return g, nil
 }
 
+// allowlistReady reports the live allowlist, and a failed reload even
+// while the last good allowlist still serves.
 func (g *gateway) allowlistReady(ctx context.Context) (string, error) {
-	a, err := g.allowlist.Current()
-	if err != nil {
-		return "", err
+	st := g.allowlist.Status()
+	_, err := g.allowlist.Current()
+	detail := "no verified allowlist"
+	if st.Version > 0 {
+		detail = fmt.Sprintf("version %d, sha256 %s, expires %s", st.Version, st.SHA256, st.Expires.UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf("version %d, sha256 %s, expires %s", a.Doc.Version, a.SHA256, a.Doc.Expires.UTC().Format(time.RFC3339)), nil
+	if st.LastError != "" {
+		detail += "; last reload failed: " + st.LastError
+	}
+	return detail, err
 }
 
 // serve accepts on ln until ctx is done, then drains in-flight requests
@@ -152,17 +190,19 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 		}
 		errc <- g.server.Serve(ln)
 	}()
+	// The allowlist reloads on a file change as well as on SIGHUP.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go g.allowlist.Watch(watchCtx)
 	g.log.Info("cardgate listening", slog.String("addr", ln.Addr().String()), slog.String("mode", g.cfg.Mode))
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-reload:
-			if err := g.allowlist.Load(); err != nil {
-				g.log.Error("allowlist reload failed; keeping the last good allowlist", slog.String("error", err.Error()))
-			} else if a, err := g.allowlist.Current(); err == nil {
-				g.log.Info("allowlist reloaded", slog.Uint64("version", a.Doc.Version), slog.String("sha256", a.SHA256))
-			}
+			// The holder logs the outcome and keeps the last good
+			// allowlist when the new one fails.
+			_ = g.allowlist.LoadContext(ctx)
 		case <-ctx.Done():
 			g.log.Info("shutting down: finishing requests in flight")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
@@ -186,42 +226,6 @@ func (g *gateway) close() {
 		_ = g.closers[i].Close()
 	}
 }
-
-type store interface {
-	vaultclient.Store
-	io.Closer
-}
-
-func openStore(c config.Store) (store, error) {
-	switch c.Backend {
-	case config.StoreBolt:
-		s, err := vaultclient.OpenBoltStore(c.Bolt.Path)
-		if err != nil {
-			return nil, fmt.Errorf("store.bolt: %w", err)
-		}
-		return s, nil
-	case config.StoreRedis:
-		client := redis.NewUniversalClient(&redis.UniversalOptions{
-			Addrs:        c.Redis.Addrs,
-			Username:     c.Redis.Username,
-			Password:     c.Redis.Password,
-			DB:           c.Redis.DB,
-			DialTimeout:  2 * time.Second,
-			ReadTimeout:  2 * time.Second,
-			WriteTimeout: 2 * time.Second,
-		})
-		return redisStore{vaultclient.NewRedisStore(client, c.Redis.Prefix), client}, nil
-	}
-	return nil, fmt.Errorf("store.backend: %q is not supported", c.Backend)
-}
-
-// redisStore closes the client the store was built on.
-type redisStore struct {
-	*vaultclient.RedisStore
-	client redis.UniversalClient
-}
-
-func (s redisStore) Close() error { return s.client.Close() }
 
 type keyer interface {
 	vaultclient.Keyer

@@ -80,6 +80,10 @@ var statusByCode = map[string]int{
 	"upstream_error":              http.StatusBadGateway,
 	"upstream_timeout":            http.StatusGatewayTimeout,
 	"upstream_response_too_large": http.StatusBadGateway,
+
+	// The caller went away mid-forward. Nobody reads this answer, but the
+	// log and the access line carry it (499, as nginx records it).
+	"request_canceled": 499,
 }
 
 // Codes lists every documented error code, for the OpenAPI test.

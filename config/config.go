@@ -155,11 +155,17 @@ type Local struct {
 type Egress struct {
 	// CAFile, when set, replaces the system roots with this PEM bundle for
 	// processors. Certificate verification itself is never optional.
-	CAFile           string        `yaml:"ca_file"`
-	DialTimeout      time.Duration `yaml:"dial_timeout"`
-	DNSTimeout       time.Duration `yaml:"dns_timeout"`
-	Timeout          time.Duration `yaml:"timeout"`
-	MaxResponseBytes int64         `yaml:"max_response_bytes"`
+	CAFile string `yaml:"ca_file"`
+	// CABundles names PEM bundles an allowlist entry can pin with
+	// tls.ca_bundle, for processors with a private CA.
+	CABundles map[string]string `yaml:"ca_bundles"`
+	// StripResponseHeaders names extra processor response headers that are
+	// never returned to callers (hop-by-hop and Set-Cookie always are).
+	StripResponseHeaders []string      `yaml:"strip_response_headers"`
+	DialTimeout          time.Duration `yaml:"dial_timeout"`
+	DNSTimeout           time.Duration `yaml:"dns_timeout"`
+	Timeout              time.Duration `yaml:"timeout"`
+	MaxResponseBytes     int64         `yaml:"max_response_bytes"`
 }
 
 // Cards configures card handling.
@@ -394,6 +400,11 @@ func (c *Config) Validate() error {
 		bad("keys.backend", "%q is not a key backend: use %q", c.Keys.Backend, KeysLocal)
 	}
 
+	for name, path := range c.Egress.CABundles {
+		if name == "" || path == "" {
+			bad("egress.ca_bundles", "each bundle needs a name and a PEM file path")
+		}
+	}
 	positive("egress.dial_timeout", c.Egress.DialTimeout)
 	positive("egress.dns_timeout", c.Egress.DNSTimeout)
 	positive("egress.timeout", c.Egress.Timeout)

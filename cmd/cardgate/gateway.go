@@ -110,19 +110,28 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 
-	roots, err := egressRoots(cfg.Egress.CAFile)
+	roots, err := egressRoots("egress.ca_file", cfg.Egress.CAFile)
 	if err != nil {
 		return nil, err
 	}
+	bundles := map[string]*x509.CertPool{}
+	for name, path := range cfg.Egress.CABundles {
+		if bundles[name], err = egressRoots("egress.ca_bundles."+name, path); err != nil {
+			return nil, err
+		}
+	}
 	g.forwarder, err = forwarder.New(forwarder.Options{
-		Allowlist:        g.allowlist,
-		Cards:            g.vault,
-		RootCAs:          roots,
-		Logger:           log,
-		DefaultTimeout:   cfg.Egress.Timeout,
-		DialTimeout:      cfg.Egress.DialTimeout,
-		DNSTimeout:       cfg.Egress.DNSTimeout,
-		MaxResponseBytes: cfg.Egress.MaxResponseBytes,
+		Allowlist:            g.allowlist,
+		Cards:                g.vault,
+		RootCAs:              roots,
+		CABundles:            bundles,
+		StripResponseHeaders: cfg.Egress.StripResponseHeaders,
+		MaxRequestBodyBytes:  cfg.Listen.MaxRequestBytes,
+		Logger:               log,
+		DefaultTimeout:       cfg.Egress.Timeout,
+		DialTimeout:          cfg.Egress.DialTimeout,
+		DNSTimeout:           cfg.Egress.DNSTimeout,
+		MaxResponseBytes:     cfg.Egress.MaxResponseBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -244,17 +253,18 @@ func openKeys(cfg config.Config) (keyer, error) {
 	return nil, fmt.Errorf("keys.backend: %q is not supported", cfg.Keys.Backend)
 }
 
-func egressRoots(path string) (*x509.CertPool, error) {
+// egressRoots reads a PEM bundle; an empty path means the system roots.
+func egressRoots(key, path string) (*x509.CertPool, error) {
 	if path == "" {
-		return nil, nil // the system roots
+		return nil, nil
 	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("egress.ca_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("egress.ca_file: %s holds no PEM certificate", path)
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, path)
 	}
 	return pool, nil
 }

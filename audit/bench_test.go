@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cardgate/cardgate/internal/redistest"
@@ -85,4 +86,26 @@ func BenchmarkAppend(b *testing.B) {
 	// Parallel callers queue on the Log's lock: throughput stays that of
 	// one writer, which is the point of a linear chain.
 	b.Run("file parallel", func(b *testing.B) { benchAppendParallel(b, openBenchFile(b)) })
+}
+
+// BenchmarkVerify reports the cost per record of verifying a clean log
+// of two interleaved chains.
+func BenchmarkVerify(b *testing.B) {
+	sink := &memSink{}
+	la, lb := newTestLog(b, sink), newTestLog(b, sink)
+	const n = 20000
+	for i := range n / 2 {
+		mustAppend(b, la, intent(i))
+		mustAppend(b, lb, result(i))
+	}
+	text := sink.text()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Verify(strings.NewReader(text)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
 }

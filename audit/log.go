@@ -103,8 +103,11 @@ func (l *Log) startChain() {
 // nowhere; ErrUnavailable: it may be in some sinks) and the forward
 // refused.
 //
-// ctx bounds the sink writes; sinks add their own deadlines too. The chain
-// fields of rec must be zero: they belong to the Log.
+// ctx bounds the sink writes; sinks add their own deadlines too. If ctx is
+// already done, nothing is written. Write a result record (the card was
+// sent) with a context the caller's disconnect cannot cancel, such as
+// context.WithoutCancel(ctx) plus a deadline. The chain fields of rec must
+// be zero: they belong to the Log. Sinks are written concurrently.
 func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	if rec.Chain != "" || rec.Seq != 0 || rec.Prev != "" || !rec.Time.IsZero() || rec.Hash != "" {
 		return Record{}, fmt.Errorf("audit: chain, seq, prev, time and hash are set by Append: %w", ErrInvalid)
@@ -115,6 +118,14 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A caller that is gone (checked after waiting for the lock) gets
+	// nothing written: starting a write only to have the Redis sink
+	// abandon it would close the chain for no reason. A record that must
+	// be written whatever the caller does (a result after the card was
+	// sent) needs a context that the caller cannot cancel.
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("audit: append: %w", err)
+	}
 	if l.chain == "" {
 		l.startChain()
 	}
@@ -131,24 +142,45 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	rec.Hash = hash
 	line := storedLine(canon, hash)
 
-	for i, s := range l.sinks {
-		if err := s.Write(ctx, &rec, line); err != nil {
-			// Close the chain: the record may be in sinks[:i], and maybe
-			// in sinks[i] too. Continuing the chain would leave a hole in
-			// the sinks that missed it.
-			l.log.Error("audit chain closed after a failed write",
-				slog.String("chain", l.chain),
-				slog.Uint64("last_seq", l.seq),
-				slog.String("last_hash", l.last),
-				slog.Int("sink", i),
-				slog.String("error", err.Error()))
-			l.chain = ""
-			return Record{}, fmt.Errorf("audit: append seq %d of chain %s to sink %d: %w: %w", rec.Seq, rec.Chain, i, ErrUnavailable, err)
-		}
+	if err := l.writeAll(ctx, &rec, line); err != nil {
+		// Close the chain: the record may be in some sinks and not in
+		// others. Continuing the chain would leave a hole in the sinks
+		// that missed it; a new chain leaves each sink with a complete
+		// prefix of this one.
+		l.log.Error("audit chain closed after a failed write",
+			slog.String("chain", l.chain),
+			slog.Uint64("last_seq", l.seq),
+			slog.String("last_hash", l.last),
+			slog.String("error", err.Error()))
+		l.chain = ""
+		return Record{}, fmt.Errorf("audit: append seq %d of chain %s: %w: %w", rec.Seq, rec.Chain, ErrUnavailable, err)
 	}
 	l.seq = rec.Seq
 	l.last = rec.Hash
 	return rec, nil
+}
+
+// writeAll writes to every sink at once, so that an append costs the
+// slowest sink's latency rather than the sum, and returns when all have
+// answered. The errors of all failed sinks are joined.
+func (l *Log) writeAll(ctx context.Context, rec *Record, line []byte) error {
+	if len(l.sinks) == 1 {
+		return sinkError(0, l.sinks[0].Write(ctx, rec, line))
+	}
+	errs := make([]error, len(l.sinks))
+	var wg sync.WaitGroup
+	for i, s := range l.sinks {
+		wg.Go(func() { errs[i] = sinkError(i, s.Write(ctx, rec, line)) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func sinkError(i int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sink %d: %w", i, err)
 }
 
 // Head returns the current chain, and the seq and hash of its last record

@@ -117,3 +117,20 @@ func TestAppendConcurrent(t *testing.T) {
 		t.Errorf("Verify chains = %+v, want one chain of %d", rep.Chains, workers*each)
 	}
 }
+
+// TestAppendCanceled: a caller that is gone gets nothing written, and the
+// chain goes on undisturbed.
+func TestAppendCanceled(t *testing.T) {
+	sink := &memSink{}
+	l := newTestLog(t, sink)
+	first := mustAppend(t, l, intent(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Append(ctx, intent(2)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append with a canceled context = %v, want context.Canceled", err)
+	}
+	next := mustAppend(t, l, intent(3))
+	if len(sink.lines) != 2 || next.Chain != first.Chain || next.Seq != 2 {
+		t.Errorf("after a canceled append: %d lines, seq %d; want 2 lines and seq 2 of the same chain", len(sink.lines), next.Seq)
+	}
+}

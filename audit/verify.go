@@ -141,7 +141,8 @@ type Anchor struct {
 // Appending a record or a new chain is likewise undetectable by hashes
 // alone: compare the chains listed with the writers you ran.
 //
-// Memory grows with the log, about 200 bytes a record.
+// Memory grows with the log: a few hundred bytes a record are kept until
+// the end, to reconstruct chains whose records were moved.
 func Verify(r io.Reader, anchors ...Anchor) (*Report, error) {
 	v := newVerifier()
 	br := bufio.NewReaderSize(r, 64<<10)

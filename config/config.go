@@ -380,6 +380,9 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("store.redis.addrs[%d]", i), "%q is not host:port", a)
 			}
 		}
+		if strings.ContainsAny(c.Store.Redis.Prefix, "{}") {
+			bad("store.redis.prefix", "%q must not contain { or }: cardgate adds its own hash tags so a card's keys share one Cluster slot", c.Store.Redis.Prefix)
+		}
 	case StoreBolt:
 		if c.Store.Bolt.Path == "" {
 			bad("store.bolt.path", "required for the bolt store: the database file, or set %s", EnvBoltPath)

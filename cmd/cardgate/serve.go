@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/cardgate/cardgate/config"
-	"github.com/cardgate/cardgate/vaultclient"
 )
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -58,16 +57,4 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-func runKeys(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 2 || args[0] != "init" {
-		fmt.Fprintln(stderr, "usage: cardgate keys init FILE\n\ncreates a development keyring (mode 0600); it refuses to overwrite a file")
-		return errUsage
-	}
-	if err := vaultclient.CreateLocalKeyring(args[1]); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "created development keyring", args[1])
-	return nil
 }

@@ -151,6 +151,7 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 			slog.String("chain", l.chain),
 			slog.Uint64("last_seq", l.seq),
 			slog.String("last_hash", l.last),
+			slog.Uint64("failed_seq", rec.Seq), // may be in some sinks
 			slog.String("error", err.Error()))
 		l.chain = ""
 		return Record{}, fmt.Errorf("audit: append seq %d of chain %s: %w: %w", rec.Seq, rec.Chain, ErrUnavailable, err)

@@ -35,11 +35,13 @@ type RedisStreamOptions struct {
 // deletes the start of chains, which Verify would rightly report. Archive
 // and trim deliberately, outside the gateway.
 //
-// Durable here means acknowledged by the Redis primary after the write
-// went into its AOF as the server's appendfsync policy dictates: with
-// "always", on disk; with "everysec" (the usual), up to a second of writes
-// can be lost if the Redis host crashes. A sink write does not wait for
-// replicas.
+// Durable here means what the Redis deployment makes of an acknowledged
+// write: with appendonly yes and appendfsync always, on the primary's disk;
+// with everysec (the usual), up to a second of writes can be lost if the
+// Redis host crashes; without the AOF, everything since the last snapshot.
+// Run the audit stream's Redis with appendonly yes. A sink write does not
+// wait for replicas. The FileSink, which fsyncs every record, is the
+// durable copy; the stream is the shared, queryable one.
 //
 // Next to the stream the sink keeps, per chain, a head key holding
 // "seq:hash" of the chain's last record (see HeadKey). The XADD and the

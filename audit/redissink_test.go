@@ -277,6 +277,15 @@ func TestVerifyStreamTampering(t *testing.T) {
 			},
 		},
 		{
+			name: "head key overwritten with garbage",
+			tamper: func(t *testing.T, c *redis.Client, ids []string, recs []Record) {
+				c.Set(ctx, HeadKey(testStream, recs[0].Chain), "4242424242424242", 0)
+			},
+			want: func(ids []string, recs []Record) []Problem {
+				return []Problem{{Kind: ProblemHeadMismatch, StreamID: ids[3], Chain: recs[3].Chain, Seq: 4}}
+			},
+		},
+		{
 			name: "forged entry added",
 			tamper: func(t *testing.T, c *redis.Client, ids []string, recs []Record) {
 				f := forge(t, recs[1], func(r *Record) { r.Destination = "evil"; r.Hash = "" })
@@ -332,6 +341,11 @@ func TestVerifyStreamTampering(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, got, opts...); diff != "" {
 				t.Errorf("VerifyStream problems (-want +got):\n%s\nall: %v", diff, rep.Problems)
+			}
+			for _, p := range rep.Problems {
+				if strings.Contains(p.Detail, "4242") || strings.Contains(p.Detail, "evil") {
+					t.Errorf("problem quotes stored contents: %s", p)
+				}
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,6 +195,9 @@ func readLine(br *bufio.Reader) (line []byte, complete bool, err error) {
 	}
 	return nil, false, err
 }
+
+// reHead is the format of a head key's value, "seq:hash".
+var reHead = regexp.MustCompile(`^[0-9]{1,16}:[0-9a-f]{64}$`)
 
 // streamBatch is how many entries VerifyStream reads per XRANGE, and
 // streamReadTimeout bounds each of those reads.
@@ -387,8 +391,13 @@ func (v *verifier) finish(anchors []Anchor, heads map[string]string) (*Report, e
 		}
 		if h, ok := heads[chain]; ok {
 			if want := strconv.FormatUint(last.seq, 10) + ":" + last.hash; h != want {
+				// The head key is input too; quote it only in its format.
+				says := "a malformed value"
+				if reHead.MatchString(h) {
+					says = "seq:hash " + h
+				}
 				v.chainProblem(last, chain, ProblemHeadMismatch,
-					"the chain's head key says seq:hash "+h+", but this is the chain's last record in the stream: records were removed from the end, or added without the writer")
+					"the chain's head key says "+says+", but this is the chain's last record in the stream: records were removed from the end, or added without the writer")
 			}
 		}
 	}

@@ -8,7 +8,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,6 +102,8 @@ type server struct {
 	o Options
 }
 
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 type ctxKey int
 
 const (
@@ -118,10 +120,12 @@ func RequestID(ctx context.Context) string {
 func (s *server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The id is ours, never the caller's: a caller-chosen id could be
-		// used to forge or collide audit records.
-		var b [12]byte
+		// used to forge or collide audit records. Lowercase base32 (digits
+		// 2-7 only) so an id can never hold a Luhn-valid digit run that the
+		// audit log's card guard would refuse.
+		var b [15]byte
 		_, _ = rand.Read(b[:])
-		id := "req_" + hex.EncodeToString(b[:])
+		id := "req_" + idEncoding.EncodeToString(b[:])
 		w.Header().Set(RequestIDHeader, id)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}

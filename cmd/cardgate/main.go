@@ -20,6 +20,8 @@ commands:
   allowlist sign|verify|diff|show|next ...
                             the auditor's tools for the signed allowlist
   keys init FILE            create a development keyring (mode 0600)
+  audit verify FILE | --redis ADDR --stream KEY
+                            check the hash-chained audit log
   version                   print the version
 
 Run "cardgate <command> -h" for a command's flags.
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "allowlist":
 		return runAllowlist(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
 	case "version":

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -53,6 +54,16 @@ const (
 	DefaultMaxResponseBytes  = 1 << 20
 	DefaultCVCTTL            = time.Hour
 	DefaultLogLevel          = "info"
+	DefaultServiceName       = "cardgate"
+	DefaultTraceSampleRatio  = 1.0
+	DefaultOTLPTimeout       = 10 * time.Second
+)
+
+// Trace exporters.
+const (
+	ExporterNone   = "none"
+	ExporterStdout = "stdout"
+	ExporterOTLP   = "otlp"
 )
 
 // Config is the whole gateway configuration.
@@ -69,6 +80,8 @@ type Config struct {
 	Egress      Egress    `yaml:"egress"`
 	Cards       Cards     `yaml:"cards"`
 	Log         Log       `yaml:"log"`
+	Telemetry   Telemetry `yaml:"telemetry"`
+	Admin       Admin     `yaml:"admin"`
 }
 
 // Listen is the caller-facing HTTPS listener.
@@ -179,6 +192,48 @@ type Log struct {
 	Level string `yaml:"level"`
 }
 
+// Telemetry configures OpenTelemetry. Spans go to Traces.Exporter; metrics
+// are served for scraping on the admin listener's /metrics (see Admin), so
+// they exist only when the admin listener is on.
+type Telemetry struct {
+	// ServiceName is the service.name resource attribute of every span and
+	// metric.
+	ServiceName string `yaml:"service_name"`
+	Traces      Traces `yaml:"traces"`
+}
+
+// Traces selects where spans go.
+type Traces struct {
+	// Exporter is "none" (the default), "stdout" (one JSON object per span
+	// on standard output, for development) or "otlp" (OTLP over HTTP).
+	Exporter string `yaml:"exporter"`
+	// SampleRatio is the share of new traces recorded, from 0 to 1. A
+	// caller's sampling decision (W3C traceparent) is followed.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	OTLP        OTLP    `yaml:"otlp"`
+}
+
+// OTLP is the collector that receives spans over OTLP/HTTP (protobuf).
+type OTLP struct {
+	// Endpoint is the full traces URL, such as
+	// https://otel-collector:4318/v1/traces. An http:// URL sends spans
+	// unencrypted: use it only on a host-local or private network.
+	Endpoint string `yaml:"endpoint"`
+	// CAFile verifies an https collector instead of the system roots.
+	CAFile string `yaml:"ca_file"`
+	// Timeout bounds one export.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Admin is the operators' listener: /metrics (Prometheus), /healthz and
+// /readyz. It has no authentication and serves no card endpoint.
+type Admin struct {
+	// Addr is host:port; empty (the default) turns the listener off. The
+	// host must be named: 127.0.0.1:9464 keeps it on loopback, and only an
+	// explicit 0.0.0.0:9464 exposes it to a scraper on the network.
+	Addr string `yaml:"addr"`
+}
+
 // Default returns a configuration with every default filled in.
 func Default() Config {
 	return Config{
@@ -204,6 +259,14 @@ func Default() Config {
 		},
 		Cards: Cards{CVCTTL: DefaultCVCTTL},
 		Log:   Log{Level: DefaultLogLevel},
+		Telemetry: Telemetry{
+			ServiceName: DefaultServiceName,
+			Traces: Traces{
+				Exporter:    ExporterNone,
+				SampleRatio: DefaultTraceSampleRatio,
+				OTLP:        OTLP{Timeout: DefaultOTLPTimeout},
+			},
+		},
 	}
 }
 
@@ -267,6 +330,8 @@ const (
 	EnvBoltPath      = "CARDGATE_BOLT_PATH"
 	EnvKeyringPath   = "CARDGATE_KEYRING_PATH"
 	EnvLogLevel      = "CARDGATE_LOG_LEVEL"
+	EnvAdminAddr     = "CARDGATE_ADMIN_ADDR"
+	EnvOTLPEndpoint  = "CARDGATE_OTLP_ENDPOINT"
 )
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -284,6 +349,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Store.Bolt.Path, EnvBoltPath)
 	set(&c.Keys.Local.Path, EnvKeyringPath)
 	set(&c.Log.Level, EnvLogLevel)
+	set(&c.Admin.Addr, EnvAdminAddr)
+	set(&c.Telemetry.Traces.OTLP.Endpoint, EnvOTLPEndpoint)
 	if v := getenv(EnvRedisAddrs); v != "" {
 		c.Store.Redis.Addrs = nil
 		for _, a := range strings.Split(v, ",") {
@@ -420,6 +487,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q is not a level: use debug, info, warn or error", c.Log.Level)
 	}
+	c.validateTelemetry(bad)
 	return errors.Join(errs...)
 }
 
@@ -433,4 +501,56 @@ func isLoopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// validateTelemetry checks the telemetry and admin sections.
+func (c *Config) validateTelemetry(bad func(key, format string, args ...any)) {
+	t := c.Telemetry
+	if t.ServiceName == "" {
+		bad("telemetry.service_name", "must not be empty (default %q)", DefaultServiceName)
+	}
+	if r := t.Traces.SampleRatio; !(r >= 0 && r <= 1) {
+		bad("telemetry.traces.sample_ratio", "%v is not a ratio: use a number from 0 (no new traces) to 1 (every trace)", r)
+	}
+	switch t.Traces.Exporter {
+	case ExporterNone, ExporterStdout:
+	case ExporterOTLP:
+		if msg := checkOTLPEndpoint(t.Traces.OTLP.Endpoint); msg != "" {
+			bad("telemetry.traces.otlp.endpoint", "%s; or set %s", msg, EnvOTLPEndpoint)
+		}
+		if t.Traces.OTLP.Timeout <= 0 {
+			bad("telemetry.traces.otlp.timeout", "must be a positive duration such as \"10s\"")
+		}
+	default:
+		bad("telemetry.traces.exporter", "%q is not an exporter: use %q, %q or %q", t.Traces.Exporter, ExporterNone, ExporterStdout, ExporterOTLP)
+	}
+	if a := c.Admin.Addr; a != "" {
+		host, _, err := net.SplitHostPort(a)
+		switch {
+		case err != nil:
+			bad("admin.addr", "%q is not host:port (%v)", a, err)
+		case host == "":
+			// ":9464" would listen on every interface; say so explicitly.
+			bad("admin.addr", "%q names no host: use 127.0.0.1%s for loopback, or 0.0.0.0%s to let a scraper on the network reach it", a, a, a)
+		}
+	}
+}
+
+// checkOTLPEndpoint returns what is wrong with a traces URL, or "".
+func checkOTLPEndpoint(raw string) string {
+	if raw == "" {
+		return "required for the otlp exporter: the collector's traces URL such as https://otel-collector:4318/v1/traces"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%q is not a URL", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("%q must start with https:// (or http:// on a private network)", raw)
+	case u.Host == "":
+		return fmt.Sprintf("%q names no host", raw)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%q must not carry credentials, a query or a fragment: send credentials in OTEL_EXPORTER_OTLP_HEADERS", raw)
+	}
+	return ""
 }

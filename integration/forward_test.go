@@ -70,6 +70,16 @@ func TestForward(t *testing.T) {
 		t.Errorf("response %s carries the processor's Set-Cookie", raw)
 	}
 
+	// The CVC is transient: its first forward deleted it.
+	status, out = e.post(c, "/v1/forward", req)
+	if status != http.StatusUnprocessableEntity || errCode(out) != "cvc_not_available" {
+		t.Errorf("second forward with {{card.cvc}} = %d %v, want 422 cvc_not_available", status, out)
+	}
+	req["body"] = `{"number":"{{card.number}}"}`
+	if status, out = e.post(c, "/v1/forward", req); status != http.StatusOK {
+		t.Errorf("second forward without the CVC = %d %v, want 200", status, out)
+	}
+
 	// The store holds ciphertext only.
 	e.assertNoCardsIn("the Redis dump", e.redis.Dump())
 }

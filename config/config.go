@@ -134,16 +134,6 @@ type Store struct {
 	Bolt    Bolt   `yaml:"bolt"`
 }
 
-// Redis configures go-redis. One address is a single node.
-type Redis struct {
-	Addrs    []string `yaml:"addrs"`
-	Username string   `yaml:"username"`
-	// Password is better set through CARDGATE_REDIS_PASSWORD.
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
-	Prefix   string `yaml:"prefix"`
-}
-
 // Bolt is the embedded single-file store, for single-node use.
 type Bolt struct {
 	Path string `yaml:"path"`
@@ -249,7 +239,7 @@ func Default() Config {
 			MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		},
 		Allowlist: Allowlist{Threshold: DefaultThreshold, MaxValidity: DefaultMaxValidity},
-		Store:     Store{Backend: StoreRedis, Redis: Redis{Prefix: DefaultRedisPrefix}},
+		Store:     Store{Backend: StoreRedis, Redis: defaultRedis()},
 		Keys:      Keys{Backend: KeysLocal},
 		Egress: Egress{
 			DialTimeout:      DefaultDialTimeout,
@@ -346,6 +336,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Listen.Addr, EnvListenAddr)
 	set(&c.Store.Redis.Username, EnvRedisUsername)
 	set(&c.Store.Redis.Password, EnvRedisPassword)
+	set(&c.Store.Redis.SentinelPassword, EnvRedisSentinelPassword)
 	set(&c.Store.Bolt.Path, EnvBoltPath)
 	set(&c.Keys.Local.Path, EnvKeyringPath)
 	set(&c.Log.Level, EnvLogLevel)
@@ -439,17 +430,7 @@ func (c *Config) Validate() error {
 
 	switch c.Store.Backend {
 	case StoreRedis:
-		if len(c.Store.Redis.Addrs) == 0 {
-			bad("store.redis.addrs", "required for the redis store: list host:port addresses, or set %s", EnvRedisAddrs)
-		}
-		for i, a := range c.Store.Redis.Addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				bad(fmt.Sprintf("store.redis.addrs[%d]", i), "%q is not host:port", a)
-			}
-		}
-		if strings.ContainsAny(c.Store.Redis.Prefix, "{}") {
-			bad("store.redis.prefix", "%q must not contain { or }: cardgate adds its own hash tags so a card's keys share one Cluster slot", c.Store.Redis.Prefix)
-		}
+		c.Store.Redis.validate(bad)
 	case StoreBolt:
 		if c.Store.Bolt.Path == "" {
 			bad("store.bolt.path", "required for the bolt store: the database file, or set %s", EnvBoltPath)

@@ -33,7 +33,8 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	raw = []byte(strings.Replace(string(raw), "backend: bolt", "backend: redis", 1))
+	// Two addresses need a topology that takes several: a cluster here.
+	raw = []byte(strings.Replace(string(raw), "backend: bolt", "backend: redis\n  redis:\n    mode: cluster", 1))
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,8 @@ type gateway struct {
 	vault     *vaultclient.Vault
 	forwarder *forwarder.Forwarder
 	server    *http.Server
+	admin     *http.Server // nil unless admin.addr is set
+	tel       *telemetry
 	closers   []io.Closer
 }
 
@@ -42,18 +44,19 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			g.close()
 		}
 	}()
+	// First, so that it is closed last and flushes every span.
+	if g.tel, err = openTelemetry(ctx, cfg, os.Stdout); err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, g.tel)
+	log = withTraceIDs(log)
+	g.log = log
 
 	var rdb redis.UniversalClient
 	if cfg.Store.Backend == config.StoreRedis {
-		rdb = redis.NewUniversalClient(&redis.UniversalOptions{
-			Addrs:        cfg.Store.Redis.Addrs,
-			Username:     cfg.Store.Redis.Username,
-			Password:     cfg.Store.Redis.Password,
-			DB:           cfg.Store.Redis.DB,
-			DialTimeout:  2 * time.Second,
-			ReadTimeout:  2 * time.Second,
-			WriteTimeout: 2 * time.Second,
-		})
+		if rdb, err = newRedisClient(cfg.Store.Redis); err != nil {
+			return nil, err
+		}
 		g.closers = append(g.closers, rdb)
 	}
 
@@ -78,8 +81,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			Environment:    cfg.Environment,
 			MaxValidity:    cfg.Allowlist.MaxValidity,
 		},
-		State:  state,
-		Logger: log,
+		State:         state,
+		Logger:        log,
+		MeterProvider: g.tel.meters,
 	})
 	if err := g.allowlist.LoadContext(ctx); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
@@ -103,8 +107,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	}
 	g.closers = append(g.closers, keys)
 	g.vault, err = vaultclient.New(store, keys, vaultclient.Options{
-		CVCTTL: cfg.Cards.CVCTTL,
-		Logger: log,
+		CVCTTL:         cfg.Cards.CVCTTL,
+		Logger:         log,
+		TracerProvider: g.tel.tracers,
 	})
 	if err != nil {
 		return nil, err
@@ -128,6 +133,8 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		StripResponseHeaders: cfg.Egress.StripResponseHeaders,
 		MaxRequestBodyBytes:  cfg.Listen.MaxRequestBytes,
 		Logger:               log,
+		TracerProvider:       g.tel.tracers,
+		MeterProvider:        g.tel.meters,
 		DefaultTimeout:       cfg.Egress.Timeout,
 		DialTimeout:          cfg.Egress.DialTimeout,
 		DNSTimeout:           cfg.Egress.DNSTimeout,
@@ -152,6 +159,8 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	if err != nil {
 		return nil, err
 	}
+	g.admin = g.tel.newAdminServer(ctx, cfg, handler, log)
+	handler = g.tel.traceRequests(handler)
 	g.server = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout,
@@ -191,6 +200,11 @@ func (g *gateway) allowlistReady(ctx context.Context) (string, error) {
 // serve accepts on ln until ctx is done, then drains in-flight requests
 // within the shutdown timeout. A SIGHUP-style reload arrives on reload.
 func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan struct{}) error {
+	stopAdmin, err := g.serveAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	errc := make(chan error, 1)
 	go func() {
 		if g.server.TLSConfig != nil {

@@ -22,6 +22,7 @@ commands:
   keys init FILE            create a development keyring (mode 0600)
   audit verify FILE | --redis ADDR --stream KEY
                             check the hash-chained audit log
+  probe URL                 GET an admin URL; fail unless 200 (container healthchecks)
   version                   print the version
 
 Run "cardgate <command> -h" for a command's flags.
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(args[1:], stdout, stderr)
+	case "probe":
+		return runProbe(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cardgate", version)
 		return nil

@@ -42,13 +42,19 @@ type Options struct {
 	Args []string
 }
 
-// Server is a running redis-server.
+// Server is a running redis-server: a plain server, a Cluster node or a
+// Sentinel.
 type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
 	port int
 	opts Options
+	// busPort is the Cluster bus port of a Cluster node, 0 otherwise.
+	busPort int
+	// sentinelConf is a Sentinel's own (rewritable) configuration file,
+	// "" for a data server.
+	sentinelConf string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // nil when stopped
@@ -82,31 +88,51 @@ func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 // StartWith starts a redis-server with o and stops it in t.Cleanup.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
+	s := newServer(t, o)
+	s.launch(false)
+	return s
+}
+
+func newServer(t testing.TB, o Options) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redistest: redis-server not found in PATH: the Redis tests need a real server. " +
 			"Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) " +
 			"or run the README's test command, which installs it")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), opts: o}
+	return &Server{t: t, bin: bin, dir: t.TempDir(), opts: o}
+}
+
+// launch picks free ports (and a bus port for a Cluster node) and starts
+// the server, and stops it in t.Cleanup.
+func (s *Server) launch(clusterNode bool) {
+	s.t.Helper()
 	// A port found free can be taken before redis-server binds it; try a
 	// few.
-	var lastErr error
+	var err, lastErr error
 	for range 5 {
-		s.port, err = freePort()
-		if err != nil {
-			t.Fatalf("redistest: find a free port: %v", err)
+		if s.port, err = freePort(); err != nil {
+			s.t.Fatalf("redistest: find a free port: %v", err)
+		}
+		if clusterNode {
+			// Not port+10000, the default, which can lie past 65535.
+			if s.busPort, err = freePort(); err != nil {
+				s.t.Fatalf("redistest: find a free port: %v", err)
+			}
 		}
 		if lastErr = s.start(); lastErr == nil {
 			break
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("redistest: %v", lastErr)
+		s.t.Fatalf("redistest: %v", lastErr)
 	}
-	t.Cleanup(s.Stop)
-	return s
+	s.t.Cleanup(s.Stop)
 }
+
+// Port returns the server's port.
+func (s *Server) Port() int { return s.port }
 
 // Addr returns host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
@@ -148,22 +174,42 @@ func (s *Server) Restart() {
 	}
 }
 
-func (s *Server) start() error {
-	args := []string{
+func (s *Server) args() []string {
+	common := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--daemonize", "no",
+		"--logfile", "",
+	}
+	if s.sentinelConf != "" {
+		// A Sentinel takes its own file first; it rewrites it with what it
+		// learns, so a restarted Sentinel remembers the topology.
+		return append(append([]string{s.sentinelConf, "--sentinel"}, common...), s.opts.Args...)
+	}
+	args := append(common,
 		"--appendonly", "no",
 		// Uncompressed, so an RDB read by RDB shows values as stored.
 		"--rdbcompression", "no",
-		"--logfile", "",
-	}
+	)
 	if !s.opts.Persist {
 		args = append(args, "--save", "")
 	}
-	args = append(args, s.opts.Args...)
+	if s.busPort != 0 {
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.busPort),
+			// In the server's own directory, so a restarted node keeps its
+			// identity and slots.
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout/time.Millisecond)),
+		)
+	}
+	return append(args, s.opts.Args...)
+}
 
+func (s *Server) start() error {
+	args := s.args()
 	out := new(syncBuffer)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the same wrk load, in one run on one machine,
+# against (1) the upstream directly, (2) an nginx reverse-proxy hop,
+# (3) a plain Go httputil.ReverseProxy hop, (4) cardgate /v1/forward with
+# Redis and the local keyring[, (5) cardgate with Redis and SoftHSM2 when
+# the HSM backend is built]. Every hop accepts plain HTTP on loopback from
+# wrk and speaks TLS (verified) to the upstream over pooled connections.
+#
+# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS]
+# Needs wrk, nginx, redis-server, ssh-keygen (installed from Debian's
+# packages when missing and running as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=10
+conns="1 32 256"
+warmup=2
+while getopts "d:c:w:" opt; do
+  case $opt in
+    d) duration=$OPTARG ;;
+    c) conns=$OPTARG ;;
+    w) warmup=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup]"; exit 2 ;;
+  esac
+done
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d /tmp/cardgate-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { # url
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null --cacert "$work/ca.pem" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: $1 never answered" >&2; return 1
+}
+
+echo "building…" >&2
+go build -o "$work/cardgate" ./cmd/cardgate
+go build -o "$work/upstream" ./bench/upstream
+go build -o "$work/goproxy" ./bench/goproxy
+
+# (1) the upstream
+"$work/upstream" -ca-out "$work/ca.pem" -addr-out "$work/upstream.addr" 2>"$work/upstream.log" &
+pids+=($!)
+for _ in $(seq 1 100); do [ -s "$work/upstream.addr" ] && break; sleep 0.05; done
+up_addr=$(cat "$work/upstream.addr"); up_port=${up_addr##*:}
+
+# Redis for cardgate
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
+pids+=($!)
+
+# (2) nginx
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream up { server 127.0.0.1:$up_port; keepalive 512; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass https://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_verify on;
+      proxy_ssl_name upstream.bench;
+      proxy_ssl_server_name on;
+      proxy_ssl_trusted_certificate $work/ca.pem;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+NGINX
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+
+# (3) Go ReverseProxy
+goproxy_port=$(free_port)
+"$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "https://$up_addr" -ca "$work/ca.pem" 2>"$work/goproxy.log" &
+pids+=($!)
+
+# (4) cardgate: dev mode (plain HTTP loopback listener, dev caller header),
+# Redis store, local keyring, a freshly signed allowlist.
+cg_port=$(free_port)
+ssh-keygen -q -t ed25519 -N "" -C bench -f "$work/auditor"
+echo "bench@cardgate namespaces=\"cardgate-allowlist@v1\" $(cat "$work/auditor.pub")" >"$work/allowed_signers"
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+expires=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)
+cat >"$work/allowlist.yaml" <<YAML
+format: cardgate.allowlist/v1
+namespace: cardgate-allowlist@v1
+environment: bench
+version: 1
+issued_at: $now
+expires: $expires
+prev_sha256: ""
+destinations:
+  - id: bench-upstream
+    purpose: benchmark upstream on loopback
+    owner: bench@cardgate
+    url: https://127.0.0.1:$up_port/v1/charges
+    methods: [POST]
+    callers: ["dev:bench"]
+    fields: [number, exp_month, exp_year]
+    unsafe_allow_ranges: [127.0.0.1/32]
+YAML
+mkdir -p "$work/sigs"
+ssh-keygen -q -Y sign -f "$work/auditor" -n cardgate-allowlist@v1 "$work/allowlist.yaml"
+mv "$work/allowlist.yaml.sig" "$work/sigs/bench.sig"
+"$work/cardgate" keys init "$work/keyring.json" >/dev/null
+cat >"$work/cardgate.yaml" <<YAML
+mode: dev
+environment: bench
+listen:
+  addr: 127.0.0.1:$cg_port
+allowlist:
+  path: $work/allowlist.yaml
+  signatures_dir: $work/sigs
+  allowed_signers: $work/allowed_signers
+store:
+  backend: redis
+  redis:
+    addrs: [127.0.0.1:$redis_port]
+keys:
+  backend: local
+  local:
+    path: $work/keyring.json
+egress:
+  ca_file: $work/ca.pem
+log:
+  level: warn
+YAML
+"$work/cardgate" serve -config "$work/cardgate.yaml" 2>"$work/cardgate.log" &
+cg_pid=$!
+pids+=($cg_pid)
+
+wait_http "https://$up_addr/stats"
+wait_http "http://127.0.0.1:$nginx_port/stats"
+wait_http "http://127.0.0.1:$goproxy_port/stats"
+wait_http "http://127.0.0.1:$cg_port/readyz"
+
+# The same card body for every target. cardgate gets a token and a
+# template that renders to these bytes.
+card_body='{"amount":1000,"currency":"usd","number":"4242424242424242","exp":"12/2030"}'
+printf '%s' "$card_body" >"$work/direct.json"
+token=$(curl -fsS -H 'Content-Type: application/json' -H 'Cardgate-Dev-Caller: bench' \
+  -d '{"number":"4242424242424242","exp_month":12,"exp_year":2030}' "http://127.0.0.1:$cg_port/v1/cards" |
+  sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || { echo "bench: tokenize failed" >&2; cat "$work/cardgate.log" >&2; exit 1; }
+cat >"$work/forward.json" <<JSON
+{"destination":"bench-upstream","url":"https://127.0.0.1:$up_port/v1/charges","method":"POST","card":"$token","headers":{"Content-Type":["application/json"]},"body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}
+JSON
+
+run_wrk() { # name url bodyfile headers conns
+  local threads=2; [ "$5" -lt 2 ] && threads=1
+  if [ "$warmup" -gt 0 ]; then
+    BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${warmup}s" -s bench/post.lua "$2" >/dev/null
+  fi
+  BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${duration}s" --timeout 10s -s bench/post.lua "$2" |
+    sed -n "s/^RESULT /$1 $5 /p"
+}
+
+results="$work/results.txt"
+: >"$results"
+for c in $conns; do
+  echo "load: $c connections…" >&2
+  run_wrk direct "https://$up_addr/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
+  run_wrk nginx "http://127.0.0.1:$nginx_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
+  run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
+  run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results"
+done
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cg_pid/status")
+stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')
+
+echo
+echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, wrk over loopback, $(date -u +%F)"
+echo
+awk -v rss="$rss_kb" -v conns="$conns" '
+  { split($0, f, " "); name=f[1]; c=f[2];
+    for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
+    rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
+  END {
+    printf "%-9s %5s %10s %9s %9s %9s %7s %7s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr"
+    n = split("direct nginx goproxy cardgate", order, " ")
+    m = split(conns, cs, " ")
+    for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
+      if (!((t, c) in rps)) continue
+      printf "%-9s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"] }
+    print ""
+    printf "%-5s %14s %16s %20s %20s\n", "conns", "cardgate/nginx", "cardgate/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
+    for (j = 1; j <= m; j++) { c = cs[j]
+      printf "%-5d %14.2f %16.2f %20.2f %20.2f\n", c, rps["cardgate", c]/rps["nginx", c], rps["cardgate", c]/rps["goproxy", c],
+        (v["cardgate", c, "p50"] - v["direct", c, "p50"])/1000, (v["cardgate", c, "p99"] - v["direct", c, "p99"])/1000 }
+    printf "\ncardgate peak RSS: %.1f MB\n", rss / 1024
+  }' "$results"
+echo "upstream TLS handshakes vs requests: $stats"

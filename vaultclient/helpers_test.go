@@ -171,3 +171,12 @@ func (k faultyKeyer) Fingerprint(ctx context.Context, pan []byte) ([]byte, KeyID
 	}
 	return k.Keyer.Fingerprint(ctx, pan)
 }
+
+func mustPrimary(t testing.TB, k Keyer) KeyID {
+	t.Helper()
+	id, err := k.Primary(context.Background())
+	if err != nil {
+		t.Fatalf("Primary: %v", err)
+	}
+	return id
+}

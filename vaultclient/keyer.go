@@ -6,14 +6,14 @@ import (
 )
 
 // Keyer is a key backend: it seals and opens card data and computes the
-// lookup fingerprint. Implementations: LocalKeyring (development); the
-// PKCS#11 HSM and Vault Transit backends implement the same interface, so
-// that with them the key-encryption key never enters this process.
+// lookup fingerprint. Implementations: LocalKeyring (development), PKCS11
+// (an HSM) and Transit (HashiCorp Vault or OpenBao); with the last two the
+// key-encryption key never enters this process.
 //
 // Errors: wrap ErrIntegrity when a blob does not authenticate and
-// ErrKeyRetired when its key version is not held; any other error means
-// the backend is unavailable. Errors must never contain plaintext, keys or
-// ciphertext.
+// ErrKeyRetired when its key version is not held or is retired; any other
+// error means the backend is unavailable. Errors must never contain
+// plaintext, keys or ciphertext.
 type Keyer interface {
 	// Encrypt seals each item under the current primary key version, bound
 	// to its Binding, in one round trip to the backend. It returns one
@@ -25,6 +25,13 @@ type Keyer interface {
 	// Fingerprint returns a keyed MAC of the card number, made with a key
 	// kept apart from the encryption keys, and which key made it.
 	Fingerprint(ctx context.Context, pan []byte) (mac []byte, key KeyID, err error)
+	// Rewrap seals each item again under the current primary version, in
+	// one round trip where the backend has a batch call, and returns one
+	// Sealed per item, in order, or an error and nothing. With Vault
+	// Transit the plaintext never leaves Vault.
+	Rewrap(ctx context.Context, items []DecryptItem) ([]Sealed, error)
+	// Primary returns the key version that Encrypt uses now.
+	Primary(ctx context.Context) (KeyID, error)
 	// Ping checks that the backend can serve requests.
 	Ping(ctx context.Context) error
 	// Close releases the backend. Later calls fail.

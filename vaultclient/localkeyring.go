@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -119,6 +121,21 @@ func CreateLocalKeyring(path string) (err error) {
 // or narrower), a file that is not a regular file, and any content that is
 // not exactly the expected format.
 func OpenLocalKeyring(path string) (*LocalKeyring, error) {
+	data, err := readKeyringFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	k, err := parseKeyring(data)
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: local keyring %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// readKeyringFile reads path after checking that it is a regular file
+// that only its owner can access. The caller zeroes the bytes.
+func readKeyringFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("vaultclient: open local keyring: %w", err)
@@ -138,17 +155,126 @@ func OpenLocalKeyring(path string) (*LocalKeyring, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyringFile+1))
 	if err != nil {
+		clear(data)
 		return nil, fmt.Errorf("vaultclient: read local keyring: %w", err)
 	}
-	defer clear(data)
 	if len(data) > maxKeyringFile {
+		clear(data)
 		return nil, fmt.Errorf("vaultclient: local keyring %s is larger than %d bytes", path, maxKeyringFile)
 	}
-	k, err := parseKeyring(data)
+	return data, nil
+}
+
+// RotateLocalKeyring adds version N+1 (N the highest version in the file)
+// to the keyring at path and makes it primary. The file is replaced
+// atomically, with mode 0600. Gateways pick the new primary up when they
+// restart; records sealed under older versions still open, until
+// RetireLocalKeyring removes those versions.
+func RotateLocalKeyring(path string) (KeyID, error) {
+	var id KeyID
+	err := editKeyring(path, func(kf *keyringFile) error {
+		next := uint32(0)
+		for vs := range kf.Keys {
+			v, _ := strconv.ParseUint(vs, 10, 32) // parseKeyring checked them
+			next = max(next, uint32(v))
+		}
+		next++
+		key := make([]byte, localKeySize)
+		rand.Read(key)
+		kf.Keys[strconv.FormatUint(uint64(next), 10)] = key
+		kf.Primary = next
+		id = KeyID{Backend: LocalBackend, Name: localCardKey, Version: next}
+		return nil
+	})
+	return id, err
+}
+
+// RetireLocalKeyring deletes every key version below minVersion from the
+// keyring at path, so records still sealed under them fail with
+// ErrKeyRetired. It refuses to delete the primary, and returns the
+// versions deleted. Deleting a key is irreversible.
+func RetireLocalKeyring(path string, minVersion uint32) ([]uint32, error) {
+	var retired []uint32
+	err := editKeyring(path, func(kf *keyringFile) error {
+		if minVersion > kf.Primary {
+			return fmt.Errorf("refusing to retire the primary version %d", kf.Primary)
+		}
+		for vs, key := range kf.Keys {
+			v, _ := strconv.ParseUint(vs, 10, 32)
+			if uint32(v) < minVersion {
+				clear(key)
+				delete(kf.Keys, vs)
+				retired = append(retired, uint32(v))
+			}
+		}
+		slices.Sort(retired)
+		return nil
+	})
+	return retired, err
+}
+
+// editKeyring reads, checks, changes and atomically replaces a keyring
+// file: a new 0600 file beside it, fsynced, renamed over it.
+func editKeyring(path string, edit func(*keyringFile) error) error {
+	data, err := readKeyringFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("vaultclient: local keyring %s: %w", path, err)
+		return err
 	}
-	return k, nil
+	defer clear(data)
+	if k, err := parseKeyring(data); err != nil {
+		return fmt.Errorf("vaultclient: local keyring %s: %w", path, err)
+	} else {
+		k.Close()
+	}
+	var kf keyringFile
+	if err := json.Unmarshal(data, &kf); err != nil {
+		return fmt.Errorf("vaultclient: local keyring %s: not valid keyring JSON", path)
+	}
+	defer func() {
+		clear(kf.HMACKey)
+		for _, k := range kf.Keys {
+			clear(k)
+		}
+	}()
+	if err := edit(&kf); err != nil {
+		return fmt.Errorf("vaultclient: local keyring %s: %w", path, err)
+	}
+	out, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return fmt.Errorf("vaultclient: encode local keyring: %w", err)
+	}
+	defer clear(out)
+	out = append(out, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*.tmp")
+	if err != nil {
+		return fmt.Errorf("vaultclient: write local keyring: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	// CreateTemp makes 0600 files; set it anyway so the mode never depends
+	// on the library.
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("vaultclient: write local keyring: %w", err)
+	}
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return fmt.Errorf("vaultclient: write local keyring: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("vaultclient: write local keyring: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("vaultclient: write local keyring: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("vaultclient: replace local keyring: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync() // best effort: make the rename durable
+		d.Close()
+	}
+	return nil
 }
 
 // parseKeyring decodes strictly and checks every key. Error messages name
@@ -313,9 +439,33 @@ func (k *LocalKeyring) Close() error {
 	return nil
 }
 
-// Primary returns the version that Encrypt uses.
-func (k *LocalKeyring) Primary() KeyID {
+// Primary implements Keyer: the version that Encrypt uses.
+func (k *LocalKeyring) Primary(ctx context.Context) (KeyID, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return KeyID{Backend: LocalBackend, Name: localCardKey, Version: k.primary}
+	if k.closed {
+		return KeyID{}, errKeyringClosed
+	}
+	return KeyID{Backend: LocalBackend, Name: localCardKey, Version: k.primary}, ctx.Err()
+}
+
+// Rewrap implements Keyer by opening and sealing again under the primary,
+// in memory.
+func (k *LocalKeyring) Rewrap(ctx context.Context, items []DecryptItem) ([]Sealed, error) {
+	pts, err := k.Decrypt(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	defer wipeAll(pts)
+	enc := make([]EncryptItem, len(items))
+	for i, it := range items {
+		enc[i] = EncryptItem{Binding: it.Binding, Plaintext: pts[i]}
+	}
+	return k.Encrypt(ctx, enc)
+}
+
+func wipeAll(pts [][]byte) {
+	for _, pt := range pts {
+		clear(pt)
+	}
 }

@@ -40,7 +40,7 @@ func TestCreateLocalKeyring(t *testing.T) {
 		t.Fatalf("OpenLocalKeyring: %v", err)
 	}
 	defer k.Close()
-	if got, want := k.Primary(), (KeyID{Backend: LocalBackend, Name: "card", Version: 1}); got != want {
+	if got, want := mustPrimary(t, k), (KeyID{Backend: LocalBackend, Name: "card", Version: 1}); got != want {
 		t.Errorf("Primary() = %+v, want %+v", got, want)
 	}
 

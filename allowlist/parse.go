@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -54,8 +55,8 @@ func ParseUnverified(raw []byte) (*Document, error) {
 	if !utf8.Valid(raw) {
 		return nil, malformed("document is not valid UTF-8")
 	}
-	if i := bytes.IndexByte(raw, 0); i >= 0 {
-		return nil, malformed("line %d: NUL byte", 1+bytes.Count(raw[:i], []byte("\n")))
+	if err := checkPlainText(raw); err != nil {
+		return nil, err
 	}
 
 	// Pass 1: the node tree, to refuse YAML features a reviewer could
@@ -96,6 +97,34 @@ func ParseUnverified(raw []byte) (*Document, error) {
 		return nil, malformed("%v", err)
 	}
 	return r.document(lines)
+}
+
+// checkPlainText refuses every character that YAML reads differently from
+// the stock tools an auditor reviews with (diff, grep, a terminal): a lone
+// CR, NEL, U+2028 and U+2029 end a YAML line, and so a YAML comment, while
+// diff and grep show one line; other controls and format characters (bidi
+// overrides, zero-width characters) hide or reorder text on screen. With
+// them gone, what the auditor reads is what the gateway parses.
+func checkPlainText(raw []byte) error {
+	line := 1
+	for i := 0; i < len(raw); {
+		r, size := utf8.DecodeRune(raw[i:])
+		switch {
+		case r == '\n':
+			line++
+		case r == '\t':
+		case r == '\r':
+			return malformed("line %d: carriage return; save the file with LF line ends", line)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			return malformed("line %d: control character U+%04X", line, r)
+		case r == 0x2028 || r == 0x2029:
+			return malformed("line %d: Unicode line or paragraph separator U+%04X, which YAML reads as a line break but diff and grep do not", line, r)
+		case unicode.Is(unicode.Cf, r):
+			return malformed("line %d: invisible format character U+%04X", line, r)
+		}
+		i += size
+	}
+	return nil
 }
 
 // checkNode walks the tree refusing what a plain reading would not show.
@@ -615,18 +644,34 @@ func checkPath(p string, entry bool) error {
 	if strings.Contains(p, `\`) {
 		return fmt.Errorf("path %q must not contain a backslash", p)
 	}
+	// A ';' starts path parameters, which servers such as Tomcat and Jetty
+	// strip before they normalize: "/v1/..;/admin" is "/v1/../admin" there.
+	if strings.Contains(p, ";") {
+		return fmt.Errorf("path %q must not contain ';' (path parameters)", p)
+	}
 	lp := strings.ToLower(p)
-	for _, bad := range []string{"%2f", "%2e", "%5c", "%00"} {
+	for _, bad := range []string{"%2f", "%2e", "%5c", "%00", "%3b"} {
 		if strings.Contains(lp, bad) {
-			return fmt.Errorf("path %q must not contain encoded slashes, dots, backslashes or NULs", p)
+			return fmt.Errorf("path %q must not contain encoded slashes, dots, backslashes, semicolons or NULs", p)
 		}
 	}
 	if entry && strings.Contains(p, "%") {
 		return fmt.Errorf("path prefix %q must not contain percent-escapes", p)
 	}
-	for _, c := range p {
-		if c < 0x21 || c == 0x7f {
-			return fmt.Errorf("path %q contains a space or control character", p)
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < 0x21 || c >= 0x7f {
+			return fmt.Errorf("path %q contains a space, control or non-ASCII character", p)
+		}
+		// An escape of a non-ASCII or control byte (overlong UTF-8 dots
+		// such as %c0%ae among them) has no business in a processor path.
+		if c == '%' {
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return fmt.Errorf("path %q has a malformed percent-escape", p)
+			}
+			if b := unhex(p[i+1])<<4 | unhex(p[i+2]); b < 0x21 || b >= 0x7f {
+				return fmt.Errorf("path %q escapes a space, control or non-ASCII byte", p)
+			}
 		}
 	}
 	if p == "/" {
@@ -642,6 +687,20 @@ func checkPath(p string, entry bool) error {
 		}
 	}
 	return nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // SHA256Hex returns the lowercase hex sha256 of raw, as sha256sum prints it.

@@ -130,13 +130,28 @@ func (s *server) requestID(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		// The route pattern and a known method, never the raw path or
+		// method: both are caller-chosen and could carry a card number.
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
 		s.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("request_id", id),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("method", knownMethod(r.Method)),
+			slog.String("route", route),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)))
 	})
+}
+
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 type statusWriter struct {

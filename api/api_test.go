@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -293,4 +294,20 @@ type panicker struct{}
 
 func (panicker) Tokenize(ctx context.Context, in vaultclient.CardInput) (*vaultclient.TokenInfo, error) {
 	panic("boom with " + in.Number)
+}
+
+// The access log names the route, never the caller-chosen path or method.
+func TestAccessLogHasNoRawPath(t *testing.T) {
+	var buf strings.Builder
+	h := newHandler(t, &recorder{}, Options{DevCallers: true, Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	do(h, "GET", "/v1/cards/4000056655665556", "", nil)
+	do(h, "4111111111111111", "/v1/forward", "", nil)
+	do(h, "POST", "/v1/forward", `{}`, devCaller)
+	log := buf.String()
+	if strings.Contains(log, "4000056655665556") || strings.Contains(log, "4111111111111111") {
+		t.Errorf("access log holds a card number from the path or method:\n%s", log)
+	}
+	if !strings.Contains(log, `"route":"/v1/forward"`) || !strings.Contains(log, `"route":"unmatched"`) {
+		t.Errorf("access log does not name the routes:\n%s", log)
+	}
 }

@@ -142,6 +142,7 @@ allowlist:
   path: $work/allowlist.yaml
   signatures_dir: $work/sigs
   allowed_signers: $work/allowed_signers
+  threshold: 1
 store:
   backend: redis
   redis:

@@ -45,7 +45,7 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultMaxRequestBytes   = 256 << 10
 	DefaultMaxHeaderBytes    = 32 << 10
-	DefaultThreshold         = 1
+	DefaultThreshold         = 2 // M-of-N: one auditor alone cannot widen the allowlist
 	DefaultMaxValidity       = 90 * 24 * time.Hour
 	DefaultRedisPrefix       = "cardgate:"
 	DefaultDialTimeout       = 5 * time.Second
@@ -260,6 +260,10 @@ func Default() Config {
 	}
 }
 
+// writeMargin is the time the gateway needs around one upstream exchange:
+// the store and key backend reads before it, the scan and reply after it.
+const writeMargin = 10 * time.Second
+
 // maxFileBytes bounds the configuration file; a larger one is a mistake.
 const maxFileBytes = 1 << 20
 
@@ -402,6 +406,12 @@ func (c *Config) Validate() error {
 	positive("listen.read_header_timeout", c.Listen.ReadHeaderTimeout)
 	positive("listen.read_timeout", c.Listen.ReadTimeout)
 	positive("listen.write_timeout", c.Listen.WriteTimeout)
+	// The answer to a forward must be able to reach the caller after the
+	// processor took its whole timeout; otherwise the caller sees a broken
+	// connection for a card that was sent, and is likely to retry it.
+	if c.Listen.WriteTimeout > 0 && c.Egress.Timeout > 0 && c.Listen.WriteTimeout < c.Egress.Timeout+writeMargin {
+		bad("listen.write_timeout", "%v must exceed egress.timeout (%v) by at least %v, so a processor's late answer still reaches the caller", c.Listen.WriteTimeout, c.Egress.Timeout, writeMargin)
+	}
 	positive("listen.idle_timeout", c.Listen.IdleTimeout)
 	positive("listen.shutdown_timeout", c.Listen.ShutdownTimeout)
 	if c.Listen.MaxRequestBytes <= 0 {
@@ -421,7 +431,7 @@ func (c *Config) Validate() error {
 		bad("allowlist.allowed_signers", "required: the pinned OpenSSH allowed_signers file")
 	}
 	if c.Allowlist.Threshold < 1 {
-		bad("allowlist.threshold", "must be at least 1 (2 or more is recommended)")
+		bad("allowlist.threshold", "must be at least 1 (the default, 2, is recommended)")
 	}
 	positive("allowlist.max_validity", c.Allowlist.MaxValidity)
 	if c.Store.Backend != StoreRedis && c.Allowlist.StateFile == "" {

@@ -103,6 +103,7 @@ func TestValidate(t *testing.T) {
 		{"bad redis addr", func(c *Config) { c.Store.Backend = StoreRedis; c.Store.Redis.Addrs = []string{"redis"} }, "store.redis.addrs[0]"},
 		{"unknown store", func(c *Config) { c.Store.Backend = "s3" }, "store.backend"},
 		{"zero timeout", func(c *Config) { c.Egress.Timeout = 0 }, "egress.timeout"},
+		{"write timeout shorter than the upstream's", func(c *Config) { c.Egress.Timeout = 60 * time.Second }, "listen.write_timeout"},
 		{"negative cvc ttl", func(c *Config) { c.Cards.CVCTTL = -time.Second }, "cards.cvc_ttl"},
 		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 	}

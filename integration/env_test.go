@@ -144,6 +144,7 @@ allowlist:
   path: %[1]s/allowlist.yaml
   signatures_dir: %[1]s/allowlist.sigs
   allowed_signers: %[1]s/allowed_signers
+  threshold: 1
 store:
   backend: redis
   redis:

@@ -109,6 +109,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Allowlist.Path = files.path("allowlist.yaml")
 	cfg.Allowlist.SignaturesDir = files.path("allowlist.sigs")
 	cfg.Allowlist.AllowedSigners = files.path("allowed_signers")
+	cfg.Allowlist.Threshold = 1 // the demo has one auditor; production wants 2 or more
 	cfg.Allowlist.StateFile = files.path("allowlist.state")
 	cfg.Store.Backend = config.StoreBolt
 	cfg.Store.Bolt.Path = files.path("cards.db")

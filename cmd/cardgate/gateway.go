@@ -58,6 +58,12 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			return nil, err
 		}
 		g.closers = append(g.closers, rdb)
+		if err := checkEviction(ctx, rdb, log); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Allowlist.Threshold < 2 && cfg.Mode != config.ModeDev {
+		log.Warn("allowlist.threshold is 1: a single signer can change where cards may be sent; use 2 or more")
 	}
 
 	signers, err := os.ReadFile(cfg.Allowlist.AllowedSigners)
@@ -302,4 +308,21 @@ func callerTLS(c config.ListenTLS) (*tls.Config, error) {
 		ClientCAs:    pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 	}, nil
+}
+
+// checkEviction refuses a Redis that may evict keys: an evicted card record
+// is a lost card, and an evicted allowlist high-water mark reopens rollback.
+// A Redis that hides CONFIG (some managed services) gets a warning instead.
+func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		log.Warn("cannot read Redis maxmemory-policy; make sure it is noeviction", slog.String("error", err.Error()))
+		return nil
+	}
+	if p, ok := res["maxmemory-policy"]; ok && p != "noeviction" {
+		return fmt.Errorf("store.redis: Redis maxmemory-policy is %q; cardgate needs noeviction, or Redis may evict card records and the allowlist rollback mark", p)
+	}
+	return nil
 }

@@ -251,12 +251,12 @@ admin:
 
 // TestTelemetryHostileIdentifiers sends card numbers where the gateway
 // copies a caller's string into telemetry: the destination id (span
-// attribute, metric label, log) and the request path (the API's request
-// log line). Both leaks are real today; the fixes belong to forwarder
-// (record a destination id only once it matched an allowlist entry) and
-// api (log the route, not the raw path). Remove the skip with them.
+// attribute, metric label, forward log line) and the request path (the
+// API's request log line). The path is safe since api logs the route; the
+// destination still leaks today: forwarder records the caller's string
+// before it matched an allowlist entry. Remove the skip with that fix.
 func TestTelemetryHostileIdentifiers(t *testing.T) {
-	t.Skip("known leak: forwarder records the caller's destination string and api logs the raw path; see issue 7 notes")
+	t.Skip("known leak: forwarder records the caller's destination string before it matched an entry; see issue 7 notes")
 	rc := startOTLPReceiver(t)
 	e := newEnv(t)
 	e.writeConfig(fmt.Sprintf("telemetry:\n  traces:\n    exporter: otlp\n    otlp:\n      endpoint: %s/v1/traces\nadmin:\n  addr: 127.0.0.1:0\n", rc.url))

@@ -175,7 +175,10 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		IdleTimeout:       cfg.Listen.IdleTimeout,
 		MaxHeaderBytes:    cfg.Listen.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Not ctx itself: SIGTERM cancels ctx, and a request in flight
+		// must finish (serve's Shutdown drains it) rather than be canceled
+		// half-way, perhaps after the card was sent.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if cfg.Listen.TLS.Enabled() {
 		g.server.TLSConfig, err = callerTLS(cfg.Listen.TLS)

@@ -235,3 +235,62 @@ func sweepCVCs(tx *bolt.Tx, now time.Time) error {
 	}
 	return nil
 }
+
+// Scan implements RewrapStore in token order; the cursor is the last
+// token returned.
+func (s *BoltStore) Scan(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("vaultclient: bolt scan: %w", err)
+	}
+	var tokens []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(bucketCards)).Cursor()
+		k, _ := c.First()
+		if cursor != "" {
+			k, _ = c.Seek([]byte(cursor))
+			if k != nil && string(k) == cursor {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(tokens) < limit; k, _ = c.Next() {
+			tokens = append(tokens, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("vaultclient: bolt scan: %w", err)
+	}
+	if len(tokens) < limit {
+		return tokens, "", nil
+	}
+	return tokens, tokens[len(tokens)-1], nil
+}
+
+// Swap implements RewrapStore in one transaction. The CVC keeps its
+// expiry.
+func (s *BoltStore) Swap(ctx context.Context, token string, old, new Entry) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultclient: bolt swap %s: %w", token, err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tok := []byte(token)
+		cards := tx.Bucket([]byte(bucketCards))
+		if cur := cards.Get(tok); cur == nil || !bytes.Equal(cur, old.Record) {
+			return ErrConflict
+		}
+		if old.CVC != nil {
+			cvcs := tx.Bucket([]byte(bucketCVCs))
+			if v := cvcs.Get(tok); len(v) >= 8 && bytes.Equal(v[8:], old.CVC) {
+				val := append(bytes.Clone(v[:8]), new.CVC...)
+				if err := cvcs.Put(tok, val); err != nil {
+					return err
+				}
+			}
+		}
+		return cards.Put(tok, bytes.Clone(new.Record))
+	})
+	if err != nil {
+		return fmt.Errorf("vaultclient: bolt swap %s: %w", token, err)
+	}
+	return nil
+}

@@ -2,8 +2,10 @@ package vaultclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +23,7 @@ type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
 	put    *redis.Script
+	swap   *redis.Script
 }
 
 // putScript writes the CVC, then the record, unless the record exists.
@@ -51,7 +54,7 @@ return 1
 // (for example "cardgate:"). The prefix must not contain '{' or '}', which
 // would change the Cluster hash tag. c is not closed by the store.
 func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript)}
+	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript)}
 }
 
 func (s *RedisStore) cardKey(token string) string { return s.prefix + "{" + token + "}:card" }
@@ -111,6 +114,79 @@ func (s *RedisStore) DeleteCVC(ctx context.Context, token string) error {
 func (s *RedisStore) Ping(ctx context.Context) error {
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("vaultclient: redis ping: %w", err)
+	}
+	return nil
+}
+
+// swapScript replaces the record if it still holds ARGV[1], and the CVC,
+// keeping its TTL, if it is still there and holds ARGV[3]. Returns 1 if
+// the record was replaced, 0 if it changed or is gone.
+//
+// KEYS[1] record key, KEYS[2] CVC key; ARGV[1] old record, ARGV[2] new
+// record, ARGV[3] old CVC or "", ARGV[4] new CVC.
+const swapScript = `#!lua
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('SET', KEYS[2], ARGV[4], 'KEEPTTL')
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`
+
+// Scan implements RewrapStore with SCAN over this store's card keys. The
+// cursor is Redis's. SCAN may return a token twice; Rewrap is idempotent.
+// A Redis Cluster has one cursor per master, which this store does not
+// track: Scan refuses a cluster client.
+func (s *RedisStore) Scan(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if _, ok := s.c.(*redis.ClusterClient); ok {
+		return nil, "", errors.New("vaultclient: redis scan: not supported on a Redis Cluster yet; run rewrap against each master as a standalone store")
+	}
+	var cur uint64
+	if cursor != "" {
+		var err error
+		if cur, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("vaultclient: redis scan: cursor %q is not a number", cursor)
+		}
+	}
+	keys, next, err := s.c.Scan(ctx, cur, escapeGlob(s.prefix)+"{tok_*}:card", int64(limit)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("vaultclient: redis scan: %w", err)
+	}
+	tokens := make([]string, 0, len(keys))
+	for _, k := range keys {
+		tok := strings.TrimSuffix(strings.TrimPrefix(k, s.prefix+"{"), "}:card")
+		if validToken(tok) {
+			tokens = append(tokens, tok)
+		}
+	}
+	if next == 0 {
+		return tokens, "", nil
+	}
+	return tokens, strconv.FormatUint(next, 10), nil
+}
+
+// escapeGlob quotes the characters SCAN's MATCH treats specially.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Swap implements RewrapStore in one script.
+func (s *RedisStore) Swap(ctx context.Context, token string, old, new Entry) error {
+	n, err := s.swap.Run(ctx, s.c, []string{s.cardKey(token), s.cvcKey(token)}, old.Record, new.Record, old.CVC, new.CVC).Int()
+	if err != nil {
+		return fmt.Errorf("vaultclient: redis swap %s: %w", token, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("vaultclient: redis swap %s: %w", token, ErrConflict)
 	}
 	return nil
 }

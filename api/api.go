@@ -257,14 +257,41 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Caller = Caller(r.Context())
 	req.RequestID = RequestID(r.Context())
+	if keys := r.Header.Values(IdempotencyKeyHeader); len(keys) > 1 {
+		writeError(w, r, &Error{Code: forwarder.CodeInvalidIdempotencyKey, Message: "send one Idempotency-Key header"})
+		return
+	} else if len(keys) == 1 {
+		// The forwarder checks its syntax; an empty value is malformed,
+		// not "no key".
+		req.IdempotencyKey = keys[0]
+		if req.IdempotencyKey == "" {
+			writeError(w, r, &Error{Code: forwarder.CodeInvalidIdempotencyKey, Message: "Idempotency-Key is empty"})
+			return
+		}
+	}
 	resp, err := s.o.Forwarder.Forward(r.Context(), &req)
 	if err != nil {
 		s.logFailure(r, "forward", err)
+		var fe *forwarder.Error
+		if errors.As(err, &fe) && fe.Replayed {
+			w.Header().Set(IdempotentReplayedHeader, "true")
+		}
 		writeError(w, r, err)
 		return
 	}
+	if resp.Replayed {
+		w.Header().Set(IdempotentReplayedHeader, "true")
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
+
+// Idempotency headers: the caller's key on /v1/forward, and the mark on an
+// answer replayed from an earlier request with the same key (nothing was
+// sent for the replay).
+const (
+	IdempotencyKeyHeader     = "Idempotency-Key"
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+)
 
 // logFailure records why a request failed. The error's code is always
 // safe; its text is safe because every package keeps card data out of its

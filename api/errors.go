@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/cardgate/cardgate/forwarder"
 )
@@ -73,6 +75,19 @@ var statusByCode = map[string]int{
 	"store_unavailable":       http.StatusServiceUnavailable,
 	"key_backend_unavailable": http.StatusServiceUnavailable,
 
+	// forward-path guards
+	"audit_unavailable":           http.StatusServiceUnavailable,
+	"rate_limited":                http.StatusTooManyRequests,
+	"rate_limit_unavailable":      http.StatusServiceUnavailable,
+	"destination_disabled":        http.StatusForbidden,
+	"killswitch_unavailable":      http.StatusServiceUnavailable,
+	"invalid_idempotency_key":     http.StatusBadRequest,
+	"idempotency_key_reused":      http.StatusConflict,
+	"idempotency_in_progress":     http.StatusConflict,
+	"idempotency_outcome_unknown": http.StatusConflict,
+	"idempotency_unavailable":     http.StatusServiceUnavailable,
+	"idempotency_not_supported":   http.StatusNotImplemented,
+
 	// upstream
 	"dns_failure":                 http.StatusBadGateway,
 	"upstream_tls_error":          http.StatusBadGateway,
@@ -139,7 +154,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The API layer refuses before the forwarder is called.
 		d.Outcome = forwarder.NotSent
 	}
-	if code == "allowlist_expired" || code == "allowlist_unavailable" || code == "store_unavailable" || code == "key_backend_unavailable" {
+	switch {
+	case fe != nil && fe.RetryAfter > 0:
+		// Whole seconds, rounded up: coming back early only earns another 429.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(fe.RetryAfter.Seconds())), 10))
+	case statusByCode[code] == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, statusByCode[code], errorBody{Error: d})

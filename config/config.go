@@ -82,6 +82,11 @@ type Config struct {
 	Log         Log       `yaml:"log"`
 	Telemetry   Telemetry `yaml:"telemetry"`
 	Admin       Admin     `yaml:"admin"`
+	// The forward path's reliability sections; see forwarding.go.
+	Audit       Audit       `yaml:"audit"`
+	Limits      Limits      `yaml:"limits"`
+	Idempotency Idempotency `yaml:"idempotency"`
+	KillSwitch  KillSwitch  `yaml:"killswitch"`
 }
 
 // Listen is the caller-facing HTTPS listener.
@@ -169,6 +174,7 @@ type Egress struct {
 	DNSTimeout           time.Duration `yaml:"dns_timeout"`
 	Timeout              time.Duration `yaml:"timeout"`
 	MaxResponseBytes     int64         `yaml:"max_response_bytes"`
+	Retry                Retry         `yaml:"retry"`
 }
 
 // Cards configures card handling.
@@ -226,7 +232,7 @@ type Admin struct {
 
 // Default returns a configuration with every default filled in.
 func Default() Config {
-	return Config{
+	c := Config{
 		Mode: ModeProduction,
 		Listen: Listen{
 			Addr:              DefaultListenAddr,
@@ -258,6 +264,8 @@ func Default() Config {
 			},
 		},
 	}
+	c.setForwardingDefaults()
+	return c
 }
 
 // writeMargin is the time the gateway needs around one upstream exchange:
@@ -479,6 +487,7 @@ func (c *Config) Validate() error {
 		bad("log.level", "%q is not a level: use debug, info, warn or error", c.Log.Level)
 	}
 	c.validateTelemetry(bad)
+	c.validateForwarding(bad)
 	return errors.Join(errs...)
 }
 

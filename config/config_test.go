@@ -135,6 +135,8 @@ func TestProductionWithUnsafeLocalKeyring(t *testing.T) {
 	c.Mode = ModeProduction
 	c.Listen.TLS = ListenTLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}
 	c.Keys.Local.UnsafeAllowOutsideDev = true
+	c.Audit.File = "audit.log"
+	c.KillSwitch.File = "killswitch.json"
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() = %v, want nil with the explicit unsafe override", err)
 	}

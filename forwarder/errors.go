@@ -1,6 +1,9 @@
 package forwarder
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Error codes owned by this package. They are API: callers and the HTTP
 // layer branch on them, so they never change meaning. Codes from the
@@ -21,6 +24,21 @@ const (
 	CodeUpstreamTooLarge      = "upstream_response_too_large"   // the processor answered with more than the entry's byte cap
 	CodeCanceled              = "request_canceled"              // the caller went away
 	CodeInternal              = "internal_error"                // a bug or a broken dependency; details only in the server log
+
+	CodeAuditUnavailable      = "audit_unavailable"      // the intent record could not be made durable; nothing was sent
+	CodeTokenNotFound         = "token_not_found"        // as vaultclient's: also the answer for a canary token
+	CodeStoreUnavailable      = "store_unavailable"      // as vaultclient's: also when the canary set cannot be read
+	CodeRateLimited           = "rate_limited"           // over a budget; RetryAfter says when to come back
+	CodeRateLimitUnavailable  = "rate_limit_unavailable" // the budget store did not answer; refused, since budgets are a control
+	CodeDestinationDisabled   = "destination_disabled"   // an operator disabled the destination (or every destination)
+	CodeKillSwitchUnavailable = "killswitch_unavailable" // the kill switch state is too old to trust; refused until it is read again
+
+	CodeInvalidIdempotencyKey     = "invalid_idempotency_key"     // the Idempotency-Key header is malformed
+	CodeIdempotencyKeyReused      = "idempotency_key_reused"      // the key was used for a different request
+	CodeIdempotencyInProgress     = "idempotency_in_progress"     // a request with this key is still running; ask again later
+	CodeIdempotencyOutcomeUnknown = "idempotency_outcome_unknown" // the request with this key may have been sent and its answer was lost
+	CodeIdempotencyUnavailable    = "idempotency_unavailable"     // the idempotency store did not answer; nothing was sent
+	CodeIdempotencyNotSupported   = "idempotency_not_supported"   // this gateway has no idempotency store (bolt mode)
 )
 
 // Error is the only error type Forward returns. Code and Message are safe to
@@ -33,6 +51,12 @@ type Error struct {
 	// set; a caller may retry blindly only on NotSent.
 	Outcome Outcome
 	Err     error
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (rate_limited).
+	RetryAfter time.Duration
+	// Replayed is true when this is the stored answer to an earlier
+	// request with the same Idempotency-Key.
+	Replayed bool
 }
 
 func (e *Error) Error() string {

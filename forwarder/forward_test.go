@@ -536,10 +536,14 @@ func TestNewAndZeroValue(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Errorf("New(Options{}) succeeded without Allowlist and Cards")
 	}
-	if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), DNSTimeout: -1}); err == nil {
+	auditLog, _, _ := newAuditLog(t)
+	if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards()}); err == nil {
+		t.Errorf("New succeeded without an Auditor")
+	}
+	if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), Auditor: auditLog, DNSTimeout: -1}); err == nil {
 		t.Errorf("New accepted a negative timeout")
 	}
-	f2, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards()})
+	f2, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), Auditor: auditLog})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -40,9 +43,15 @@ type Request struct {
 	Card        string      `json:"card"`
 	Headers     http.Header `json:"headers,omitempty"`
 	Body        string      `json:"body,omitempty"`
+	// DryRun checks the policy and the template without reading the card
+	// or sending anything; the Response's DryRun shows what would be sent.
+	DryRun bool `json:"dry_run,omitempty"`
 
 	Caller    string `json:"-"`
 	RequestID string `json:"-"`
+	// IdempotencyKey is the caller's Idempotency-Key header, scoped to
+	// Caller. Empty means none.
+	IdempotencyKey string `json:"-"`
 }
 
 // Outcome says whether the card left the gateway.
@@ -69,6 +78,13 @@ type Response struct {
 	// Location is the processor's Location header (masked) on a 3xx. The
 	// redirect was not followed.
 	Location string `json:"location,omitempty"`
+	// DryRun is set, and nothing else but the ids and Outcome not_sent,
+	// when the request was a dry run.
+	DryRun *Preview `json:"dry_run,omitempty"`
+
+	// Replayed is true when this is the stored answer to an earlier
+	// request with the same Idempotency-Key; nothing was sent this time.
+	Replayed bool `json:"-"`
 }
 
 // Defaults used when an Options field is zero.
@@ -80,6 +96,11 @@ const (
 	DefaultCardTimeout         = 5 * time.Second  // one Detokenize or ConsumeCVC call
 	DefaultMaxResponseBytes    = 1 << 20          // processor body, unless the entry sets its own
 	DefaultMaxRequestBodyBytes = 1 << 20          // the caller's body template
+	DefaultAuditTimeout        = 5 * time.Second  // one audit append
+	DefaultMaxAttempts         = 3                // sends per forward, counting the first
+	DefaultRetryBackoff        = 100 * time.Millisecond
+	DefaultRetryMaxBackoff     = time.Second
+	DefaultCheckTimeout        = 2 * time.Second // one rate-limit, canary or idempotency call
 
 	// UserAgent is sent on every outbound request, replacing the caller's.
 	UserAgent = "cardgate-forwarder/1"
@@ -113,13 +134,46 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Options configures a Forwarder. Allowlist and Cards are required; every
-// other zero field means the documented default. No field loosens a check:
-// there is no way to skip TLS verification or the address checks (an entry
-// widens the address check only through its own UnsafeAllowRanges).
+// Options configures a Forwarder. Allowlist, Cards and Auditor are
+// required; every other zero field means the documented default. No field
+// loosens a check: there is no way to skip TLS verification, the address
+// checks or the audit record (an entry widens the address check only
+// through its own UnsafeAllowRanges).
 type Options struct {
 	Allowlist AllowlistSource
 	Cards     Cards
+	// Auditor receives an intent record before every send (the forward is
+	// refused if it fails), a result record after it, and records of
+	// policy refusals and canary use. *audit.Log implements it.
+	Auditor Auditor
+
+	// Limiter enforces the per-caller and per-(caller, destination)
+	// budgets. Nil means no budgets.
+	Limiter Limiter
+	// Switch is the kill switch, asked before the allowlist. Nil means no
+	// operator switch (the allowlist alone decides).
+	Switch Switch
+	// Canaries says which tokens are canaries. Nil means none are.
+	Canaries Canaries
+	// Idempotency stores Idempotency-Key claims and answers. Nil means a
+	// request with a key is refused (idempotency_not_supported), never
+	// sent without the guarantee it asked for.
+	Idempotency IdempotencyStore
+
+	// MaxAttempts bounds the sends of one forward; only failures that are
+	// certainly not_sent (no connection was made) are retried. 0 means
+	// DefaultMaxAttempts; 1 turns retries off.
+	MaxAttempts int
+	// RetryBackoff is the wait before the second attempt; it doubles per
+	// attempt up to RetryMaxBackoff, with full jitter. 0 means the defaults.
+	RetryBackoff    time.Duration
+	RetryMaxBackoff time.Duration
+	// AuditTimeout bounds one audit append; 0 means DefaultAuditTimeout.
+	AuditTimeout time.Duration
+	// CheckTimeout bounds one Limiter, Canaries or Idempotency call (an
+	// idempotency wait for a concurrent duplicate has its own bound); 0
+	// means DefaultCheckTimeout.
+	CheckTimeout time.Duration
 
 	// RootCAs verifies processors' certificates. Nil means the system roots.
 	RootCAs *x509.CertPool
@@ -157,6 +211,16 @@ type Options struct {
 type Forwarder struct {
 	allow       AllowlistSource
 	cards       Cards
+	auditor     Auditor
+	limiter     Limiter
+	switches    Switch
+	canaries    Canaries
+	idem        IdempotencyStore
+	maxAttempts int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	auditTO     time.Duration
+	checkTO     time.Duration
 	resolver    Resolver
 	rootCAs     *x509.CertPool
 	caBundles   map[string]*x509.CertPool
@@ -189,9 +253,19 @@ func New(o Options) (*Forwarder, error) {
 	if o.Cards == nil {
 		return nil, errors.New("forwarder: options: Cards is required")
 	}
+	if o.Auditor == nil {
+		// No audit means a card could leave without a trace: refuse to
+		// build rather than default to "no audit".
+		return nil, errors.New("forwarder: options: Auditor is required")
+	}
+	if o.MaxAttempts < 0 {
+		return nil, errors.New("forwarder: options: MaxAttempts must not be negative")
+	}
 	for name, d := range map[string]time.Duration{
 		"DefaultTimeout": o.DefaultTimeout, "DialTimeout": o.DialTimeout, "DNSTimeout": o.DNSTimeout,
 		"TLSHandshakeTimeout": o.TLSHandshakeTimeout, "CardTimeout": o.CardTimeout,
+		"RetryBackoff": o.RetryBackoff, "RetryMaxBackoff": o.RetryMaxBackoff,
+		"AuditTimeout": o.AuditTimeout, "CheckTimeout": o.CheckTimeout,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("forwarder: options: %s must not be negative", name)
@@ -207,6 +281,16 @@ func New(o Options) (*Forwarder, error) {
 	f := &Forwarder{
 		allow:       o.Allowlist,
 		cards:       o.Cards,
+		auditor:     o.Auditor,
+		limiter:     o.Limiter,
+		switches:    o.Switch,
+		canaries:    o.Canaries,
+		idem:        o.Idempotency,
+		maxAttempts: int(orDefault(int64(o.MaxAttempts), DefaultMaxAttempts)),
+		backoff:     orDefault(o.RetryBackoff, DefaultRetryBackoff),
+		maxBackoff:  orDefault(o.RetryMaxBackoff, DefaultRetryMaxBackoff),
+		auditTO:     orDefault(o.AuditTimeout, DefaultAuditTimeout),
+		checkTO:     orDefault(o.CheckTimeout, DefaultCheckTimeout),
 		resolver:    o.Resolver,
 		rootCAs:     o.RootCAs,
 		caBundles:   maps.Clone(o.CABundles),
@@ -255,39 +339,57 @@ func (f *Forwarder) Close() {
 	}
 }
 
-// forward is the state of one forward, for the log line and the span.
+// forward is the state of one forward, for the log line, the span and the
+// audit records.
 type forward struct {
 	id          string
 	req         *Request
+	start       time.Time
 	version     uint64
+	sha         string // allowlist document sha256, once known
 	host        string
 	remote      atomic.Value // string: the address the connection went to
 	gotConn     atomic.Bool  // a connection was handed to the request: bytes may leave
 	usedCVC     bool
 	destination string
+	token       string // r.Card if it is spelled like a token, else ""
+	canary      bool
+	claimed     bool // this forward owns the request's idempotency key
+	intent      bool // the intent record is durable: a result record must follow
+	attempts    int
+	replayed    bool
+
+	tlsMu      sync.Mutex
+	tlsVersion string // tls.VersionName of the last connection
+	peerCert   string // hex sha256 of its leaf certificate
 }
 
 // Forward checks, fills in and sends r. Errors are *Error, and always say
 // whether anything was sent.
 func (f *Forwarder) Forward(ctx context.Context, r *Request) (*Response, error) {
-	if f == nil || f.allow == nil || f.cards == nil {
+	if f == nil || f.allow == nil || f.cards == nil || f.auditor == nil {
 		return nil, notSent(CodeInternal, "forwarder is not configured")
 	}
-	start := time.Now()
-	fw := &forward{id: newForwardID(), req: r}
+	fw := &forward{id: newForwardID(), req: r, start: time.Now()}
 	if r != nil {
 		fw.destination = r.Destination
 	}
 	ctx, span := f.tel.start(ctx, fw)
 	resp, ferr := f.forward(ctx, fw, r)
-	f.finish(ctx, span, fw, resp, ferr, time.Since(start))
+	if fw.intent {
+		// Every intent gets its result, whatever the outcome.
+		f.auditResult(ctx, fw, resp, ferr)
+	}
+	f.finish(ctx, span, fw, resp, ferr, time.Since(fw.start))
 	if ferr != nil {
 		return nil, ferr
 	}
 	return resp, nil
 }
 
-// forward runs the steps in order; each one fails closed.
+// forward runs the steps that come before the allowlist, and owns the
+// idempotency claim: whatever decide returns is stored (or the claim
+// released) here.
 func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Response, *Error) {
 	// 1. Validate the request and find every placeholder.
 	if r == nil {
@@ -295,19 +397,76 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	}
 	v, e := f.validate(r)
 	if e != nil {
+		if e.Code == CodeLiteralCard {
+			// Someone typed a card into a request: a refusal worth an
+			// audit record (without the offending value).
+			f.auditDenied(ctx, fw, e.Code)
+		}
 		return nil, e
 	}
 	fw.host = v.target.host
+	fw.token = auditToken(r.Card)
 
-	// 2. The live allowlist, and the entry this request may use.
+	// 2. Canary tokens alert on any use, whatever else happens to the
+	// request; the refusal comes where an unknown token's would.
+	if e := f.checkCanary(ctx, fw, r); e != nil {
+		return nil, e
+	}
+
+	// 3. Budgets, before anything that writes an audit record, so that a
+	// flood of refused requests cannot flood the audit log.
+	if e := f.checkBudget(ctx, r); e != nil {
+		return nil, e
+	}
+
+	// 4. Idempotency: a replay returns the stored answer and sends nothing.
+	if r.IdempotencyKey == "" || r.DryRun {
+		return f.decide(ctx, fw, r, v)
+	}
+	if f.idem == nil {
+		return nil, notSent(CodeIdempotencyNotSupported, "this gateway keeps no idempotency store (single-node bolt mode); send the request without Idempotency-Key")
+	}
+	resp, e := f.claim(ctx, fw, r)
+	if resp != nil || e != nil {
+		return resp, e
+	}
+	resp, e = f.decide(ctx, fw, r, v)
+	if fw.intent {
+		// The result record goes first: an answer replayed from the store
+		// must never exist for a forward the audit log has no result for.
+		f.auditResult(ctx, fw, resp, e)
+		fw.intent = false
+	}
+	f.settle(ctx, fw, r, resp, e)
+	return resp, e
+}
+
+// decide asks the kill switch and the allowlist, then either previews (dry
+// run) or sends.
+func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *validated) (*Response, *Error) {
+	// 5. The kill switch: an operator's "stop" overrides the allowlist.
+	if f.switches != nil {
+		if err := f.switches.Check(r.Destination); err != nil {
+			e := passThrough(err, "kill switch state unavailable")
+			if e.Code == CodeInternal {
+				e.Code, e.Message = CodeKillSwitchUnavailable, "the kill switch state could not be read recently enough; forwards are refused until it can"
+			}
+			f.auditDenied(ctx, fw, e.Code)
+			return nil, e
+		}
+	}
+
+	// 6. The live allowlist, and the entry this request may use.
 	al, err := f.allow.Current()
 	if err != nil {
-		return nil, passThrough(err, "allowlist unavailable")
+		e := passThrough(err, "allowlist unavailable")
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
 	}
 	if al == nil {
 		return nil, notSent(CodeInternal, "allowlist unavailable")
 	}
-	fw.version = al.Doc.Version
+	fw.version, fw.sha = al.Doc.Version, al.SHA256
 	dest, err := al.Match(allowlist.Query{
 		DestinationID: r.Destination,
 		Caller:        r.Caller,
@@ -317,7 +476,9 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 		Now:           f.now(),
 	})
 	if err != nil {
-		return nil, passThrough(err, "allowlist match failed")
+		e := passThrough(err, "allowlist match failed")
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
 	}
 	if dest == nil {
 		return nil, notSent(CodeInternal, "allowlist match returned no entry")
@@ -325,13 +486,29 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	// Match decided; check again what the dial depends on, so that a bug
 	// there cannot send a card somewhere this package did not verify.
 	if e := recheck(dest, r, v); e != nil {
+		f.auditDenied(ctx, fw, e.Code)
 		return nil, e
 	}
 	if e := v.checkHeaderSlots(dest); e != nil {
 		return nil, e
 	}
 
-	// 3. The card.
+	// 7. A dry run stops here: nothing is read from the vault or sent.
+	if r.DryRun {
+		return f.preview(fw, v)
+	}
+	if fw.canary {
+		// The same answer as for a token that does not exist, so that the
+		// holder cannot tell a canary from a stale token.
+		return nil, newError(CodeTokenNotFound, NotSent, "token not found", errCanary)
+	}
+	return f.sendCard(ctx, fw, r, v, al, dest)
+}
+
+// sendCard detokenizes, renders, writes the intent record and sends,
+// retrying only what certainly was not sent.
+func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
+	// 8. The card.
 	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
 	card, err := f.cards.Detokenize(cctx, r.Card)
 	cancel()
@@ -344,21 +521,43 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	cv := cardValues{card: card}
 	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
 
-	// 4. Render once, into a pooled buffer that the request body owns.
-	body, e := f.renderBody(v, cv)
+	// 9. Render, into a pooled buffer that the request body owns.
+	body, hdr, e := f.render(v, cv)
 	if e != nil {
-		return nil, e
-	}
-	hdr, e := v.renderHeaders(cv)
-	if e != nil {
-		if body != nil {
-			body.Close()
-		}
 		return nil, e
 	}
 
-	// 5. Send and read.
-	resp, e := f.send(ctx, fw, al.SHA256, v, dest, hdr, body, card)
+	// 10. The intent record, durable before any byte of the card leaves.
+	if e := f.auditIntent(ctx, fw, dest); e != nil {
+		body.close()
+		return nil, e
+	}
+	fw.intent = true
+	if fw.claimed {
+		// From here a crash leaves the key "outcome unknown", never free
+		// for a second send.
+		ictx, cancel := context.WithTimeout(ctx, f.checkTO)
+		err := f.idem.MarkSending(ictx, r.Caller, r.IdempotencyKey, fw.id)
+		cancel()
+		if err != nil {
+			body.close()
+			return nil, idempotencyError(err)
+		}
+	}
+
+	// 11. Send and read; retry only a failure that sent nothing.
+	var resp *Response
+	for attempt := 1; ; attempt++ {
+		fw.attempts = attempt
+		resp, e = f.send(ctx, fw, al.SHA256, v, dest, hdr, body, card)
+		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(ctx, attempt) {
+			break
+		}
+		// The transport closed the last body; render a fresh one.
+		if body, hdr, e = f.render(v, cv); e != nil {
+			break
+		}
+	}
 	if fw.usedCVC && (resp != nil || e != nil && e.Outcome == Answered) {
 		f.consumeCVC(ctx, fw, r.Card)
 	}
@@ -368,6 +567,20 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	resp.ForwardID = fw.id
 	resp.AllowlistVersion = fw.version
 	return resp, nil
+}
+
+// render renders the body and the headers. A nil body is valid (no body).
+func (f *Forwarder) render(v *validated, cv fieldValues) (*pooledBody, http.Header, *Error) {
+	body, e := f.renderBody(v, cv)
+	if e != nil {
+		return nil, nil, e
+	}
+	hdr, e := v.renderHeaders(cv)
+	if e != nil {
+		body.close()
+		return nil, nil, e
+	}
+	return body, hdr, nil
 }
 
 // recheck repeats the parts of the allowlist decision that the dial and the
@@ -494,9 +707,7 @@ func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
 func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
 	rt, e := f.routeFor(sha, d, v.target)
 	if e != nil {
-		if body != nil {
-			body.Close()
-		}
+		body.close()
 		return nil, e
 	}
 
@@ -507,6 +718,9 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 			fw.gotConn.Store(true)
 			if ci.Conn != nil {
 				fw.remote.Store(ci.Conn.RemoteAddr().String())
+				if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+					fw.setTLS(tc.ConnectionState())
+				}
 			}
 		},
 	})
@@ -536,6 +750,9 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 		return nil, f.classifySendError(ctx, uctx, fw, err)
 	}
 	defer resp.Body.Close()
+	if resp.TLS != nil {
+		fw.setTLS(*resp.TLS)
+	}
 
 	maxBytes := f.entryMaxResp(d)
 	out := &Response{Outcome: Answered, Status: resp.StatusCode}
@@ -728,6 +945,13 @@ func (b *pooledBody) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
+// close is Close for a body that may be nil (a request without a body).
+func (b *pooledBody) close() {
+	if b != nil {
+		b.Close()
+	}
+}
+
 func (b *pooledBody) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -739,7 +963,7 @@ func (b *pooledBody) Close() error {
 	return nil
 }
 
-func (f *Forwarder) renderBody(v *validated, cv cardValues) (*pooledBody, *Error) {
+func (f *Forwarder) renderBody(v *validated, cv fieldValues) (*pooledBody, *Error) {
 	if v.body.text == "" {
 		return nil, nil
 	}
@@ -755,8 +979,31 @@ func (f *Forwarder) renderBody(v *validated, cv cardValues) (*pooledBody, *Error
 	return pb, nil
 }
 
+// idEncoding is lowercase base32 with the digits 2-7 only, as the API's
+// request ids: a forward id goes into every audit record, and the audit
+// log refuses identifiers holding a Luhn-valid run of 13-19 digits, which
+// hex ids would hold every few thousand forwards.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
 func newForwardID() string {
-	var b [16]byte
+	var b [15]byte
 	rand.Read(b[:]) // never fails (crypto/rand crashes the program instead)
-	return "fwd_" + hex.EncodeToString(b[:])
+	return "fwd_" + idEncoding.EncodeToString(b[:])
+}
+
+// setTLS records what the audit result needs of the connection.
+func (fw *forward) setTLS(cs tls.ConnectionState) {
+	fw.tlsMu.Lock()
+	defer fw.tlsMu.Unlock()
+	fw.tlsVersion = tls.VersionName(cs.Version)
+	if len(cs.PeerCertificates) > 0 {
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+		fw.peerCert = hex.EncodeToString(sum[:])
+	}
+}
+
+func (fw *forward) tlsInfo() (version, peerCert string) {
+	fw.tlsMu.Lock()
+	defer fw.tlsMu.Unlock()
+	return fw.tlsVersion, fw.peerCert
 }

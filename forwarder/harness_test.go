@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/audit"
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
@@ -27,7 +31,7 @@ import (
 const (
 	testPAN   = "4242424242424242"
 	testCVC   = "737"
-	testToken = "tok_test0000000000000000000000001"
+	testToken = "tok_testaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	testName  = `Zoë "Q" O'Brien & Sons=1+2`
 	caller    = "spiffe://cardgate.test/billing"
 )
@@ -224,13 +228,67 @@ func newAllowlist(dests ...allowlist.Destination) *allowlist.Allowlist {
 
 // env is one forwarder wired to one processor.
 type env struct {
-	t     testing.TB
-	p     *processor
-	f     *Forwarder
-	cards *fakeCards
-	res   *mapResolver
-	al    *fixedAllowlist
-	logs  *bytes.Buffer
+	t         testing.TB
+	p         *processor
+	f         *Forwarder
+	cards     *fakeCards
+	res       *mapResolver
+	al        *fixedAllowlist
+	logs      *bytes.Buffer
+	auditPath string // the real audit file the forwarder writes
+	auditSink *audit.FileSink
+}
+
+// newAuditLog returns a real audit log writing to a file in a temporary
+// directory.
+func newAuditLog(t testing.TB) (*audit.Log, *audit.FileSink, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	sink, err := audit.OpenFileSink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	log, err := audit.New(audit.Options{Sinks: []audit.Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log, sink, path
+}
+
+// auditRecords reads back every record the forwarder wrote.
+func (e *env) auditRecords() []audit.Record {
+	e.t.Helper()
+	return readAuditFile(e.t, e.auditPath)
+}
+
+func readAuditFile(t testing.TB, path string) []audit.Record {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// auditKinds lists the kinds of the records, in order.
+func (e *env) auditKinds() []audit.Kind {
+	var out []audit.Kind
+	for _, r := range e.auditRecords() {
+		out = append(out, r.Kind)
+	}
+	return out
 }
 
 type envOpt func(*Options, *allowlist.Destination)
@@ -245,7 +303,10 @@ func newEnvOn(t testing.TB, p *processor, opts ...envOpt) *env {
 	e := &env{t: t, p: p, cards: newFakeCards(), res: &mapResolver{}, logs: &bytes.Buffer{}}
 	e.res.set("pay.example.com", "127.0.0.1")
 	d := entry(p.port)
+	auditLog, sink, path := newAuditLog(t)
+	e.auditPath, e.auditSink = path, sink
 	o := Options{
+		Auditor:     auditLog,
 		Cards:       e.cards,
 		RootCAs:     p.pool(),
 		Resolver:    e.res,

@@ -20,9 +20,10 @@ const instrumentationName = "github.com/cardgate/cardgate/forwarder"
 // outcomes, statuses and durations are recorded: never a card field, a
 // header value, a body or a URL query.
 type telemetry struct {
-	tracer   trace.Tracer
-	forwards metric.Int64Counter
-	duration metric.Float64Histogram
+	tracer     trace.Tracer
+	forwards   metric.Int64Counter
+	duration   metric.Float64Histogram
+	canaryUses metric.Int64Counter
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -43,7 +44,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	if err != nil {
 		return nil, fmt.Errorf("forwarder: histogram: %w", err)
 	}
-	return &telemetry{tracer: tp.Tracer(instrumentationName), forwards: forwards, duration: duration}, nil
+	canaryUses, err := m.Int64Counter("cardgate.forwarder.canary_uses",
+		metric.WithDescription("Uses of a canary token: each one is an alert."))
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: counter: %w", err)
+	}
+	return &telemetry{tracer: tp.Tracer(instrumentationName), forwards: forwards, duration: duration, canaryUses: canaryUses}, nil
 }
 
 func (t *telemetry) start(ctx context.Context, fw *forward) (context.Context, trace.Span) {

@@ -163,6 +163,12 @@ func checkJSONBody(body string, phs []placeholder) *Error {
 	return nil
 }
 
+// fieldValues yields the text a placeholder is replaced with: the card's
+// (cardValues) or, for a dry run, a masked stand-in (maskedValues).
+type fieldValues interface {
+	value(f allowlist.Field) (string, *Error)
+}
+
 // cardValues holds the values a render may write. Built only after the
 // destination matched and only for the fields the template uses.
 type cardValues struct {
@@ -223,7 +229,7 @@ func (v cardValues) value(f allowlist.Field) (string, *Error) {
 
 // renderBody appends the body with each placeholder replaced, escaped for
 // kind, to dst.
-func renderBody(dst []byte, sl slot, kind bodyKind, v cardValues) ([]byte, *Error) {
+func renderBody(dst []byte, sl slot, kind bodyKind, v fieldValues) ([]byte, *Error) {
 	last := 0
 	for _, ph := range sl.phs {
 		dst = append(dst, sl.text[last:ph.start]...)
@@ -251,7 +257,7 @@ func renderBody(dst []byte, sl slot, kind bodyKind, v cardValues) ([]byte, *Erro
 // renderHeader returns the header value with placeholders replaced. The
 // result must still be a valid header value: CR, LF, NUL and other control
 // characters are refused, not escaped, so a value can never split a header.
-func renderHeader(sl slot, name string, v cardValues) (string, *Error) {
+func renderHeader(sl slot, name string, v fieldValues) (string, *Error) {
 	if len(sl.phs) == 0 {
 		return sl.text, nil
 	}

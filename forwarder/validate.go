@@ -89,6 +89,10 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		// and a long random token must not trip the >19-digit rule.
 		return literal("card")
 	}
+	if r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey) {
+		// The value is not echoed: it is caller input of any content.
+		return nil, notSent(CodeInvalidIdempotencyKey, "Idempotency-Key: must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.' or ':'")
+	}
 	if r.Caller == "" {
 		// Set by the API layer from the authenticated identity; its absence
 		// is a wiring bug, never "anyone".
@@ -272,7 +276,7 @@ func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
 
 // renderHeaders builds the outbound header set: the caller's surviving
 // headers with placeholders filled, plus ours.
-func (v *validated) renderHeaders(cv cardValues) (http.Header, *Error) {
+func (v *validated) renderHeaders(cv fieldValues) (http.Header, *Error) {
 	h := make(http.Header, len(v.headers)+2)
 	for _, hs := range v.headers {
 		for _, sl := range hs.values {

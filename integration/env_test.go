@@ -129,8 +129,12 @@ func (e *env) write(name string, b []byte) string {
 }
 
 // writeConfig writes the gateway's production-mode configuration. extra is
-// appended verbatim.
+// appended verbatim. Production needs an audit sink: the file
+// DIR/audit.log, unless extra brings its own audit section.
 func (e *env) writeConfig(extra string) {
+	if !strings.HasPrefix(extra, "audit:") && !strings.Contains(extra, "\naudit:") {
+		extra = "audit:\n  file: " + filepath.Join(e.dir, "audit.log") + "\n" + extra
+	}
 	e.write("cardgate.yaml", fmt.Appendf(nil, `mode: production
 environment: integration
 listen:

@@ -29,6 +29,7 @@ type gateway struct {
 	allowlist *allowlist.Holder
 	vault     *vaultclient.Vault
 	forwarder *forwarder.Forwarder
+	guards    *guards
 	server    *http.Server
 	admin     *http.Server // nil unless admin.addr is set
 	tel       *telemetry
@@ -131,7 +132,10 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			return nil, err
 		}
 	}
-	g.forwarder, err = forwarder.New(forwarder.Options{
+	if g.guards, err = openGuards(ctx, cfg, rdb, log, &g.closers); err != nil {
+		return nil, err
+	}
+	fo := forwarder.Options{
 		Allowlist:            g.allowlist,
 		Cards:                g.vault,
 		RootCAs:              roots,
@@ -145,8 +149,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DialTimeout:          cfg.Egress.DialTimeout,
 		DNSTimeout:           cfg.Egress.DNSTimeout,
 		MaxResponseBytes:     cfg.Egress.MaxResponseBytes,
-	})
-	if err != nil {
+	}
+	g.guards.apply(&fo, cfg)
+	if g.forwarder, err = forwarder.New(fo); err != nil {
 		return nil, err
 	}
 
@@ -157,10 +162,10 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		MaxRequestBytes: cfg.Listen.MaxRequestBytes,
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
-		Ready: []api.Check{
+		Ready: append([]api.Check{
 			{Name: "allowlist", Check: g.allowlistReady},
 			{Name: "cards", Check: func(ctx context.Context) (string, error) { return "", g.vault.Ping(ctx) }},
-		},
+		}, g.guards.checks()...),
 	})
 	if err != nil {
 		return nil, err
@@ -226,6 +231,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go g.allowlist.Watch(watchCtx)
+	g.guards.run(watchCtx)
 	g.log.Info("cardgate listening", slog.String("addr", ln.Addr().String()), slog.String("mode", g.cfg.Mode))
 	for {
 		select {

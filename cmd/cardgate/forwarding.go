@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cardgate/cardgate/api"
+	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/canary"
+	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/forwarder"
+	"github.com/cardgate/cardgate/idempotency"
+	"github.com/cardgate/cardgate/killswitch"
+	"github.com/cardgate/cardgate/ratelimit"
+)
+
+// guards are the forward path's reliability parts: the audit log, budgets,
+// the kill switch, canaries and idempotency. Each is built from its config
+// section; what the store backend cannot support is left nil, and the
+// forwarder documents what nil means for each.
+type guards struct {
+	auditor  *audit.Log
+	file     *audit.FileSink         // nil unless audit.file
+	stream   *audit.RedisStreamSink  // nil unless audit.redis_stream
+	limiter  forwarder.Limiter       // nil when both limits are zero
+	watcher  *killswitch.Watcher     // nil only in dev mode with bolt and no killswitch.file
+	canaries *canary.Set             // nil with bolt
+	idem     *idempotency.RedisStore // nil with bolt
+}
+
+// Redis keys of the operator-controlled state, shared with the CLI.
+func killSwitchKey(cfg config.Config) string {
+	return cfg.Store.Redis.Prefix + "killswitch:" + cfg.Environment
+}
+
+func canaryKey(cfg config.Config) string { return cfg.Store.Redis.Prefix + "canary:" + cfg.Environment }
+
+// killSwitchStore returns the store cfg names, or nil when there is none
+// (dev mode with bolt and no file).
+func killSwitchStore(cfg config.Config, rdb redis.UniversalClient) killswitch.Store {
+	switch {
+	case cfg.Store.Backend == config.StoreRedis:
+		return killswitch.NewRedisStore(rdb, killSwitchKey(cfg))
+	case cfg.KillSwitch.File != "":
+		return killswitch.NewFileStore(cfg.KillSwitch.File)
+	}
+	return nil
+}
+
+// openGuards builds the guards. Whatever it opens that needs closing is
+// appended to *closers, also on error.
+func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, closers *[]io.Closer) (*guards, error) {
+	g := &guards{}
+	redisStore := cfg.Store.Backend == config.StoreRedis
+
+	var sinks []audit.Sink
+	if cfg.Audit.File != "" {
+		f, err := audit.OpenFileSink(cfg.Audit.File)
+		if err != nil {
+			return nil, fmt.Errorf("audit.file: %w", err)
+		}
+		*closers = append(*closers, f)
+		g.file = f
+		sinks = append(sinks, f)
+	}
+	if cfg.Audit.RedisStream != "" {
+		s, err := audit.NewRedisStreamSink(audit.RedisStreamOptions{Client: rdb, Key: cfg.Audit.RedisStream, Timeout: cfg.Audit.Timeout})
+		if err != nil {
+			return nil, fmt.Errorf("audit.redis_stream: %w", err)
+		}
+		g.stream = s
+		sinks = append(sinks, s)
+	}
+	if len(sinks) == 0 {
+		// Validate allows this in dev mode only.
+		log.Warn("DEV MODE: no audit sink configured; audit records go to this log and are not durable")
+		sinks = append(sinks, logSink{log: log})
+	}
+	var err error
+	if g.auditor, err = audit.New(audit.Options{Sinks: sinks, Logger: log}); err != nil {
+		return nil, err
+	}
+
+	limits := ratelimit.Limits{
+		PerCaller:            ratelimit.Limit(cfg.Limits.PerCaller),
+		PerCallerDestination: ratelimit.Limit(cfg.Limits.PerCallerDestination),
+	}
+	if !limits.Unlimited() {
+		if redisStore {
+			g.limiter, err = ratelimit.NewRedis(ratelimit.RedisOptions{Client: rdb, Prefix: cfg.Store.Redis.Prefix + "ratelimit:" + cfg.Environment + ":", Limits: limits})
+		} else {
+			// One node: its memory is the whole budget.
+			g.limiter, err = ratelimit.NewMemory(limits, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("limits: %w", err)
+		}
+	}
+
+	if st := killSwitchStore(cfg, rdb); st != nil {
+		g.watcher, err = killswitch.NewWatcher(killswitch.WatcherOptions{
+			Store: st, PollInterval: cfg.KillSwitch.PollInterval, MaxStaleness: cfg.KillSwitch.MaxStaleness, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("killswitch: %w", err)
+		}
+		// A first read now, so that a healthy gateway serves from its first
+		// request; if it fails, forwards are refused until a read succeeds.
+		if err := g.watcher.Refresh(ctx); err != nil {
+			log.Warn("kill switch state not readable at start; forwards are refused until it is", slog.String("error", err.Error()))
+		}
+	} else {
+		log.Warn("DEV MODE: no kill switch (bolt store without killswitch.file)")
+	}
+
+	if redisStore {
+		if g.canaries, err = canary.NewSet(rdb, canaryKey(cfg), cfg.Store.Redis.Timeout); err != nil {
+			return nil, err
+		}
+		if g.idem, err = idempotency.NewRedisStore(idempotency.RedisOptions{
+			Client: rdb,
+			Prefix: cfg.Store.Redis.Prefix + "idempotency:" + cfg.Environment + ":",
+			TTL:    cfg.Idempotency.TTL,
+			Lease:  cfg.Idempotency.Lease,
+			Wait:   cfg.Idempotency.Wait,
+		}); err != nil {
+			return nil, fmt.Errorf("idempotency: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// apply sets the forwarder options the guards provide. Only non-nil parts
+// are set, so that a nil pointer never becomes a non-nil interface.
+func (g *guards) apply(o *forwarder.Options, cfg config.Config) {
+	o.Auditor = g.auditor
+	o.AuditTimeout = cfg.Audit.Timeout
+	o.Limiter = g.limiter
+	if g.watcher != nil {
+		o.Switch = g.watcher
+	}
+	if g.canaries != nil {
+		o.Canaries = g.canaries
+	}
+	if g.idem != nil {
+		o.Idempotency = g.idem
+	}
+	o.MaxAttempts = cfg.Egress.Retry.MaxAttempts
+	o.RetryBackoff = cfg.Egress.Retry.Backoff
+	o.RetryMaxBackoff = cfg.Egress.Retry.MaxBackoff
+}
+
+// checks are the readiness probes of the audit sinks and the kill switch.
+func (g *guards) checks() []api.Check {
+	var out []api.Check
+	if g.file != nil || g.stream != nil {
+		out = append(out, api.Check{Name: "audit", Check: func(ctx context.Context) (string, error) {
+			var errs []error
+			if g.file != nil {
+				errs = append(errs, g.file.Err())
+			}
+			if g.stream != nil {
+				errs = append(errs, g.stream.Check(ctx))
+			}
+			if err := errors.Join(errs...); err != nil {
+				return "an audit sink is failing; forwards are refused", err
+			}
+			return "", nil
+		}})
+	}
+	if g.watcher != nil {
+		out = append(out, api.Check{Name: "killswitch", Check: func(context.Context) (string, error) {
+			st, age, err := g.watcher.Status()
+			if err != nil {
+				return "kill switch state unreadable; forwards are refused", err
+			}
+			return fmt.Sprintf("%d disabled, read %dms ago", len(st), age.Milliseconds()), nil
+		}})
+	}
+	return out
+}
+
+// run keeps the kill switch snapshot fresh until ctx ends.
+func (g *guards) run(ctx context.Context) {
+	if g != nil && g.watcher != nil {
+		go g.watcher.Run(ctx)
+	}
+}
+
+// logSink is dev mode's audit sink when none is configured: records go to
+// the operational log. It is not durable and is refused outside dev mode
+// (see config.Validate). Records hold no card data by construction.
+type logSink struct{ log *slog.Logger }
+
+func (s logSink) Write(ctx context.Context, _ *audit.Record, line []byte) error {
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit record (dev mode, not durable)", slog.String("record", string(line)))
+	return nil
+}

@@ -1,0 +1,105 @@
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/cardgate/cardgate/audit"
+)
+
+// Limiter enforces budgets. Allow returns nil when the request is within
+// every budget; otherwise an error with ErrorCode "rate_limited" and a
+// RetryAfter method, or any other error when the budget store failed
+// (which refuses the request: budgets are a control, not a hint).
+// *ratelimit.Limiter implements it.
+type Limiter interface {
+	Allow(ctx context.Context, caller, destination string) error
+}
+
+// Switch is the operators' kill switch. Check returns nil when the
+// destination is enabled, an error with ErrorCode "destination_disabled"
+// when an operator disabled it (or everything), and any other error when
+// the switch state is not known well enough to say. *killswitch.Watcher
+// implements it. Check is on the hot path and must not block on I/O.
+type Switch interface {
+	Check(destination string) error
+}
+
+// Canaries tells canary tokens apart. *canary.Set implements it.
+type Canaries interface {
+	IsCanary(ctx context.Context, token string) (bool, error)
+}
+
+// errCanary is the internal cause of the token_not_found answer to a
+// canary token; it reaches the log only.
+var errCanary = errors.New("forwarder: canary token")
+
+// retryAfterer is what a rate_limited error implements.
+type retryAfterer interface {
+	RetryAfter() time.Duration
+}
+
+// checkBudget asks the Limiter. Any failure refuses the request.
+func (f *Forwarder) checkBudget(ctx context.Context, r *Request) *Error {
+	if f.limiter == nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, f.checkTO)
+	err := f.limiter.Allow(lctx, r.Caller, r.Destination)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	e := passThrough(err, "the rate limit store is unavailable; nothing was sent")
+	if e.Code == CodeInternal {
+		e.Code = CodeRateLimitUnavailable
+	}
+	var ra retryAfterer
+	if e.Code == CodeRateLimited && errors.As(err, &ra) {
+		e.RetryAfter = ra.RetryAfter()
+	}
+	return e
+}
+
+// checkCanary marks fw as a canary use and raises the alert: an error log
+// line, a metric and a canary audit record. The request is refused later,
+// at the step where an unknown token is refused, so a canary answers
+// exactly like a token that does not exist. When the canary set cannot be
+// read, the request is refused (store_unavailable), as when the card store
+// cannot be read.
+func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *Error {
+	if f.canaries == nil || fw.token == "" {
+		// A value not spelled like a token cannot be one of our canaries,
+		// and is refused as token_not_found by the vault anyway.
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.checkTO)
+	is, err := f.canaries.IsCanary(cctx, fw.token)
+	cancel()
+	if err != nil {
+		return newError(CodeStoreUnavailable, NotSent, "the card store is unavailable; nothing was sent", err)
+	}
+	if !is {
+		return nil
+	}
+	fw.canary = true
+	f.tel.canaryUses.Add(ctx, 1)
+	f.log.LogAttrs(ctx, slog.LevelError, "ALERT: canary token used",
+		slog.String("forward_id", fw.id),
+		slog.String("request_id", r.RequestID),
+		slog.String("caller", r.Caller),
+		slog.String("destination", r.Destination),
+		slog.String("token", fw.token),
+		slog.Bool("dry_run", r.DryRun))
+	rec := fw.base(audit.KindCanary)
+	rec.Decision = audit.DecisionDeny
+	rec.Reason = "canary_token"
+	rec.Outcome = audit.OutcomeNotSent
+	if err := f.appendRecord(context.WithoutCancel(ctx), rec); err != nil {
+		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit canary record not written",
+			slog.String("forward_id", fw.id), slog.String("error", err.Error()))
+	}
+	return nil
+}

@@ -31,8 +31,6 @@ const (
 const (
 	StoreRedis = "redis"
 	StoreBolt  = "bolt"
-
-	KeysLocal = "local"
 )
 
 // Defaults, applied by Default and by Load before the file is decoded.
@@ -144,12 +142,6 @@ type Bolt struct {
 	Path string `yaml:"path"`
 }
 
-// Keys selects the key backend.
-type Keys struct {
-	Backend string `yaml:"backend"`
-	Local   Local  `yaml:"local"`
-}
-
 // Local is the development keyring: key material in a file on the gateway.
 type Local struct {
 	Path string `yaml:"path"`
@@ -246,7 +238,7 @@ func Default() Config {
 		},
 		Allowlist: Allowlist{Threshold: DefaultThreshold, MaxValidity: DefaultMaxValidity},
 		Store:     Store{Backend: StoreRedis, Redis: defaultRedis()},
-		Keys:      Keys{Backend: KeysLocal},
+		Keys:      Keys{Backend: KeysLocal, HSM: defaultHSM(), Vault: defaultVault()},
 		Egress: Egress{
 			DialTimeout:      DefaultDialTimeout,
 			DNSTimeout:       DefaultDNSTimeout,
@@ -351,6 +343,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	set(&c.Store.Redis.SentinelPassword, EnvRedisSentinelPassword)
 	set(&c.Store.Bolt.Path, EnvBoltPath)
 	set(&c.Keys.Local.Path, EnvKeyringPath)
+	c.applyKeysEnv(getenv)
 	set(&c.Log.Level, EnvLogLevel)
 	set(&c.Admin.Addr, EnvAdminAddr)
 	set(&c.Telemetry.Traces.OTLP.Endpoint, EnvOTLPEndpoint)
@@ -457,17 +450,7 @@ func (c *Config) Validate() error {
 		bad("store.backend", "%q is not a store: use %q or %q", c.Store.Backend, StoreRedis, StoreBolt)
 	}
 
-	switch c.Keys.Backend {
-	case KeysLocal:
-		if c.Keys.Local.Path == "" {
-			bad("keys.local.path", "required for the local keyring: create one with `cardgate keys init FILE`")
-		}
-		if !dev && !c.Keys.Local.UnsafeAllowOutsideDev {
-			bad("keys.backend", "the local keyring is for development only: use mode: dev, or a key service; keys.local.unsafe_allow_outside_dev overrides this and defeats key custody")
-		}
-	default:
-		bad("keys.backend", "%q is not a key backend: use %q", c.Keys.Backend, KeysLocal)
-	}
+	c.validateKeys(bad, dev)
 
 	for name, path := range c.Egress.CABundles {
 		if name == "" || path == "" {

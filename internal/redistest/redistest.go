@@ -40,6 +40,17 @@ type Options struct {
 	// Args are extra redis-server arguments, for example
 	// []string{"--maxmemory", "1mb"}.
 	Args []string
+	// TLS, when set, adds a TLS port (TLSAddr) next to the plain one,
+	// which stays for the package's own readiness checks.
+	TLS *TLS
+}
+
+// TLS names PEM files for a server's TLS port.
+type TLS struct {
+	CertFile, KeyFile string
+	// CAFile verifies client certificates; with it set, clients must
+	// present one (tls-auth-clients yes).
+	CAFile string
 }
 
 // Server is a running redis-server: a plain server, a Cluster node or a
@@ -52,6 +63,8 @@ type Server struct {
 	opts Options
 	// busPort is the Cluster bus port of a Cluster node, 0 otherwise.
 	busPort int
+	// tlsPort is the TLS port when Options.TLS is set, 0 otherwise.
+	tlsPort int
 	// sentinelConf is a Sentinel's own (rewritable) configuration file,
 	// "" for a data server.
 	sentinelConf string
@@ -121,6 +134,11 @@ func (s *Server) launch(clusterNode bool) {
 				s.t.Fatalf("redistest: find a free port: %v", err)
 			}
 		}
+		if s.opts.TLS != nil {
+			if s.tlsPort, err = freePort(); err != nil {
+				s.t.Fatalf("redistest: find a free port: %v", err)
+			}
+		}
 		if lastErr = s.start(); lastErr == nil {
 			break
 		}
@@ -136,6 +154,14 @@ func (s *Server) Port() int { return s.port }
 
 // Addr returns host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// TLSAddr returns host:port of the TLS port, "" without Options.TLS.
+func (s *Server) TLSAddr() string {
+	if s.tlsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.tlsPort))
+}
 
 // Dir returns the server's working directory (where dump.rdb goes).
 func (s *Server) Dir() string { return s.dir }
@@ -194,6 +220,14 @@ func (s *Server) args() []string {
 	)
 	if !s.opts.Persist {
 		args = append(args, "--save", "")
+	}
+	if tc := s.opts.TLS; tc != nil {
+		args = append(args, "--tls-port", strconv.Itoa(s.tlsPort), "--tls-cert-file", tc.CertFile, "--tls-key-file", tc.KeyFile)
+		if tc.CAFile != "" {
+			args = append(args, "--tls-ca-cert-file", tc.CAFile, "--tls-auth-clients", "yes")
+		} else {
+			args = append(args, "--tls-auth-clients", "no")
+		}
 	}
 	if s.busPort != 0 {
 		args = append(args,

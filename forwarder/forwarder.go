@@ -395,6 +395,7 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	if r == nil {
 		return nil, notSent(CodeInvalidRequest, "request is empty")
 	}
+	fw.token = auditToken(r.Card)
 	v, e := f.validate(r)
 	if e != nil {
 		if e.Code == CodeLiteralCard {
@@ -405,7 +406,6 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 		return nil, e
 	}
 	fw.host = v.target.host
-	fw.token = auditToken(r.Card)
 
 	// 2. Canary tokens alert on any use, whatever else happens to the
 	// request; the refusal comes where an unknown token's would.

@@ -66,7 +66,7 @@ func (c *fakeCards) Detokenize(ctx context.Context, token string) (*vaultclient.
 	}
 	mk, ok := c.cards[token]
 	if !ok {
-		return nil, &vaultclient.Error{Code: vaultclient.CodeTokenNotFound, Message: "no card for this token"}
+		return nil, &vaultclient.Error{Code: vaultclient.CodeTokenNotFound, Message: "token not found"} // as vaultclient says it
 	}
 	return mk(), nil
 }

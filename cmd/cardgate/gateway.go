@@ -108,13 +108,14 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	case config.StoreRedis:
 		store = vaultclient.NewRedisStore(rdb, cfg.Store.Redis.Prefix)
 	}
-	keys, err := openKeys(cfg)
+	keys, err := openKeys(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, keys)
 	g.vault, err = vaultclient.New(store, keys, vaultclient.Options{
 		CVCTTL:         cfg.Cards.CVCTTL,
+		KeyTimeout:     keyTimeout(cfg),
 		Logger:         log,
 		TracerProvider: g.tel.tracers,
 	})
@@ -263,23 +264,6 @@ func (g *gateway) close() {
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		_ = g.closers[i].Close()
 	}
-}
-
-type keyer interface {
-	vaultclient.Keyer
-	io.Closer
-}
-
-func openKeys(cfg config.Config) (keyer, error) {
-	switch cfg.Keys.Backend {
-	case config.KeysLocal:
-		k, err := vaultclient.OpenLocalKeyring(cfg.Keys.Local.Path)
-		if err != nil {
-			return nil, fmt.Errorf("keys.local: %w", err)
-		}
-		return k, nil
-	}
-	return nil, fmt.Errorf("keys.backend: %q is not supported", cfg.Keys.Backend)
 }
 
 // egressRoots reads a PEM bundle; an empty path means the system roots.

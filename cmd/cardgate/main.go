@@ -19,7 +19,8 @@ commands:
   demo                      run a self-contained demo on loopback (no Redis needed)
   allowlist sign|verify|diff|show|next ...
                             the auditor's tools for the signed allowlist
-  keys init FILE            create a development keyring (mode 0600)
+  keys init|status|rotate|rewrap|retire ...
+                            key backends: create keys, rotate, re-seal records, retire versions
   audit verify FILE | --redis ADDR --stream KEY
                             check the hash-chained audit log
   probe URL                 GET an admin URL; fail unless 200 (container healthchecks)
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
 	case "keys":
-		return runKeys(args[1:], stdout, stderr)
+		return runKeys(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return runProbe(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -383,6 +383,30 @@ func (e *env) rawForward(identity string, body map[string]any) *tls.Conn {
 	return conn
 }
 
+// auditIntents returns the forward ids of the intent records in the audit
+// file at path.
+func auditIntents(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the audit file: %v", err)
+	}
+	out := map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var rec struct {
+			Kind      string `json:"kind"`
+			ForwardID string `json:"forward_id"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("audit file line %q: %v", line, err)
+		}
+		if rec.Kind == "intent" {
+			out[rec.ForwardID] = true
+		}
+	}
+	return out
+}
+
 // ready returns the status of GET /readyz.
 func (e *env) ready(c *http.Client) int {
 	resp, err := c.Get("https://" + e.addr + "/readyz")

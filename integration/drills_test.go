@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,8 +41,9 @@ var outageCodes = map[string]bool{
 
 // checkOutageResults fails for any answer other than 200 answered or a
 // typed 503 not_sent, and for any request slower than drillBound.
-func checkOutageResults(t *testing.T, res []result) (ok, unavailable int) {
+func checkOutageResults(t *testing.T, res []result) (ok int, unavailable map[string]int) {
 	t.Helper()
+	unavailable = map[string]int{}
 	for _, r := range res {
 		switch {
 		case r.err != nil:
@@ -51,7 +53,7 @@ func checkOutageResults(t *testing.T, res []result) (ok, unavailable int) {
 		case r.status == http.StatusOK && r.outcome == "answered":
 			ok++
 		case r.status == http.StatusServiceUnavailable && outageCodes[r.code] && r.outcome == "not_sent":
-			unavailable++
+			unavailable[r.code]++
 		default:
 			t.Errorf("a forward got %v; want 200 answered or a typed 503 not_sent", r)
 		}
@@ -61,6 +63,10 @@ func checkOutageResults(t *testing.T, res []result) (ok, unavailable int) {
 
 func TestDrillRedisKilledUnderLoad(t *testing.T) {
 	e := newEnv(t)
+	// Both audit sinks: the fsynced file, which outlives Redis and is read
+	// below, and a stream on the Redis that dies.
+	auditFile := filepath.Join(e.dir, "audit.log")
+	e.writeConfig("audit:\n  file: " + auditFile + "\n  redis_stream: cardgate:audit\n")
 	e.signAllowlist(e.allowlistYAML(1))
 	e.start()
 	c := e.client(billing)
@@ -76,12 +82,25 @@ func TestDrillRedisKilledUnderLoad(t *testing.T) {
 	waitUntil(t, "/readyz reports the store down", drillBound, func() bool { return e.ready(c) == http.StatusServiceUnavailable })
 	res := l.results()
 	ok, unavailable := checkOutageResults(t, res)
-	t.Logf("with Redis killed under load: %d answered, %d typed 503s of %d forwards", ok, unavailable, len(res))
+	t.Logf("with Redis killed under load: %d answered, typed 503s %v, of %d forwards", ok, unavailable, len(res))
 	if sent := len(e.processor.received()); sent > ok {
 		// A request that reached the processor but was not answered 200
 		// would be a card sent that the caller was told was not.
 		t.Errorf("the processor received %d requests, the callers were told %d were answered", sent, ok)
 	}
+	// No card left without its intent record: every answered forward has
+	// one in the file, and the processor received no more requests than
+	// there are intents.
+	intents := auditIntents(t, auditFile)
+	for _, r := range res {
+		if r.status == http.StatusOK && (r.forwardID == "" || !intents[r.forwardID]) {
+			t.Errorf("forward %s was sent, but the audit file has no intent record for it", r.forwardID)
+		}
+	}
+	if sent := len(e.processor.received()); sent > len(intents) {
+		t.Errorf("the processor received %d requests, the audit file holds %d intent records", sent, len(intents))
+	}
+	run(t, binary, "audit", "verify", auditFile)
 
 	e.redis.Restart()
 	waitUntil(t, "a forward succeeds after Redis restarts", 2*drillBound, func() bool {
@@ -266,7 +285,7 @@ func TestDrillRedisSentinelFailover(t *testing.T) {
 		return e.forward(ctx, c, drillBody(tok, "acme-charges", e.procURL)).status == http.StatusOK
 	})
 	ok, unavailable := checkOutageResults(t, l.results())
-	t.Logf("sentinel failover under load: %d answered, %d typed 503s", ok, unavailable)
+	t.Logf("sentinel failover under load: %d answered, typed 503s %v", ok, unavailable)
 	if tok2 := e.tokenize(c, mastercard); e.forward(ctx, c, drillBody(tok2, "acme-charges", e.procURL)).status != http.StatusOK {
 		t.Errorf("a card tokenized after the failover does not forward")
 	}

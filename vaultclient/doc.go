@@ -18,9 +18,14 @@
 // are kept in clear. The CVC is sealed separately under its own binding,
 // stored under its own key with a TTL, and deleted by ConsumeCVC.
 //
-// Key backends implement Keyer. LocalKeyring keeps keys in a local file
-// and is for development only; the PKCS#11 HSM and Vault Transit backends
-// (issue 4) implement the same interface and keep keys on other machines.
+// Key backends implement Keyer. PKCS11 keeps non-extractable keys in an
+// HSM (it needs cgo; see PKCS11Available) and Transit uses HashiCorp
+// Vault's or OpenBao's Transit engine with derived keys; with both, no
+// key-encryption key enters this process. LocalKeyring keeps keys in a
+// local file and is for development only. Key versions rotate; Rewrap
+// moves every record to the primary version (with Transit, without the
+// plaintext leaving Vault), after which old versions can be retired and
+// records still under them fail with key_retired.
 // Stores implement Store: RedisStore, and BoltStore for one node and the
 // demo.
 //

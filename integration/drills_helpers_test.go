@@ -90,6 +90,11 @@ func (r result) String() string {
 // forward posts body to /v1/forward with ctx and never fails the test, so
 // that load goroutines may call it.
 func (e *env) forward(ctx context.Context, c *http.Client, body map[string]any) result {
+	return e.forwardWith(ctx, c, body, nil)
+}
+
+// forwardWith is forward with extra request headers.
+func (e *env) forwardWith(ctx context.Context, c *http.Client, body map[string]any, h http.Header) result {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return result{err: err}
@@ -97,6 +102,9 @@ func (e *env) forward(ctx context.Context, c *http.Client, body map[string]any) 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+e.addr+"/v1/forward", bytes.NewReader(b))
 	if err != nil {
 		return result{err: err}
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()

@@ -291,23 +291,58 @@ func TestDrillRedisSentinelFailover(t *testing.T) {
 	}
 }
 
-// TestGatewayOnRedisCluster runs the gateway on a three-master Cluster:
-// cards spread over the nodes, each card's keys on one, none in clear.
+// TestGatewayOnRedisCluster runs the gateway on a three-master Cluster
+// with every part that keeps state in Redis switched on: the card store,
+// the allowlist mark, the audit stream, rate limits, idempotency, the kill
+// switch and canaries. Each multi-key script only works on a Cluster if
+// its keys share a slot; a CROSSSLOT anywhere fails a forward here.
 func TestGatewayOnRedisCluster(t *testing.T) {
 	e := newEnv(t)
 	cl := redistest.StartCluster(t)
+	const stream = "cardgate:audit"
+	e.writeConfig("audit:\n  file: " + filepath.Join(e.dir, "audit.log") + "\n  redis_stream: " + stream + "\n" +
+		"limits:\n  per_caller: {rate: 1000, per: 1s, burst: 1000}\n  per_caller_destination: {rate: 1000, per: 1s, burst: 1000}\n")
 	e.setConfig(e.redisConfig(), "    mode: cluster\n    addrs: ["+strings.Join(cl.Addrs(), ", ")+"]\n")
 	e.signAllowlist(e.allowlistYAML(1))
 	e.start()
 	c := e.client(billing)
+	ctx := context.Background()
+	var first result
+	var firstBody map[string]any
 	for i := range 12 {
 		// Not the amex: tokenize sends a three-digit CVC.
 		tok := e.tokenize(c, []string{visa, visa2, mastercard}[i%3])
 		body := forwardBody(tok)
 		body["url"] = e.procURL
-		if r := e.forward(context.Background(), c, body); r.status != http.StatusOK || r.outcome != "answered" {
-			t.Fatalf("forward %d on the cluster = %v, want 200 answered", i, r)
+		r := e.forwardWith(ctx, c, body, http.Header{"Idempotency-Key": {"cluster-" + itoa(i)}})
+		if r.status != http.StatusOK || r.outcome != "answered" {
+			t.Fatalf("forward %d on the cluster = %v, want 200 answered\nlog:\n%s", i, r, e.gw.log())
+		}
+		if i == 0 {
+			first, firstBody = r, body
+		}
+	}
+	// A replay is answered from the stored response, without a second
+	// request to the processor; another request under the same key is
+	// refused.
+	sent := len(e.processor.received())
+	key := http.Header{"Idempotency-Key": {"cluster-0"}}
+	if r := e.forwardWith(ctx, c, firstBody, key); r.status != http.StatusOK || r.forwardID != first.forwardID {
+		t.Errorf("replay on the cluster = %v (forward %s), want 200 with forward %s", r, r.forwardID, first.forwardID)
+	}
+	other := forwardBody(firstBody["card"].(string))
+	other["url"], other["body"] = e.procURL, `{"amount":1}`
+	if r := e.forwardWith(ctx, c, other, key); r.status != http.StatusConflict {
+		t.Errorf("same Idempotency-Key, another request = %v, want 409", r)
+	}
+	if n := len(e.processor.received()); n != sent {
+		t.Errorf("the processor received %d more requests after the replay, want none", n-sent)
+	}
+	for _, n := range cl.Nodes {
+		if size := n.Client().DBSize(ctx).Val(); size == 0 {
+			t.Errorf("cluster node %s holds no key; want the gateway's keys spread over the cluster", n.Addr())
 		}
 	}
 	e.assertNoCardsIn("the cluster's dump", cl.Dump())
+	run(t, binary, "audit", "verify", "--redis", strings.Join(cl.Addrs(), ","), "--stream", stream)
 }

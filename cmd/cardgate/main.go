@@ -23,6 +23,10 @@ commands:
                             key backends: create keys, rotate, re-seal records, retire versions
   audit verify FILE | --redis ADDR --stream KEY
                             check the hash-chained audit log
+  destinations disable ID|--all [--reason TEXT] | enable ID|--all | status
+                            the kill switch: stop forwards to a destination at once
+  canary add|remove TOKEN | list
+                            mark tokens whose use raises an alert
   probe URL                 GET an admin URL; fail unless 200 (container healthchecks)
   version                   print the version
 
@@ -60,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAllowlist(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "destinations":
+		return runDestinations(ctx, args[1:], stdout, stderr)
+	case "canary":
+		return runCanary(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "probe":

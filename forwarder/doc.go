@@ -8,24 +8,47 @@
 // The steps run in this order and each one fails closed, returning an
 // *Error whose Outcome says whether anything may have left the gateway:
 //
-//  1. validate the request (method, URL, headers, body size) and refuse
-//     a card number typed in by the caller (literal_card_in_request) or a
+//  1. validate the request (method, URL, headers, body size, the
+//     Idempotency-Key's syntax) and refuse a card number typed in by the
+//     caller (literal_card_in_request, with a denied audit record) or a
 //     placeholder in the URL, the query or a header the gateway sets;
-//  2. parse the templates and collect the card fields they use;
-//  3. allowlist: Current, then Match with caller, method, normalized URL and
+//  2. canary: a canary token raises the alert (error log, metric, canary
+//     audit record) and is refused at step 8 as token_not_found, exactly
+//     like a token that does not exist;
+//  3. budgets (Limiter): rate_limited with RetryAfter, or
+//     rate_limit_unavailable when the budget store cannot be asked;
+//  4. idempotency: a key already answered replays the stored, masked
+//     answer and sends nothing; a key in use waits, then
+//     idempotency_in_progress; the same key for another request is
+//     idempotency_key_reused; otherwise the key is claimed;
+//  5. kill switch (Switch): destination_disabled, or
+//     killswitch_unavailable when its state is too old to trust;
+//  6. allowlist: Current, then Match with caller, method, normalized URL and
 //     fields; the parts of the decision the dial depends on are checked
 //     again here (host, port, path prefix, method, caller, fields), and a
 //     placeholder in a header the entry does not list in CardHeaders is
-//     refused;
-//  4. detokenize;
-//  5. render once, into a pooled buffer that is zeroed after use;
-//  6. resolve once, check every answer, dial a checked address, verify TLS
-//     for the entry's host name;
-//  7. send, without following redirects; a 3xx comes back with Location;
-//  8. read at most the entry's byte cap, mask card numbers (and the CVC, if
+//     refused; policy refusals get a denied audit record;
+//  7. a dry run stops here and returns a Preview, card fields masked;
+//  8. detokenize;
+//  9. render, into a pooled buffer that is zeroed after use;
+//  10. the intent audit record, durable before anything is sent: if it
+//     cannot be written the forward is refused (audit_unavailable); then,
+//     with an Idempotency-Key, the key is marked "sending" so that no
+//     other request can ever send under it;
+//  11. resolve once, check every answer, dial a checked address, verify TLS
+//     for the entry's host name; send, without following redirects (a 3xx
+//     comes back with Location); a failure before any connection was made
+//     (upstream_connect_failed, not_sent) is retried up to MaxAttempts with
+//     jittered exponential backoff, nothing else ever is;
+//  12. read at most the entry's byte cap, mask card numbers (and the CVC, if
 //     the forward used it) in the body and header values, drop hop-by-hop
 //     headers and cookies;
-//  9. after an answered forward that carried the CVC, delete the CVC.
+//  13. the result audit record (outcome, status, resolved IP, TLS version,
+//     peer certificate digest, duration), whatever happened after the
+//     intent, on a context the caller cannot cancel; then the answer is
+//     stored under the Idempotency-Key (or the key released if nothing was
+//     sent), and after an answered forward that carried the CVC, the CVC
+//     is deleted.
 //
 // # Slots and escaping
 //
@@ -59,5 +82,9 @@
 //   - skip or weaken TLS certificate verification: no option for it exists;
 //   - let card data (number, CVC, name, the rendered body or header values)
 //     reach a log line, an error message, a span, a metric or a panic;
-//   - let the HTTP transport replay a request whose body it began to send.
+//   - let the HTTP transport replay a request whose body it began to send,
+//     or retry anything that may have been sent;
+//   - send a card without a durable intent record in the audit log;
+//   - send twice under one Idempotency-Key, or store an answer under it
+//     that was not already masked.
 package forwarder

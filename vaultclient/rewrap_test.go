@@ -75,23 +75,29 @@ func TestRewrap(t *testing.T) {
 				v2 := newTestVault(t, s, k2, Options{Now: time.Now})
 				primary := mustPrimary(t, k2)
 
-				// Stop after the first batch, as an interrupted run would.
+				// Stop after the first batch that moved something, as an
+				// interrupted run would. (Redis SCAN pages may be empty.)
 				cctx, cancel := context.WithCancel(ctx)
-				var calls int
-				p, err := v2.Rewrap(cctx, RewrapOptions{BatchSize: 3, Progress: func(RewrapProgress) {
-					calls++
-					cancel()
+				p, err := v2.Rewrap(cctx, RewrapOptions{BatchSize: 3, Progress: func(p RewrapProgress) {
+					if p.Rewrapped > 0 {
+						cancel()
+					}
 				}})
-				if err == nil || p.Cursor == "" || p.Rewrapped == 0 {
-					t.Fatalf("interrupted Rewrap = %+v, %v; want an error, some progress and a cursor", p, err)
-				}
+				cancel()
 				first := p.Rewrapped
-				p, err = v2.Rewrap(ctx, RewrapOptions{Cursor: p.Cursor, BatchSize: 3})
-				if err != nil {
-					t.Fatalf("resumed Rewrap: %v", err)
-				}
-				if first+p.Rewrapped < len(tokens) || p.Cursor != "" {
-					t.Errorf("Rewrap moved %d then %d records (cursor %q), want all %d", first, p.Rewrapped, p.Cursor, len(tokens))
+				switch {
+				case err == nil && p.Cursor == "" && first == len(tokens):
+					// One page held every record: nothing to resume.
+				case err == nil || p.Cursor == "" || first == 0:
+					t.Fatalf("interrupted Rewrap = %+v, %v; want an error, some progress and a cursor", p, err)
+				default:
+					p, err = v2.Rewrap(ctx, RewrapOptions{Cursor: p.Cursor, BatchSize: 3})
+					if err != nil {
+						t.Fatalf("resumed Rewrap: %v", err)
+					}
+					if first+p.Rewrapped < len(tokens) || p.Cursor != "" {
+						t.Errorf("Rewrap moved %d then %d records (cursor %q), want all %d", first, p.Rewrapped, p.Cursor, len(tokens))
+					}
 				}
 				// Once more from the start: nothing left to move.
 				p, err = v2.Rewrap(ctx, RewrapOptions{})

@@ -400,7 +400,12 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	if e != nil {
 		if e.Code == CodeLiteralCard {
 			// Someone typed a card into a request: a refusal worth an
-			// audit record (without the offending value).
+			// audit record (without the offending value), within the
+			// caller's budget so that a flood of them cannot flood the
+			// audit log.
+			if be := f.checkBudget(ctx, r); be != nil {
+				return nil, be
+			}
 			f.auditDenied(ctx, fw, e.Code)
 		}
 		return nil, e
@@ -541,7 +546,11 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		cancel()
 		if err != nil {
 			body.close()
-			return nil, idempotencyError(err)
+			// Whatever the key's state, this forward sent nothing: the
+			// result record and the caller must say so.
+			e := idempotencyError(err)
+			e.Outcome = NotSent
+			return nil, e
 		}
 	}
 

@@ -212,6 +212,9 @@ func TestDrillSIGTERMUnderLoad(t *testing.T) {
 	e := newEnv(t)
 	slow := startUpstream(t, e.procCA)
 	e.signAllowlist(e.allowlistYAML(1) + drillEntry("drill-slow", slow.addr))
+	// Far longer than the drill holds the requests, however slow the
+	// machine: a timeout here would be a flake, not a finding.
+	e.setConfig("  timeout: 5s\n", "  timeout: 30s\n")
 	e.start()
 	c := e.client(billing)
 	tok := e.tokenize(c, visa)

@@ -126,8 +126,8 @@ func (c *Config) validateForwarding(bad func(key, format string, args ...any)) {
 	if i.TTL < time.Minute {
 		bad("idempotency.ttl", "must be at least 1m (default %v): callers retry with the same key for that long", DefaultIdempotencyTTL)
 	}
-	if i.Lease <= c.Egress.Timeout {
-		bad("idempotency.lease", "must be longer than egress.timeout (%v), or a slow forward's key would count as abandoned (default %v)", c.Egress.Timeout, DefaultIdempotencyLease)
+	if longest := c.Egress.Timeout * time.Duration(max(1, c.Egress.Retry.MaxAttempts)); i.Lease <= longest {
+		bad("idempotency.lease", "must be longer than egress.timeout × egress.retry.max_attempts (%v), or a slow forward's key would count as abandoned (default %v)", longest, DefaultIdempotencyLease)
 	}
 	if i.Lease >= i.TTL {
 		bad("idempotency.lease", "must be shorter than idempotency.ttl")

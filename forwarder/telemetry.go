@@ -109,6 +109,9 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 		slog.String("outcome", string(outcome)),
 		slog.Int("status", status),
 		slog.Duration("duration", d),
+		slog.Int("attempts", fw.attempts),
+		slog.Bool("replayed", fw.replayed),
+		slog.Bool("dry_run", fw.req != nil && fw.req.DryRun),
 	}
 	level := slog.LevelInfo
 	if e != nil {

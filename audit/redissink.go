@@ -68,6 +68,12 @@ func NewRedisStreamSink(o RedisStreamOptions) (*RedisStreamSink, error) {
 	if o.Timeout < 0 {
 		return nil, errors.New("audit: redis stream sink: negative timeout")
 	}
+	// The head key must land in the stream's Cluster slot. With a hash tag
+	// HeadKey keeps it; without one it wraps the whole name in braces, which
+	// only names the same slot when the name itself holds no brace.
+	if _, tagged := hashTag(o.Key); !tagged && strings.ContainsAny(o.Key, "{}") {
+		return nil, fmt.Errorf("audit: redis stream sink: key %q has braces but no non-empty {hash tag}; remove the braces or tag it like {audit}:stream", o.Key)
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultRedisTimeout
 	}
@@ -78,13 +84,25 @@ func NewRedisStreamSink(o RedisStreamOptions) (*RedisStreamSink, error) {
 // stream's hash slot (same hash tag) so that one script can touch both in
 // a Redis Cluster.
 func HeadKey(stream, chain string) string {
-	if i := strings.IndexByte(stream, '{'); i >= 0 {
-		if j := strings.IndexByte(stream[i+1:], '}'); j > 0 {
-			// stream already has a hash tag; a suffix keeps it.
-			return stream + ":head:" + chain
-		}
+	if _, tagged := hashTag(stream); tagged {
+		// A suffix keeps the stream's own hash tag.
+		return stream + ":head:" + chain
 	}
 	return "{" + stream + "}:head:" + chain
+}
+
+// hashTag applies Redis Cluster's rule: the slot comes from the text between
+// the first '{' and the first '}' after it, when that text is not empty.
+func hashTag(key string) (string, bool) {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return "", false
+	}
+	j := strings.IndexByte(key[i+1:], '}')
+	if j <= 0 {
+		return "", false
+	}
+	return key[i+1 : i+1+j], true
 }
 
 // appendScript appends ARGV[2] to stream KEYS[1] if the chain head

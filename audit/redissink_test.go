@@ -38,6 +38,9 @@ func TestNewRedisStreamSinkRefuses(t *testing.T) {
 		{"no client", RedisStreamOptions{Key: "k"}},
 		{"no key", RedisStreamOptions{Client: c}},
 		{"negative timeout", RedisStreamOptions{Client: c, Key: "k", Timeout: -time.Second}},
+		{"empty hash tag", RedisStreamOptions{Client: c, Key: "a{}b"}},
+		{"stray closing brace", RedisStreamOptions{Client: c, Key: "audit}x"}},
+		{"stray opening brace", RedisStreamOptions{Client: c, Key: "audit{x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +55,7 @@ func TestHeadKey(t *testing.T) {
 	tests := []struct{ stream, want string }{
 		{"cardgate:audit", "{cardgate:audit}:head:c1"},
 		{"{audit}:stream", "{audit}:stream:head:c1"},
-		{"a{}b", "{a{}b}:head:c1"}, // an empty tag is no tag
+		{"x{y}z", "x{y}z:head:c1"},
 	}
 	for _, tt := range tests {
 		if got := HeadKey(tt.stream, "c1"); got != tt.want {

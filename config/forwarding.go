@@ -160,7 +160,7 @@ func (c *Config) validateForwarding(bad func(key, format string, args ...any)) {
 	if r.MaxBackoff < r.Backoff {
 		bad("egress.retry.max_backoff", "must be at least egress.retry.backoff")
 	}
-	if strings.ContainsAny(a.RedisStream, " \t\n") {
-		bad("audit.redis_stream", "must be a Redis key without whitespace")
+	if strings.ContainsAny(a.RedisStream, " \t\n{}") {
+		bad("audit.redis_stream", "must be a Redis key without whitespace or braces (cardgate adds its own hash tag)")
 	}
 }

@@ -231,9 +231,10 @@ func TestRedisStoreKeyLayout(t *testing.T) {
 	if ttl, err := c.PTTL(ctx, cvcKey).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
 		t.Errorf("PTTL %s = %v, %v; want (0, 1m]", cvcKey, ttl, err)
 	}
-	if a, b := c.ClusterKeySlot(ctx, cardKey).Val(), c.ClusterKeySlot(ctx, cvcKey).Val(); a != b {
-		// CLUSTER KEYSLOT works on a standalone server too.
-		t.Errorf("hash slots of %s and %s = %d, %d; want equal", cardKey, cvcKey, a, b)
+	// A standalone Redis 7.0 refuses CLUSTER KEYSLOT, so compare the hash
+	// tags here; topology_test.go checks the real slots on a cluster.
+	if a, b := tagOf(cardKey), tagOf(cvcKey); a == "" || a != b {
+		t.Errorf("hash tags of %s and %s = %q, %q; want one non-empty tag", cardKey, cvcKey, a, b)
 	}
 }
 
@@ -377,4 +378,17 @@ func TestBoltStoreRefusesOtherFormat(t *testing.T) {
 	if _, err := OpenBoltStore(path); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Errorf("OpenBoltStore(v99 file) = %v, want a format error", err)
 	}
+}
+
+// tagOf returns a key's Redis Cluster hash tag, or "" when it has none.
+func tagOf(key string) string {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(key[i+1:], '}')
+	if j <= 0 {
+		return ""
+	}
+	return key[i+1 : i+1+j]
 }

@@ -348,4 +348,6 @@ func TestGatewayOnRedisCluster(t *testing.T) {
 	}
 	e.assertNoCardsIn("the cluster's dump", cl.Dump())
 	run(t, binary, "audit", "verify", "--redis", strings.Join(cl.Addrs(), ","), "--stream", stream)
+	// The same check through the gateway's own configuration.
+	run(t, binary, "audit", "verify", "-config", filepath.Join(e.dir, "cardgate.yaml"))
 }

@@ -17,6 +17,7 @@ import (
 )
 
 const auditUsage = `usage: cardgate audit verify [flags] FILE
+       cardgate audit verify [flags] -config FILE [--stream KEY]
        cardgate audit verify [flags] --redis ADDR[,ADDR...] --stream KEY
 
 Recomputes every record's hash and follows every chain; reports each
@@ -27,7 +28,10 @@ Records removed from the end of a chain cannot be detected from the log
 alone: keep the last hashes this command prints, and pass them back with
 --expect or --expect-last next time.
 
-Redis credentials come from ` + config.EnvRedisUsername + ` and ` + config.EnvRedisPassword + `.
+With -config, the gateway's own Redis settings are used (single node,
+Sentinel or Cluster, TLS, credentials) and the stream defaults to its
+audit.redis_stream. With --redis, a single address is one node and a list
+is a Cluster; credentials come from ` + config.EnvRedisUsername + ` and ` + config.EnvRedisPassword + `.
 
 flags:
 `
@@ -45,7 +49,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.PrintDefaults()
 	}
 	addrs := fs.String("redis", "", "verify the Redis stream at these addresses instead of a file")
-	stream := fs.String("stream", "", "the stream key (with --redis)")
+	stream := fs.String("stream", "", "the stream key (with --redis, or to override -config's)")
+	cfgPath := fs.String("config", "", "verify the audit stream of the gateway configured in FILE")
 	var anchors anchorFlags
 	fs.Var(anchors.flag(false), "expect", "a hash that must be on its chain (repeatable)")
 	fs.Var(anchors.flag(true), "expect-last", "a hash that must be its chain's last record (repeatable)")
@@ -70,6 +75,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var rep *audit.Report
 	var err error
 	switch {
+	case *cfgPath != "" && *addrs == "" && len(files) == 0:
+		rep, err = verifyConfigured(ctx, *cfgPath, *stream, anchors)
+	case *cfgPath != "":
+		fs.Usage()
+		return errUsage
 	case *addrs != "" && len(files) == 0:
 		if *stream == "" {
 			fmt.Fprintln(stderr, "cardgate audit verify: --redis needs --stream KEY")
@@ -100,6 +110,27 @@ func verifyFile(path string, anchors []audit.Anchor) (*audit.Report, error) {
 	}
 	defer f.Close()
 	return audit.Verify(f, anchors...)
+}
+
+// verifyConfigured reads the stream through the same client the gateway
+// builds, so Sentinel, TLS and credentials work as they do in serve.
+func verifyConfigured(ctx context.Context, path, stream string, anchors []audit.Anchor) (*audit.Report, error) {
+	cfg, err := config.Load(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if stream == "" {
+		stream = cfg.Audit.RedisStream
+	}
+	if cfg.Store.Backend != config.StoreRedis || stream == "" {
+		return nil, fmt.Errorf("audit verify: %s has no Redis audit stream; verify audit.file with FILE instead", path)
+	}
+	c, err := newRedisClient(cfg.Store.Redis)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return audit.VerifyStream(ctx, c, stream, anchors...)
 }
 
 func verifyRedis(ctx context.Context, addrs []string, stream string, anchors []audit.Anchor) (*audit.Report, error) {

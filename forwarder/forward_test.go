@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/vaultclient"
@@ -200,6 +204,10 @@ func TestForwardRefusesBeforeSending(t *testing.T) {
 		{"header value with newline", func(r *Request) { r.Headers["X-A"] = []string{"a\r\nX-B: c"} }, CodeInvalidRequest, "X-A"},
 		{"bad header name", func(r *Request) { r.Headers["X A"] = []string{"1"} }, CodeInvalidRequest, "header name"},
 		{"duplicate header by case", func(r *Request) { r.Headers["content-type"] = []string{"application/json"} }, CodeInvalidRequest, "Content-Type"},
+		{"duplicate header named by a card", func(r *Request) {
+			r.Headers["X-4242424242424242"] = []string{"1"}
+			r.Headers["x-4242424242424242"] = []string{"2"}
+		}, CodeLiteralCard, "headers"},
 		{"lowercase method", func(r *Request) { r.Method = "post" }, CodeInvalidRequest, "method"},
 		{"unknown method", func(r *Request) { r.Method = "TRACE" }, CodeInvalidRequest, "method"},
 		{"method injection", func(r *Request) { r.Method = "POST /x HTTP/1.1" }, CodeInvalidRequest, "method"},
@@ -572,5 +580,101 @@ func BenchmarkForward(b *testing.B) {
 		if _, err := e.f.Forward(context.Background(), req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestForwardHostileDestination sends card numbers and other strings no
+// allowlist entry can have as the destination id. Each is refused as
+// invalid_request before anything records it: the log line, the span and
+// the metric labels say "invalid", and nothing reaches the processor.
+func TestForwardHostileDestination(t *testing.T) {
+	tests := []struct {
+		name, dest string
+		wantCode   string
+		wantLabel  string // destination in the log line and span
+		wantMetric string
+	}{
+		{"card number", "4000056655665556", CodeInvalidRequest, "invalid", "invalid"},
+		{"card with dashes", "4000-0566-5566-5556", CodeInvalidRequest, "invalid", "invalid"},
+		{"card inside an id", "acme-4000056655665556", CodeInvalidRequest, "invalid", "invalid"},
+		{"uppercase", "ACME", CodeInvalidRequest, "invalid", "invalid"},
+		{"leading dot", ".acme", CodeInvalidRequest, "invalid", "invalid"},
+		{"colon", "acme:1", CodeInvalidRequest, "invalid", "invalid"},
+		{"non-ascii", "acmé", CodeInvalidRequest, "invalid", "invalid"},
+		{"64 bytes", strings.Repeat("a", 64), CodeInvalidRequest, "invalid", "invalid"},
+		{"well-formed, not listed", "nope", "destination_not_allowed", "nope", "unlisted"},
+		{"listed, caller refused", "acme", "caller_not_allowed", "acme", "acme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spans := tracetest.NewSpanRecorder()
+			metrics := sdkmetric.NewManualReader()
+			e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+				o.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+				o.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
+			})
+			req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+			req.Destination = tt.dest
+			if tt.name == "listed, caller refused" {
+				req.Caller = "spiffe://cardgate.test/other"
+			}
+			fe := forwardErr(t, e.f, req)
+			if fe.Code != tt.wantCode || fe.Outcome != NotSent {
+				t.Errorf("Forward(destination %q) = %q/%q (%v), want %q/not_sent", tt.dest, fe.Code, fe.Outcome, fe, tt.wantCode)
+			}
+			if n := len(e.p.requests()); n != 0 {
+				t.Errorf("processor got %d requests, want 0", n)
+			}
+
+			var rm metricdata.ResourceMetrics
+			if err := metrics.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			var labels []string
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "cardgate.forwarder.forwards" {
+						for _, dp := range s.DataPoints {
+							v, _ := dp.Attributes.Value("destination")
+							labels = append(labels, v.AsString())
+						}
+					}
+				}
+			}
+			if diff := cmp.Diff([]string{tt.wantMetric}, labels); diff != "" {
+				t.Errorf("forwards metric destination labels (-want +got):\n%s", diff)
+			}
+			ended := spans.Ended()
+			if len(ended) != 1 {
+				t.Fatalf("%d spans ended, want 1", len(ended))
+			}
+			var spanDest string
+			for _, a := range ended[0].Attributes() {
+				if a.Key == "cardgate.destination" {
+					spanDest = a.Value.AsString()
+				}
+			}
+			if spanDest != tt.wantLabel {
+				t.Errorf("span cardgate.destination = %q, want %q", spanDest, tt.wantLabel)
+			}
+			if want := `"destination":"` + tt.wantLabel + `"`; !strings.Contains(e.logText(), want) {
+				t.Errorf("log lacks %s:\n%s", want, e.logText())
+			}
+			if tt.wantLabel == "nope" && strings.Contains(fe.Error(), "nope") {
+				t.Errorf("error %q echoes an unlisted destination id", fe.Error())
+			}
+			if tt.wantLabel == "invalid" {
+				for _, where := range []string{e.logText(), fe.Error()} {
+					if strings.Contains(where, tt.dest) || strings.Contains(where, "5566") {
+						t.Errorf("destination %q echoed in %q", tt.dest, where)
+					}
+				}
+				for _, r := range e.auditRecords() {
+					if r.Destination != "" {
+						t.Errorf("audit record %s names destination %q", r.Kind, r.Destination)
+					}
+				}
+			}
+		})
 	}
 }

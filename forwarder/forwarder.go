@@ -108,13 +108,13 @@ const (
 
 // Request limits that are not configurable.
 const (
-	maxURLBytes     = 8 << 10
-	maxHeaders      = 64
-	maxHeaderBytes  = 32 << 10
-	maxIDBytes      = 128
-	maxTokenBytes   = 256
-	maxCardHeaderNm = 128
-	maxRoutes       = 1024 // transports kept at once (entries × hosts)
+	maxURLBytes           = 8 << 10
+	maxHeaders            = 64
+	maxHeaderBytes        = 32 << 10
+	maxDestinationIDBytes = 63 // the allowlist's bound on an entry id
+	maxTokenBytes         = 256
+	maxCardHeaderNm       = 128
+	maxRoutes             = 1024 // transports kept at once (entries × hosts)
 )
 
 // AllowlistSource yields the live, verified allowlist. allowlist.Holder
@@ -351,7 +351,7 @@ type forward struct {
 	remote      atomic.Value // string: the address the connection went to
 	gotConn     atomic.Bool  // a connection was handed to the request: bytes may leave
 	usedCVC     bool
-	destination string
+	destination string // r.Destination once validate accepted it, else ""
 	token       string // r.Card if it is spelled like a token, else ""
 	canary      bool
 	claimed     bool // this forward owns the request's idempotency key
@@ -370,10 +370,9 @@ func (f *Forwarder) Forward(ctx context.Context, r *Request) (*Response, error) 
 	if f == nil || f.allow == nil || f.cards == nil || f.auditor == nil {
 		return nil, notSent(CodeInternal, "forwarder is not configured")
 	}
+	// fw.destination stays empty until validate has checked the caller's
+	// string: until then it is recorded as "invalid".
 	fw := &forward{id: newForwardID(), req: r, start: time.Now()}
-	if r != nil {
-		fw.destination = r.Destination
-	}
 	ctx, span := f.tel.start(ctx, fw)
 	resp, ferr := f.forward(ctx, fw, r)
 	if fw.intent {
@@ -411,6 +410,7 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 		return nil, e
 	}
 	fw.host = v.target.host
+	fw.destination = r.Destination
 
 	// 2. Canary tokens alert on any use, whatever else happens to the
 	// request; the refusal comes where an unknown token's would.

@@ -90,7 +90,7 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 		slog.String("forward_id", fw.id),
 		slog.String("request_id", r.RequestID),
 		slog.String("caller", r.Caller),
-		slog.String("destination", r.Destination),
+		slog.String("destination", fw.destination),
 		slog.String("token", fw.token),
 		slog.Bool("dry_run", r.DryRun))
 	rec := fw.base(audit.KindCanary)

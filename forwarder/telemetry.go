@@ -53,11 +53,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 }
 
 func (t *telemetry) start(ctx context.Context, fw *forward) (context.Context, trace.Span) {
+	// The destination is not known to be safe to record yet: finish adds
+	// it once validate has checked it.
 	attrs := []attribute.KeyValue{attribute.String("cardgate.forward_id", fw.id)}
 	if fw.req != nil {
-		attrs = append(attrs,
-			attribute.String("cardgate.destination", fw.req.Destination),
-			attribute.String("cardgate.caller", fw.req.Caller))
+		// Set by the API from the authenticated identity, never the body.
+		attrs = append(attrs, attribute.String("cardgate.caller", fw.req.Caller))
 	}
 	return t.tracer.Start(ctx, "forwarder.Forward", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 }
@@ -77,7 +78,9 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 		reqID, caller = fw.req.RequestID, fw.req.Caller
 	}
 
+	dest := fw.destinationLabel()
 	span.SetAttributes(
+		attribute.String("cardgate.destination", dest),
 		attribute.Int64("cardgate.allowlist_version", int64(fw.version)),
 		attribute.String("cardgate.outcome", string(outcome)),
 		attribute.Int("http.response.status_code", status),
@@ -91,7 +94,7 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 	span.End()
 
 	mattrs := metric.WithAttributes(
-		attribute.String("destination", fw.destination),
+		attribute.String("destination", f.metricDestination(fw)),
 		attribute.String("outcome", string(outcome)),
 		attribute.String("code", code),
 	)
@@ -102,7 +105,7 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 		slog.String("forward_id", fw.id),
 		slog.String("request_id", reqID),
 		slog.String("caller", caller),
-		slog.String("destination", fw.destination),
+		slog.String("destination", dest),
 		slog.Uint64("allowlist_version", fw.version),
 		slog.String("host", fw.host),
 		slog.String("resolved_addr", remote),
@@ -125,4 +128,39 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 		attrs = append(attrs, slog.String("code", e.Code), slog.String("error", e.Error()))
 	}
 	f.log.LogAttrs(ctx, level, "forward", attrs...)
+}
+
+// Destination labels for requests whose destination string is not an entry.
+const (
+	destInvalid  = "invalid"  // refused by validate: never recorded as sent
+	destUnlisted = "unlisted" // well-formed, but no entry of the live allowlist has it
+)
+
+// destinationLabel is the destination as the log line and the span record
+// it: the caller's string once validate accepted it (an allowlist id that
+// holds no card number), else "invalid".
+func (fw *forward) destinationLabel() string {
+	if fw.destination == "" {
+		return destInvalid
+	}
+	return fw.destination
+}
+
+// metricDestination is the destination metric label. Only ids of the live
+// allowlist are used, so callers cannot grow the label set without bound
+// by inventing well-formed ids.
+func (f *Forwarder) metricDestination(fw *forward) string {
+	if fw.destination == "" {
+		return destInvalid
+	}
+	al, err := f.allow.Current()
+	if err != nil || al == nil {
+		return destUnlisted
+	}
+	for i := range al.Doc.Destinations {
+		if al.Doc.Destinations[i].ID == fw.destination {
+			return fw.destination
+		}
+	}
+	return destUnlisted
 }

@@ -69,8 +69,16 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if r.Destination == "" {
 		return invalid("destination: is required")
 	}
-	if len(r.Destination) > maxIDBytes || !printableToken(r.Destination) {
-		return invalid("destination: must be at most 128 printable ASCII characters without spaces")
+	if !validDestinationID(r.Destination) {
+		// The value is not echoed: it matched no grammar, so it could be
+		// anything.
+		return invalid("destination: must be an allowlist entry id: 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+	}
+	if containsCardString(r.Destination) {
+		// The grammar admits digits and separators; a card spelled in them
+		// would reach the log line, the span, the metric labels and the
+		// audit record, which all name the destination.
+		return invalid("destination: must not look like a card number")
 	}
 	if r.Method == "" {
 		return invalid("method: is required")
@@ -151,14 +159,15 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		if !validHeaderName(name) || len(name) > maxCardHeaderNm {
 			return invalid("headers: invalid header name")
 		}
+		// A card in a name is refused before any message names the header.
+		if containsCardString(name) {
+			return literal("headers")
+		}
 		canon := http.CanonicalHeaderKey(name)
 		if seen[canon] {
 			return invalid("headers: " + canon + " is given more than once")
 		}
 		seen[canon] = true
-		if containsCardString(name) {
-			return literal("headers")
-		}
 		hs := headerSlot{name: canon}
 		for _, val := range vals {
 			size += len(name) + len(val)
@@ -242,6 +251,26 @@ func hasPlaceholders(ss []slot) []slot {
 		}
 	}
 	return out
+}
+
+// validDestinationID reports whether s is spelled like an allowlist entry
+// id, by the rule allowlist/parse.go (reID) enforces on every entry:
+// ^[a-z0-9][a-z0-9._-]{0,62}$. Anything else cannot name an entry, and is
+// refused before it is recorded anywhere.
+func validDestinationID(s string) bool {
+	if s == "" || len(s) > maxDestinationIDBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func printableToken(s string) bool {

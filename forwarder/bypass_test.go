@@ -59,6 +59,14 @@ func TestForwardBypassAttempts(t *testing.T) {
 		{name: "empty segment", url: "https://pay.example.com:PORT//v1/charges", want: []string{notAllowed}},
 		{name: "encoded NUL", url: "https://pay.example.com:PORT/v1/a%00b", want: []string{notAllowed}},
 		{name: "prefix boundary", url: "https://pay.example.com:PORT/v1charges", want: []string{notAllowed}},
+		{name: "dot-dot-semicolon", url: "https://pay.example.com:PORT/v1/..;/admin", want: []string{notAllowed}}, // Tomcat, Jetty: /v1/../admin
+		{name: "path parameter", url: "https://pay.example.com:PORT/v1;x=1/charges", want: []string{notAllowed}},
+		{name: "encoded semicolon", url: "https://pay.example.com:PORT/v1/..%3b/admin", want: []string{notAllowed}},
+		{name: "encoded semicolon upper", url: "https://pay.example.com:PORT/v1/..%3B/admin", want: []string{notAllowed}},
+		{name: "overlong utf-8 dots", url: "https://pay.example.com:PORT/v1/%c0%ae%c0%ae/admin", want: []string{notAllowed}},
+		{name: "three-byte overlong dot", url: "https://pay.example.com:PORT/v1/%e0%80%ae%e0%80%ae/admin", want: []string{notAllowed}},
+		{name: "encoded control byte", url: "https://pay.example.com:PORT/v1/a%0d%0aX:1", want: []string{notAllowed}},
+		{name: "encoded DEL", url: "https://pay.example.com:PORT/v1/a%7f", want: []string{notAllowed}},
 		{name: "space in host", url: "https://pay example.com:PORT/v1/charges", want: []string{notAllowed}},
 		{name: "percent-encoded host", url: "https://pay%2eexample.com:PORT/v1/charges", want: []string{notAllowed}},
 		{name: "unicode look-alike host", url: "https://pаy.example.com:PORT/v1/charges", want: []string{notAllowed}}, // Cyrillic а
@@ -124,6 +132,15 @@ func TestForwardBypassAttempts(t *testing.T) {
 		{name: "host header", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"Host": {"evil.test"}}},
 		{name: "forwarded headers", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"X-Forwarded-Host": {"evil.test"}, "Forwarded": {"host=evil.test"}}},
 		{name: "connection header", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"Connection": {"close, Authorization"}, "Authorization": {"Basic x"}}},
+
+		// Routing overrides that IIS, Symfony and method-override
+		// middlewares honour over the request line: refused, never sent.
+		{name: "x-original-url", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"X-Original-URL": {"/admin/export"}}, want: []string{CodeInvalidRequest}},
+		{name: "x-rewrite-url", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"X-Rewrite-URL": {"/admin/export"}}, want: []string{CodeInvalidRequest}},
+		{name: "x-http-method-override", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"X-HTTP-Method-Override": {"DELETE"}}, want: []string{CodeInvalidRequest}},
+		{name: "x-http-method", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"X-HTTP-Method": {"DELETE"}}, want: []string{CodeInvalidRequest}},
+		{name: "x-method-override", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"x-method-override": {"DELETE"}}, want: []string{CodeInvalidRequest}},
+		{name: "override named in connection", url: "https://pay.example.com:PORT/v1/charges", headers: http.Header{"Connection": {"X-Original-URL"}, "X-Original-URL": {"/admin"}}, want: []string{CodeInvalidRequest}},
 	}
 	if len(tests) < 40 {
 		t.Fatalf("only %d bypass cases", len(tests))
@@ -165,6 +182,11 @@ func TestForwardBypassAttempts(t *testing.T) {
 			fe := forwardErrFrom(t, resp, err)
 			if !slices.Contains(tt.want, fe.Code) || fe.Outcome != NotSent {
 				t.Errorf("Forward(%q) = %q/%q (%v), want one of %v, not_sent", req.URL, fe.Code, fe.Outcome, fe, tt.want)
+			}
+			for name := range tt.headers {
+				if c := http.CanonicalHeaderKey(name); fe.Code == CodeInvalidRequest && c != "Connection" && !strings.Contains(fe.Message, c) {
+					t.Errorf("message %q does not name the header %s", fe.Message, c)
+				}
 			}
 			if len(got) != 0 {
 				t.Errorf("processor got %d requests, want 0", len(got))

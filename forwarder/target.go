@@ -66,8 +66,9 @@ func mustUnescape(p string) string {
 // apply IDNA mapping ourselves, so two spellings can never meet in one
 // entry); numeric hosts that some resolver would read as an IPv4 address
 // (2130706433, 0x7f.1, 0177.0.0.1, 127.1); IPv6 zones; empty or
-// non-decimal ports; "." and ".." segments, empty segments, and encoded
-// "/", "\" and "." in the path.
+// non-decimal ports; "." and ".." segments, empty segments, ';' (path
+// parameters), encoded "/", "\", ".", ";" and NUL, and escapes of spaces,
+// controls and non-ASCII bytes in the path.
 func parseTarget(raw string) (*target, *Error) {
 	bad := func(msg string) (*target, *Error) {
 		return nil, notSent(CodeDestinationNotAllowed, "url: "+msg)
@@ -232,19 +233,36 @@ func looksNumeric(l string) bool {
 // checkPath returns "" for a clean escaped path. Servers and intermediaries
 // disagree on "..", encoded separators and empty segments; refusing them
 // means the path prefix the allowlist checked is the path the processor
-// routes on.
+// routes on. It mirrors allowlist/parse.go checkPath, which Match applies
+// to the same path: the two must refuse the same things.
 func checkPath(p string) string {
 	if p[0] != '/' {
 		return "path must be absolute"
 	}
+	// A ';' starts path parameters, which servers such as Tomcat and Jetty
+	// strip before they normalize: "/v1/..;/admin" is "/v1/../admin" there.
+	if strings.Contains(p, ";") {
+		return "path must not contain ';' (path parameters)"
+	}
 	lower := strings.ToLower(p)
-	for _, enc := range []string{"%2f", "%5c", "%2e", "%00"} {
+	for _, enc := range []string{"%2f", "%5c", "%2e", "%00", "%3b"} {
 		if strings.Contains(lower, enc) {
-			return "path must not contain an encoded '/', '\\', '.' or NUL"
+			return "path must not contain an encoded '/', '\\', '.', ';' or NUL"
 		}
 	}
-	if _, err := url.PathUnescape(p); err != nil {
-		return "path has a bad escape"
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			continue
+		}
+		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			return "path has a bad escape"
+		}
+		// An escape of a space, a control or a non-ASCII byte (overlong
+		// UTF-8 dots such as %c0%ae among them, which old decoders read
+		// as '.') has no business in a processor path.
+		if b := unhex(p[i+1])<<4 | unhex(p[i+2]); b < 0x21 || b >= 0x7f {
+			return "path must not escape a space, control or non-ASCII byte"
+		}
 	}
 	segs := strings.Split(p[1:], "/")
 	for i, s := range segs {
@@ -256,4 +274,18 @@ func checkPath(p string) string {
 		}
 	}
 	return ""
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }

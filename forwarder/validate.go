@@ -56,6 +56,21 @@ func strippedRequestHeader(name string) bool {
 	return strings.HasPrefix(name, "Proxy-") || strings.HasPrefix(name, "X-Forwarded-") || strings.HasPrefix(name, "X-Cardgate-")
 }
 
+// routingOverrideHeader reports whether a header makes some servers and
+// frameworks route on a path or a method other than the request line's:
+// IIS URL Rewrite and Symfony honour X-Original-Url and X-Rewrite-Url;
+// many frameworks take the method from X-Http-Method-Override,
+// X-Http-Method or X-Method-Override. Each would move the request outside
+// the path prefix and methods the allowlist entry checked, so a request
+// carrying one is refused (naming it), not silently cleaned.
+func routingOverrideHeader(name string) bool {
+	switch name {
+	case "X-Original-Url", "X-Rewrite-Url", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return true
+	}
+	return false
+}
+
 // validate checks everything about r that does not need the allowlist or
 // the card, and finds the placeholders. Card data is never in r (that is
 // what it checks), so messages may name fields and headers but never echo
@@ -168,6 +183,9 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			return invalid("headers: " + canon + " is given more than once")
 		}
 		seen[canon] = true
+		if routingOverrideHeader(canon) {
+			return invalid("headers: " + canon + " would override the path or method the allowlist checks; remove it")
+		}
 		hs := headerSlot{name: canon}
 		for _, val := range vals {
 			size += len(name) + len(val)

@@ -10,7 +10,9 @@
 // record is durable in every sink: Append returns nil only after each sink
 // confirmed the write (fsync for the file, the Redis primary's reply for
 // the stream), and any failure is an error (ErrUnavailable) on which the
-// forward is refused.
+// forward is refused. Appends that arrive while a write is in flight are
+// committed together (group commit: one fsync, one script call), which
+// keeps that promise per record while letting throughput follow load.
 //
 // # Use
 //

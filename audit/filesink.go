@@ -11,8 +11,9 @@ import (
 )
 
 // FileSink appends records to a file, one JSON object per line. Each Write
-// is one write(2) on a file opened with O_APPEND followed by fsync(2), and
-// returns only after fsync succeeded: that is what "durable" means here.
+// (a group of records) is one write(2) on a file opened with O_APPEND
+// followed by fsync(2), and returns only after fsync succeeded: that is
+// what "durable" means here.
 // There is no option to skip the fsync; an intent record that a crash can
 // erase would let a card leave without a trace.
 //
@@ -102,17 +103,20 @@ func prepare(f *os.File, path string) error {
 	return nil
 }
 
-// Write appends line and a newline, then fsyncs. ctx is not consulted:
+// Write appends each line and a newline, then fsyncs once. ctx is not consulted:
 // neither write(2) nor fsync(2) can be abandoned half-way, and returning
 // early would report a record as not written that may still become
 // durable.
-func (s *FileSink) Write(_ context.Context, _ *Record, line []byte) error {
+func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	s.buf = append(append(s.buf[:0], line...), '\n')
+	s.buf = s.buf[:0]
+	for _, e := range batch {
+		s.buf = append(append(s.buf, e.Line...), '\n')
+	}
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write: %w", err)
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)

@@ -22,7 +22,7 @@ func TestFileSinkAppendsDurably(t *testing.T) {
 	if err := fs.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Write(context.Background(), nil, []byte("{}")); err == nil {
+	if err := fs.Write(context.Background(), []Entry{{Rec: &Record{}, Line: []byte("{}")}}); err == nil {
 		t.Error("Write after Close = nil, want an error")
 	}
 

@@ -17,13 +17,15 @@ type memSink struct {
 	err   error
 }
 
-func (m *memSink) Write(_ context.Context, _ *Record, line []byte) error {
+func (m *memSink) Write(_ context.Context, batch []Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
 		return m.err
 	}
-	m.lines = append(m.lines, string(line))
+	for _, e := range batch {
+		m.lines = append(m.lines, string(e.Line))
+	}
 	return nil
 }
 

@@ -11,13 +11,21 @@ import (
 	"time"
 )
 
-// Sink stores records. Write receives a complete record (read-only) and its
-// stored form, line: a JSON object without a trailing newline, which is
-// what the sink must store, byte for byte. Write returns nil only once the
-// record is durable in the sink's terms (see each sink's documentation).
-// The Log calls Write for one record at a time, in chain order.
+// Sink stores records. Write receives a batch of complete records
+// (read-only), consecutive in one chain and in chain order, each with its
+// stored form: a JSON object without a trailing newline, which is what the
+// sink must store, byte for byte. Write returns nil only once every record
+// of the batch is durable in the sink's terms (see each sink's
+// documentation); on an error the Log treats the whole batch as possibly
+// partly written.
 type Sink interface {
-	Write(ctx context.Context, rec *Record, line []byte) error
+	Write(ctx context.Context, batch []Entry) error
+}
+
+// Entry is one sealed record and its stored line.
+type Entry struct {
+	Rec  *Record
+	Line []byte
 }
 
 // ErrUnavailable is wrapped by Append's errors when a record could not be
@@ -40,6 +48,13 @@ type Options struct {
 // safe for concurrent use; appends are serialized so that the chain is a
 // single line.
 //
+// Appends that arrive while a write is in flight are committed together
+// in the next write (group commit): one write and one fsync per file, one
+// script call per Redis stream, for the whole group. Each Append still
+// returns only once its own record is durable, so the durability promise is
+// the same as one write per record; throughput grows with concurrency
+// instead of stopping at one fsync per record.
+//
 // A Log writes one chain at a time. The first chain starts at New; after
 // any failed write the chain is closed and the next Append starts a new
 // one (new id, seq 1). That way no sink ever holds a chain with a hole or
@@ -51,10 +66,29 @@ type Log struct {
 	now   func() time.Time
 	log   *slog.Logger
 
+	// qmu guards the queue of appends waiting for the next group write,
+	// and busy, which is true while some Append leads the writing.
+	qmu   sync.Mutex
+	queue []*waiter
+	busy  bool
+
 	mu    sync.Mutex
 	chain string // empty: start a new chain on the next Append
 	seq   uint64 // seq of the last record appended to chain
 	last  string // hash of that record; zeroHash before the first
+}
+
+// waiter is one Append waiting for its record to be written.
+type waiter struct {
+	ctx context.Context
+	rec Record
+	res chan appendResult // buffered: 1
+}
+
+type appendResult struct {
+	rec  Record
+	err  error
+	lead bool // no result yet: this Append now leads the writing
 }
 
 // New returns a Log writing to o.Sinks. It starts the first chain.
@@ -116,62 +150,129 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 		return Record{}, err
 	}
 
+	w := &waiter{ctx: ctx, rec: rec, res: make(chan appendResult, 1)}
+	l.qmu.Lock()
+	l.queue = append(l.queue, w)
+	lead := !l.busy
+	l.busy = true
+	l.qmu.Unlock()
+	if !lead {
+		if r := <-w.res; !r.lead {
+			return r.rec, r.err
+		}
+	}
+	l.lead()
+	r := <-w.res
+	return r.rec, r.err
+}
+
+// lead writes every queued append as one group, then hands the lead to the
+// first append that queued meanwhile, so no caller keeps writing other
+// callers' groups for long after its own record is durable.
+func (l *Log) lead() {
+	l.qmu.Lock()
+	group := l.queue
+	l.queue = nil
+	l.qmu.Unlock()
+
+	l.writeGroup(group)
+
+	l.qmu.Lock()
+	if len(l.queue) == 0 {
+		l.busy = false
+		l.qmu.Unlock()
+		return
+	}
+	next := l.queue[0]
+	l.qmu.Unlock()
+	next.res <- appendResult{lead: true}
+}
+
+// writeGroup seals the group's records into the chain, writes them to every
+// sink and answers each waiter.
+func (l *Log) writeGroup(group []*waiter) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// A caller that is gone (checked after waiting for the lock) gets
-	// nothing written: starting a write only to have the Redis sink
-	// abandon it would close the chain for no reason. A record that must
-	// be written whatever the caller does (a result after the card was
-	// sent) needs a context that the caller cannot cancel.
-	if err := ctx.Err(); err != nil {
-		return Record{}, fmt.Errorf("audit: append: %w", err)
+	batch := make([]Entry, 0, len(group))
+	live := group[:0:0]
+	seq, last := l.seq, l.last
+	for _, w := range group {
+		// A caller that is gone gets nothing written: starting a write only
+		// to have the Redis sink abandon it would close the chain for no
+		// reason. A record that must be written whatever the caller does
+		// (a result after the card was sent) needs a context that the
+		// caller cannot cancel.
+		if err := w.ctx.Err(); err != nil {
+			w.res <- appendResult{err: fmt.Errorf("audit: append: %w", err)}
+			continue
+		}
+		if l.chain == "" {
+			l.startChain()
+			seq, last = l.seq, l.last
+		}
+		rec := w.rec
+		rec.Chain = l.chain
+		rec.Seq = seq + 1
+		rec.Prev = last
+		// UTC, and Round(0) drops the monotonic reading, so the value
+		// encodes and compares exactly as it will after being read back.
+		rec.Time = l.now().UTC().Round(0)
+		canon, hash, err := rec.seal()
+		if err != nil {
+			w.res <- appendResult{err: err}
+			continue
+		}
+		rec.Hash = hash
+		w.rec = rec
+		seq, last = rec.Seq, rec.Hash
+		live = append(live, w)
+		batch = append(batch, Entry{Line: storedLine(canon, hash)})
 	}
-	if l.chain == "" {
-		l.startChain()
+	if len(live) == 0 {
+		return
 	}
-	rec.Chain = l.chain
-	rec.Seq = l.seq + 1
-	rec.Prev = l.last
-	// UTC, and Round(0) drops the monotonic reading, so the value encodes
-	// and compares exactly as it will after being read back.
-	rec.Time = l.now().UTC().Round(0)
-	canon, hash, err := rec.seal()
-	if err != nil {
-		return Record{}, err
+	for i, w := range live {
+		batch[i].Rec = &w.rec
 	}
-	rec.Hash = hash
-	line := storedLine(canon, hash)
-
-	if err := l.writeAll(ctx, &rec, line); err != nil {
-		// Close the chain: the record may be in some sinks and not in
+	// The group's callers share one write: none of them may cancel it for
+	// the others. The sinks bound it with their own deadlines.
+	ctx := context.WithoutCancel(live[0].ctx)
+	if err := l.writeAll(ctx, batch); err != nil {
+		// Close the chain: the records may be in some sinks and not in
 		// others. Continuing the chain would leave a hole in the sinks
-		// that missed it; a new chain leaves each sink with a complete
+		// that missed them; a new chain leaves each sink with a complete
 		// prefix of this one.
+		first, lastRec := live[0].rec, live[len(live)-1].rec
 		l.log.Error("audit chain closed after a failed write",
 			slog.String("chain", l.chain),
 			slog.Uint64("last_seq", l.seq),
 			slog.String("last_hash", l.last),
-			slog.Uint64("failed_seq", rec.Seq), // may be in some sinks
+			slog.Uint64("failed_from_seq", first.Seq), // may be in some sinks
+			slog.Uint64("failed_to_seq", lastRec.Seq),
 			slog.String("error", err.Error()))
 		l.chain = ""
-		return Record{}, fmt.Errorf("audit: append seq %d of chain %s: %w: %w", rec.Seq, rec.Chain, ErrUnavailable, err)
+		for _, w := range live {
+			w.res <- appendResult{err: fmt.Errorf("audit: append seq %d of chain %s: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, err)}
+		}
+		return
 	}
-	l.seq = rec.Seq
-	l.last = rec.Hash
-	return rec, nil
+	l.seq, l.last = seq, last
+	for _, w := range live {
+		w.res <- appendResult{rec: w.rec}
+	}
 }
 
 // writeAll writes to every sink at once, so that an append costs the
 // slowest sink's latency rather than the sum, and returns when all have
 // answered. The errors of all failed sinks are joined.
-func (l *Log) writeAll(ctx context.Context, rec *Record, line []byte) error {
+func (l *Log) writeAll(ctx context.Context, batch []Entry) error {
 	if len(l.sinks) == 1 {
-		return sinkError(0, l.sinks[0].Write(ctx, rec, line))
+		return sinkError(0, l.sinks[0].Write(ctx, batch))
 	}
 	errs := make([]error, len(l.sinks))
 	var wg sync.WaitGroup
 	for i, s := range l.sinks {
-		wg.Go(func() { errs[i] = sinkError(i, s.Write(ctx, rec, line)) })
+		wg.Go(func() { errs[i] = sinkError(i, s.Write(ctx, batch)) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

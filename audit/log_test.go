@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -132,5 +133,86 @@ func TestAppendCanceled(t *testing.T) {
 	next := mustAppend(t, l, intent(3))
 	if len(sink.lines) != 2 || next.Chain != first.Chain || next.Seq != 2 {
 		t.Errorf("after a canceled append: %d lines, seq %d; want 2 lines and seq 2 of the same chain", len(sink.lines), next.Seq)
+	}
+}
+
+// slowSink records the size of each group it is handed, taking a while
+// per write like an fsync does, so that concurrent appends queue up.
+type slowSink struct {
+	memSink
+	delay  time.Duration
+	groups []int
+	fail   bool
+}
+
+func (s *slowSink) Write(ctx context.Context, batch []Entry) error {
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	s.groups = append(s.groups, len(batch))
+	fail := s.fail
+	s.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return s.memSink.Write(ctx, batch)
+}
+
+func TestGroupCommit(t *testing.T) {
+	sink := &slowSink{delay: 5 * time.Millisecond}
+	l := newTestLog(t, sink)
+	const n = 40
+	recs := make([]Record, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { recs[i], errs[i] = l.Append(context.Background(), intent(i+1)) })
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Append %d = %v", i, err)
+		}
+		if seen[recs[i].Seq] {
+			t.Errorf("seq %d returned twice", recs[i].Seq)
+		}
+		seen[recs[i].Seq] = true
+	}
+	if len(sink.lines) != n {
+		t.Fatalf("sink holds %d lines, want %d", len(sink.lines), n)
+	}
+	rep, err := Verify(strings.NewReader(strings.Join(sink.lines, "\n") + "\n"))
+	if err != nil {
+		t.Fatalf("Verify after concurrent appends = %v, %+v", err, rep.Problems)
+	}
+	if len(sink.groups) >= n {
+		t.Errorf("%d writes for %d concurrent appends; want them grouped", len(sink.groups), n)
+	}
+	t.Logf("%d appends in %d writes: %v", n, len(sink.groups), sink.groups)
+}
+
+func TestGroupCommitFailureFailsTheWholeGroup(t *testing.T) {
+	sink := &slowSink{delay: 5 * time.Millisecond, fail: true}
+	l := newTestLog(t, sink)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 10 {
+		wg.Go(func() {
+			if _, err := l.Append(context.Background(), intent(i+1)); errors.Is(err, ErrUnavailable) {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 10 {
+		t.Errorf("%d of 10 appends failed against a failing sink, want all", failed.Load())
+	}
+	// The next success starts a new chain at seq 1.
+	sink.mu.Lock()
+	sink.fail = false
+	sink.mu.Unlock()
+	r, err := l.Append(context.Background(), intent(11))
+	if err != nil || r.Seq != 1 {
+		t.Errorf("Append after the failures = seq %d, %v; want seq 1 of a new chain", r.Seq, err)
 	}
 }

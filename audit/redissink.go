@@ -105,23 +105,29 @@ func hashTag(key string) (string, bool) {
 	return key[i+1 : i+1+j], true
 }
 
-// appendScript appends ARGV[2] to stream KEYS[1] if the chain head
-// KEYS[2] is the record's predecessor, and moves the head. It returns the
-// new entry id, or "dup" if the head already is this record.
+// appendScript appends a group of consecutive records of one chain to
+// stream KEYS[1] if the chain head KEYS[2] is the first record's
+// predecessor, and moves the head to the last record. It returns the number
+// of entries added, or "dup" if the head already is the group's last record
+// (a retried call whose first attempt was applied: the script is atomic, so
+// a group is applied whole or not at all).
 //
-// ARGV: 1 field, 2 line, 3 "seq:hash" of this record, 4 "seq:hash" of the
-// predecessor, or "" for the first record of a chain.
+// ARGV: 1 field, 2 "seq:hash" of the predecessor of the first record, or ""
+// for the first record of a chain, 3 "seq:hash" of the last record, then
+// the lines in order.
 var appendScript = redis.NewScript(`
 local head = redis.call('GET', KEYS[2])
 if head == ARGV[3] then
   return 'dup'
 end
-if (ARGV[4] == '' and head ~= false) or (ARGV[4] ~= '' and head ~= ARGV[4]) then
+if (ARGV[2] == '' and head ~= false) or (ARGV[2] ~= '' and head ~= ARGV[2]) then
   return redis.error_reply('CHAINCONFLICT chain head is ' .. tostring(head))
 end
-local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
+end
 redis.call('SET', KEYS[2], ARGV[3])
-return id
+return #ARGV - 3
 `)
 
 // Write appends the record, and returns within the sink's timeout even if
@@ -130,18 +136,26 @@ return id
 // timeout the command may still complete after Write returned: the record
 // may then be in the stream although Write failed, which the Log allows
 // for by ending the chain.
-func (s *RedisStreamSink) Write(ctx context.Context, rec *Record, line []byte) error {
+func (s *RedisStreamSink) Write(ctx context.Context, batch []Entry) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	self := strconv.FormatUint(rec.Seq, 10) + ":" + rec.Hash
+	first, last := batch[0].Rec, batch[len(batch)-1].Rec
 	pred := ""
-	if rec.Seq > 1 {
-		pred = strconv.FormatUint(rec.Seq-1, 10) + ":" + rec.Prev
+	if first.Seq > 1 {
+		pred = strconv.FormatUint(first.Seq-1, 10) + ":" + first.Prev
 	}
-	keys := []string{s.key, HeadKey(s.key, rec.Chain)}
+	args := make([]any, 0, 3+len(batch))
+	args = append(args, StreamField, pred, strconv.FormatUint(last.Seq, 10)+":"+last.Hash)
+	for _, e := range batch {
+		args = append(args, e.Line)
+	}
+	keys := []string{s.key, HeadKey(s.key, first.Chain)}
 	done := make(chan error, 1) // buffered: the goroutine never blocks on a gone reader
 	go func() {
-		done <- appendScript.Run(ctx, s.c, keys, StreamField, line, self, pred).Err()
+		done <- appendScript.Run(ctx, s.c, keys, args...).Err()
 	}()
 	var err error
 	select {
@@ -150,7 +164,7 @@ func (s *RedisStreamSink) Write(ctx context.Context, rec *Record, line []byte) e
 		err = ctx.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("audit: redis stream %s: xadd seq %d of chain %s: %w", s.key, rec.Seq, rec.Chain, err)
+		return fmt.Errorf("audit: redis stream %s: xadd seq %d-%d of chain %s: %w", s.key, first.Seq, last.Seq, first.Chain, err)
 	}
 	return nil
 }

@@ -197,7 +197,9 @@ func (g *guards) run(ctx context.Context) {
 // (see config.Validate). Records hold no card data by construction.
 type logSink struct{ log *slog.Logger }
 
-func (s logSink) Write(ctx context.Context, _ *audit.Record, line []byte) error {
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit record (dev mode, not durable)", slog.String("record", string(line)))
+func (s logSink) Write(ctx context.Context, batch []audit.Entry) error {
+	for _, e := range batch {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "audit record (dev mode, not durable)", slog.String("record", string(e.Line)))
+	}
 	return nil
 }

@@ -141,6 +141,27 @@ func TestForwardHappyPath(t *testing.T) {
 	}
 }
 
+// TestForwardJSONEscapes: a name made to break out of a JSON string stays
+// inside it, including after an escaped backslash in the template.
+func TestForwardJSONEscapes(t *testing.T) {
+	const name = `"],[1,true],[\`
+	e := newEnv(t, echo)
+	e.cards.cards[testToken] = func() *vaultclient.Card {
+		return &vaultclient.Card{Token: testToken, Number: vaultclient.NewPAN(testPAN), ExpMonth: 3, ExpYear: 2031, Name: vaultclient.NewName(name)}
+	}
+	if _, err := e.f.Forward(context.Background(), e.jsonRequest(`[["\\{{card.name}}","x"]]`)); err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	var got [][]string
+	body := e.p.requests()[0].body
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("processor body %s is not the template's shape: %v", body, err)
+	}
+	if want := [][]string{{`\` + name, "x"}}; !cmp.Equal(got, want) {
+		t.Errorf("processor body = %q, want %q", got, want)
+	}
+}
+
 func TestForwardFormEscaping(t *testing.T) {
 	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	req := e.jsonRequest("card%5Bnumber%5D={{card.number}}&card%5Bname%5D={{card.name}}&cvc={{card.cvc}}&exp={{card.exp_month}}%2F{{card.exp_year}}")
@@ -186,6 +207,10 @@ func TestForwardRefusesBeforeSending(t *testing.T) {
 		{"number outside JSON string", func(r *Request) { r.Body = `{"n":{{card.number}}}` }, CodeInvalidTemplate, "inside a JSON string"},
 		{"name outside JSON string", func(r *Request) { r.Body = `{"n":{{card.name}}}` }, CodeInvalidTemplate, "inside a JSON string"},
 		{"placeholder as JSON key breaks nothing but invalid JSON", func(r *Request) { r.Body = `{"n":"{{card.number}}"` }, CodeInvalidTemplate, "not valid JSON"},
+		{"placeholder after a backslash", func(r *Request) { r.Body = `[["\{{card.name}}"x"]]` }, CodeInvalidTemplate, "backslash"}, // a name `"],[1,true],[` broke out
+		{"placeholder after a backslash, probe valid", func(r *Request) { r.Body = `{"n":"\{{card.number}}\""}` }, CodeInvalidTemplate, "backslash"},
+		{"placeholder after an escaped backslash is fine but JSON still checked", func(r *Request) { r.Body = `{"n":"\\{{card.number}}"` }, CodeInvalidTemplate, "not valid JSON"},
+		{"placeholder inside a unicode escape", func(r *Request) { r.Body = `{"n":"\u{{card.exp_month}}0041"}` }, CodeInvalidTemplate, "not valid JSON"},
 		{"literal card in body", func(r *Request) { r.Body = `{"n":"4242 4242 4242 4242"}` }, CodeLiteralCard, "body"},
 		{"literal card in body without placeholders", func(r *Request) {
 			r.Headers["Content-Type"] = []string{"text/plain"}

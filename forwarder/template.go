@@ -127,6 +127,13 @@ func classifyBody(contentType string) bodyKind {
 // only for exp_month and exp_year (rendered as bare numbers); the other
 // fields are refused there, because no escaping makes a name or a card
 // number safe as a bare JSON token.
+//
+// A placeholder right after an unescaped backslash is refused: the
+// backslash would escape the first character of the rendered value, so a
+// name starting with '"' (escaped as \") would become \\" and close the
+// string. The probe writes a neutral 'x' for each in-string placeholder,
+// so that it parses what will be sent: a placeholder inside a \u escape
+// ("\u00{{card.exp_month}}") then fails the JSON check.
 func checkJSONBody(body string, phs []placeholder) *Error {
 	inString, escaped := false, false
 	k := 0
@@ -140,6 +147,13 @@ func checkJSONBody(body string, phs []placeholder) *Error {
 				}
 				phs[k].bare = true
 				probe.WriteString("1")
+			} else {
+				if escaped {
+					return notSent(CodeInvalidTemplate, "body: {{card."+string(phs[k].field)+"}} must not follow a backslash")
+				}
+				// Every rendered value is whole escaped characters, so the
+				// scanner's state after it is the state before it.
+				probe.WriteByte('x')
 			}
 			i = phs[k].end
 			k++

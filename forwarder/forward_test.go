@@ -1,6 +1,8 @@
 package forwarder
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -384,16 +386,42 @@ func TestForwardResponseLimits(t *testing.T) {
 			t.Errorf("Forward: %v", err)
 		}
 	})
-	t.Run("compressed body refused", func(t *testing.T) {
-		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Encoding", "gzip")
-			w.Write([]byte{0x1f, 0x8b, 0})
+	for _, tt := range []struct {
+		name string
+		ce   []string
+		ok   bool
+	}{
+		{"gzip", []string{"gzip"}, false},
+		{"identity then gzip lines", []string{"identity", "gzip"}, false},
+		{"identity, gzip list", []string{"identity, gzip"}, false},
+		{"gzip after empty item", []string{" , GZIP"}, false},
+		{"br", []string{"br"}, false},
+		{"unknown token", []string{"x-card"}, false},
+		{"identity", []string{"identity"}, true},
+		{"identity twice, any case", []string{"Identity", "identity ,IDENTITY"}, true},
+	} {
+		t.Run("content-encoding "+tt.name, func(t *testing.T) {
+			e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+				var b bytes.Buffer
+				zw := gzip.NewWriter(&b)
+				zw.Write([]byte(`{"echo":"4242424242424242"}`))
+				zw.Close()
+				w.Header()["Content-Encoding"] = tt.ce
+				w.Write(b.Bytes())
+			})
+			resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Forward with Content-Encoding %q: %v", tt.ce, err)
+				}
+				return
+			}
+			fe := forwardErrFrom(t, resp, err)
+			if fe.Code != CodeUpstreamError || fe.Outcome != Answered {
+				t.Errorf("Forward with Content-Encoding %q = %q/%q, want upstream_error/answered", tt.ce, fe.Code, fe.Outcome)
+			}
 		})
-		fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
-		if fe.Code != CodeUpstreamError || fe.Outcome != Answered {
-			t.Errorf("Forward = %q/%q, want upstream_error/answered", fe.Code, fe.Outcome)
-		}
-	})
+	}
 	t.Run("binary body is base64 and masked", func(t *testing.T) {
 		e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("\xff\xfe4242424242424242"))

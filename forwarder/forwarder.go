@@ -765,7 +765,7 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 
 	maxBytes := f.entryMaxResp(d)
 	out := &Response{Outcome: Answered, Status: resp.StatusCode}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+	if !identityEncoding(resp.Header) {
 		return nil, newError(CodeUpstreamError, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
 	}
 	if resp.ContentLength > maxBytes {
@@ -840,6 +840,21 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// identityEncoding reports whether every Content-Encoding the processor
+// named, in every header line and every comma-separated item, is identity
+// (or empty). Anything else (gzip, br, an unknown token) is bytes we cannot
+// scan for card numbers, which would reach the caller as base64.
+func identityEncoding(h http.Header) bool {
+	for _, v := range h.Values("Content-Encoding") {
+		for item := range strings.SplitSeq(v, ",") {
+			if item = strings.TrimSpace(item); item != "" && !strings.EqualFold(item, "identity") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // readCapped reads r into *buf, up to max bytes. More than max is an error.

@@ -731,3 +731,69 @@ func TestForwardHostileDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardMaxTimeout: an entry may allow more time than the API server
+// waits to write the answer; MaxTimeout caps it, so the caller hears
+// upstream_timeout rather than losing the answer for a card that was sent.
+func TestForwardMaxTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  envOpt
+	}{
+		{"entry timeout", func(o *Options, d *allowlist.Destination) { d.Timeout = 5 * time.Minute }},
+		{"default timeout", func(o *Options, d *allowlist.Destination) { o.DefaultTimeout = 5 * time.Minute }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					panic(http.ErrAbortHandler)
+				}
+			}, tt.mod, func(o *Options, d *allowlist.Destination) { o.MaxTimeout = 300 * time.Millisecond })
+			start := time.Now()
+			fe := forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+			if fe.Code != CodeUpstreamTimeout || fe.Outcome != SentNoResponse {
+				t.Errorf("Forward = %q/%q (%v), want upstream_timeout/sent_no_response", fe.Code, fe.Outcome, fe)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v; MaxTimeout is 300ms", d)
+			}
+		})
+	}
+	t.Run("bounds retries", func(t *testing.T) {
+		// Every attempt fails to connect; backoff alone would take far
+		// longer than MaxTimeout.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+			d.Port = port
+			o.MaxAttempts = 50
+			o.RetryBackoff, o.RetryMaxBackoff = time.Minute, time.Minute
+			o.MaxTimeout = 300 * time.Millisecond
+		})
+		req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+		req.URL = "https://pay.example.com:" + strconv.Itoa(port) + "/v1/charges"
+		start := time.Now()
+		fe := forwardErr(t, e.f, req)
+		if fe.Outcome != NotSent {
+			t.Errorf("Forward = %q/%q (%v), want not_sent", fe.Code, fe.Outcome, fe)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %v; MaxTimeout is 300ms", d)
+		}
+	})
+	t.Run("negative", func(t *testing.T) {
+		auditLog, _, _ := newAuditLog(t)
+		if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), Auditor: auditLog, MaxTimeout: -1}); err == nil {
+			t.Errorf("New accepted a negative MaxTimeout")
+		}
+	})
+}

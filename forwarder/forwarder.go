@@ -186,6 +186,13 @@ type Options struct {
 	MeterProvider  metric.MeterProvider
 
 	DefaultTimeout      time.Duration // per entry unless it sets Timeout; 0 = DefaultTimeout
+	// MaxTimeout caps every entry's timeout and DefaultTimeout, and bounds
+	// the sending phase of a forward (every attempt and backoff) to end
+	// MaxTimeout after the forward started. Set it below the API server's
+	// write timeout: a processor answer that arrives after the server gave
+	// up on the caller is lost, and a caller who retries a card that was
+	// charged charges it twice. 0 means no cap.
+	MaxTimeout time.Duration
 	DialTimeout         time.Duration // 0 = DefaultDialTimeout
 	DNSTimeout          time.Duration // 0 = DefaultDNSTimeout
 	TLSHandshakeTimeout time.Duration // 0 = DefaultTLSHandshakeTimeout
@@ -229,6 +236,7 @@ type Forwarder struct {
 	tel         *telemetry
 	now         func() time.Time
 	timeout     time.Duration
+	maxTimeout  time.Duration // 0: no cap
 	dialTimeout time.Duration
 	dnsTimeout  time.Duration
 	tlsTimeout  time.Duration
@@ -265,7 +273,7 @@ func New(o Options) (*Forwarder, error) {
 		"DefaultTimeout": o.DefaultTimeout, "DialTimeout": o.DialTimeout, "DNSTimeout": o.DNSTimeout,
 		"TLSHandshakeTimeout": o.TLSHandshakeTimeout, "CardTimeout": o.CardTimeout,
 		"RetryBackoff": o.RetryBackoff, "RetryMaxBackoff": o.RetryMaxBackoff,
-		"AuditTimeout": o.AuditTimeout, "CheckTimeout": o.CheckTimeout,
+		"AuditTimeout": o.AuditTimeout, "CheckTimeout": o.CheckTimeout, "MaxTimeout": o.MaxTimeout,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("forwarder: options: %s must not be negative", name)
@@ -299,6 +307,7 @@ func New(o Options) (*Forwarder, error) {
 		tel:         tel,
 		now:         o.Now,
 		timeout:     orDefault(o.DefaultTimeout, DefaultTimeout),
+		maxTimeout:  o.MaxTimeout,
 		dialTimeout: orDefault(o.DialTimeout, DefaultDialTimeout),
 		dnsTimeout:  orDefault(o.DNSTimeout, DefaultDNSTimeout),
 		tlsTimeout:  orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
@@ -554,12 +563,21 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		}
 	}
 
-	// 11. Send and read; retry only a failure that sent nothing.
+	// 11. Send and read; retry only a failure that sent nothing. With
+	// MaxTimeout, attempts and backoff all end MaxTimeout after the
+	// forward started, so the answer is written before the API server
+	// gives up on the caller.
+	sctx := ctx
+	if f.maxTimeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithDeadline(ctx, fw.start.Add(f.maxTimeout))
+		defer cancel()
+	}
 	var resp *Response
 	for attempt := 1; ; attempt++ {
 		fw.attempts = attempt
-		resp, e = f.send(ctx, fw, al.SHA256, v, dest, hdr, body, card)
-		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(ctx, attempt) {
+		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, card)
+		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(sctx, attempt) {
 			break
 		}
 		// The transport closed the last body; render a fresh one.
@@ -698,11 +716,19 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 	return r, nil
 }
 
+// entryTimeout is the bound on one upstream exchange under entry d: its
+// own timeout or the default, capped by MaxTimeout. An auditor-approved
+// entry may allow up to five minutes, more than the API server waits to
+// write an answer.
 func (f *Forwarder) entryTimeout(d *allowlist.Destination) time.Duration {
+	t := f.timeout
 	if d.Timeout > 0 {
-		return d.Timeout
+		t = d.Timeout
 	}
-	return f.timeout
+	if f.maxTimeout > 0 {
+		t = min(t, f.maxTimeout)
+	}
+	return t
 }
 
 func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {

@@ -186,6 +186,13 @@ type Options struct {
 	MeterProvider  metric.MeterProvider
 
 	DefaultTimeout      time.Duration // per entry unless it sets Timeout; 0 = DefaultTimeout
+	DialTimeout         time.Duration // 0 = DefaultDialTimeout
+	DNSTimeout          time.Duration // 0 = DefaultDNSTimeout
+	TLSHandshakeTimeout time.Duration // 0 = DefaultTLSHandshakeTimeout
+	CardTimeout         time.Duration // 0 = DefaultCardTimeout
+	MaxResponseBytes    int64         // per entry unless it sets its own; 0 = DefaultMaxResponseBytes
+	MaxRequestBodyBytes int64         // 0 = DefaultMaxRequestBodyBytes
+
 	// MaxTimeout caps every entry's timeout and DefaultTimeout, and bounds
 	// the sending phase of a forward (every attempt and backoff) to end
 	// MaxTimeout after the forward started. Set it below the API server's
@@ -193,12 +200,6 @@ type Options struct {
 	// up on the caller is lost, and a caller who retries a card that was
 	// charged charges it twice. 0 means no cap.
 	MaxTimeout time.Duration
-	DialTimeout         time.Duration // 0 = DefaultDialTimeout
-	DNSTimeout          time.Duration // 0 = DefaultDNSTimeout
-	TLSHandshakeTimeout time.Duration // 0 = DefaultTLSHandshakeTimeout
-	CardTimeout         time.Duration // 0 = DefaultCardTimeout
-	MaxResponseBytes    int64         // per entry unless it sets its own; 0 = DefaultMaxResponseBytes
-	MaxRequestBodyBytes int64         // 0 = DefaultMaxRequestBodyBytes
 
 	// CABundles are the trust roots an entry can name in tls.ca_bundle
 	// instead of RootCAs. An entry naming a bundle that is not here is

@@ -8,14 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -795,5 +798,76 @@ func TestForwardMaxTimeout(t *testing.T) {
 		if _, err := New(Options{Allowlist: &fixedAllowlist{}, Cards: newFakeCards(), Auditor: auditLog, MaxTimeout: -1}); err == nil {
 			t.Errorf("New accepted a negative MaxTimeout")
 		}
+	})
+}
+
+// TestForwardUpstreamSpan: each attempt at the processor has its own span
+// under the forward's, naming the entry, the checked address, the TLS
+// version and the status, and nothing from the URL, headers or bodies.
+func TestForwardUpstreamSpan(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+		o.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	})
+	req := e.jsonRequest(`{"n":"{{card.number}}"}`)
+	req.URL += "?customer=cus_secretquery"
+	req.Headers["Authorization"] = []string{"Bearer sk_test_1"}
+	if _, err := e.f.Forward(context.Background(), req); err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range spans.Ended() {
+		byName[s.Name()] = s
+	}
+	parent, up := byName["forwarder.Forward"], byName["forwarder.upstream"]
+	if parent == nil || up == nil {
+		t.Fatalf("spans %v, want forwarder.Forward and forwarder.upstream", slices.Collect(maps.Keys(byName)))
+	}
+	if up.Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Errorf("forwarder.upstream is not a child of forwarder.Forward")
+	}
+	got := map[string]string{}
+	for _, a := range up.Attributes() {
+		got[string(a.Key)] = a.Value.Emit()
+	}
+	want := map[string]string{
+		"cardgate.destination":      "acme",
+		"cardgate.attempt":          "1",
+		"network.peer.address":      "127.0.0.1",
+		"network.peer.port":         strconv.Itoa(e.p.port),
+		"tls.protocol.version":      "1.3",
+		"http.response.status_code": "201",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upstream span attributes (-want +got):\n%s", diff)
+	}
+	for _, s := range spans.Ended() {
+		for _, a := range s.Attributes() {
+			for _, secret := range []string{"secretquery", "/v1/charges", testPAN, "sk_test_1"} {
+				if strings.Contains(a.Value.Emit(), secret) {
+					t.Errorf("span %s attribute %s = %q holds %q", s.Name(), a.Key, a.Value.Emit(), secret)
+				}
+			}
+		}
+	}
+
+	t.Run("failed attempt", func(t *testing.T) {
+		spans := tracetest.NewSpanRecorder()
+		e := newEnv(t, echo, func(o *Options, d *allowlist.Destination) {
+			o.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+			o.RootCAs = newEmptyPool()
+			o.MaxAttempts = 1
+		})
+		forwardErr(t, e.f, e.jsonRequest(`{"n":"{{card.number}}"}`))
+		for _, s := range spans.Ended() {
+			if s.Name() != "forwarder.upstream" {
+				continue
+			}
+			if s.Status().Code != otelcodes.Error || s.Status().Description != CodeUpstreamTLSError {
+				t.Errorf("upstream span status = %v %q, want Error %q", s.Status().Code, s.Status().Description, CodeUpstreamTLSError)
+			}
+			return
+		}
+		t.Errorf("no forwarder.upstream span for a failed attempt")
 	})
 }

@@ -739,8 +739,16 @@ func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
 	return f.maxResp
 }
 
-// send performs the exchange and turns the answer into a Response.
+// send performs one attempt of the exchange under its own span.
 func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+	ctx, span := f.tel.startUpstream(ctx, fw, d)
+	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, card)
+	f.tel.endUpstream(span, fw, resp, e)
+	return resp, e
+}
+
+// exchange performs the exchange and turns the answer into a Response.
+func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
 	rt, e := f.routeFor(sha, d, v.target)
 	if e != nil {
 		body.close()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +14,8 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 const instrumentationName = "github.com/cardgate/cardgate/forwarder"
@@ -61,6 +65,42 @@ func (t *telemetry) start(ctx context.Context, fw *forward) (context.Context, tr
 		attrs = append(attrs, attribute.String("cardgate.caller", fw.req.Caller))
 	}
 	return t.tracer.Start(ctx, "forwarder.Forward", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// startUpstream starts the span of one attempt at the upstream exchange,
+// a child of the forward's span. It records the entry id and the attempt
+// number; endUpstream adds what the connection and the answer told us.
+// Never the URL (its query is the caller's), headers or bodies.
+func (t *telemetry) startUpstream(ctx context.Context, fw *forward, d *allowlist.Destination) (context.Context, trace.Span) {
+	return t.tracer.Start(ctx, "forwarder.upstream", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("cardgate.destination", d.ID),
+		attribute.Int("cardgate.attempt", fw.attempts),
+	))
+}
+
+// endUpstream records the address the connection went to (the one that
+// was checked), the TLS version, the status and, on failure, the code.
+func (t *telemetry) endUpstream(span trace.Span, fw *forward, resp *Response, e *Error) {
+	if remote, _ := fw.remote.Load().(string); remote != "" {
+		if ap, err := netip.ParseAddrPort(remote); err == nil {
+			span.SetAttributes(
+				attribute.String("network.peer.address", ap.Addr().Unmap().String()),
+				attribute.Int("network.peer.port", int(ap.Port())))
+		}
+	}
+	if v, _ := fw.tlsInfo(); v != "" {
+		span.SetAttributes(attribute.String("tls.protocol.version", strings.TrimPrefix(v, "TLS ")))
+	}
+	if resp != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.Status))
+	}
+	if e != nil {
+		span.SetAttributes(attribute.String("error.type", e.Code), attribute.String("cardgate.outcome", string(e.Outcome)))
+		// The code only, as on the forward's span: the cause can name
+		// hosts and addresses.
+		span.SetStatus(codes.Error, e.Code)
+	}
+	span.End()
 }
 
 // finish writes the one log line, ends the span and records the metrics.

@@ -213,6 +213,8 @@ func TestTwoReplicas(t *testing.T) {
 	t.Run("canary token", func(t *testing.T) {
 		can := e.tokenize(c, mastercard)
 		e.cli("canary", "add", can)
+		// Replicas poll the canary set; wait until this one has read it.
+		waitReadyDetail(t, e.client(billing), addr2, "canaries", "1 canaries")
 		cr := forwardBody(can)
 		cr["url"] = e.procURL
 		before := len(e.processor.received())
@@ -282,4 +284,29 @@ func TestBudgets(t *testing.T) {
 	if n := len(e.processor.received()); n != 2 {
 		t.Errorf("processor received %d, want 2", n)
 	}
+}
+
+// waitReadyDetail polls addr's /readyz until check's detail contains want.
+func waitReadyDetail(t *testing.T, c *http.Client, addr, check, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := c.Get("https://" + addr + "/readyz")
+		if err == nil {
+			var rep struct {
+				Checks map[string]struct {
+					Detail string `json:"detail"`
+				} `json:"checks"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&rep)
+			resp.Body.Close()
+			last = rep.Checks[check].Detail
+			if strings.Contains(last, want) {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("readyz %s detail = %q, want it to contain %q", check, last, want)
 }

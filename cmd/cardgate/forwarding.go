@@ -29,7 +29,7 @@ type guards struct {
 	stream   *audit.RedisStreamSink  // nil unless audit.redis_stream
 	limiter  forwarder.Limiter       // nil when both limits are zero
 	watcher  *killswitch.Watcher     // nil only in dev mode with bolt and no killswitch.file
-	canaries *canary.Set             // nil with bolt
+	canaries *canary.Watcher         // nil with bolt
 	idem     *idempotency.RedisStore // nil with bolt
 }
 
@@ -119,8 +119,20 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 	}
 
 	if redisStore {
-		if g.canaries, err = canary.NewSet(rdb, canaryKey(cfg), cfg.Store.Redis.Timeout); err != nil {
+		set, err := canary.NewSet(rdb, canaryKey(cfg), cfg.Store.Redis.Timeout)
+		if err != nil {
 			return nil, err
+		}
+		// A snapshot polled like the kill switch's, so the check costs no
+		// Redis round trip per forward; stale means refused.
+		g.canaries, err = canary.NewWatcher(canary.WatcherOptions{
+			Set: set, PollInterval: cfg.KillSwitch.PollInterval, MaxStaleness: cfg.KillSwitch.MaxStaleness, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("canary: %w", err)
+		}
+		if err := g.canaries.Refresh(ctx); err != nil {
+			log.Warn("canary set not readable at start; forwards are refused until it is", slog.String("error", err.Error()))
 		}
 		if g.idem, err = idempotency.NewRedisStore(idempotency.RedisOptions{
 			Client: rdb,
@@ -182,13 +194,28 @@ func (g *guards) checks() []api.Check {
 			return fmt.Sprintf("%d disabled, read %dms ago", len(st), age.Milliseconds()), nil
 		}})
 	}
+	if g.canaries != nil {
+		out = append(out, api.Check{Name: "canaries", Check: func(context.Context) (string, error) {
+			n, age, err := g.canaries.Status()
+			if err != nil {
+				return "canary set unreadable; forwards are refused", err
+			}
+			return fmt.Sprintf("%d canaries, read %dms ago", n, age.Milliseconds()), nil
+		}})
+	}
 	return out
 }
 
-// run keeps the kill switch snapshot fresh until ctx ends.
+// run keeps the kill switch and canary snapshots fresh until ctx ends.
 func (g *guards) run(ctx context.Context) {
-	if g != nil && g.watcher != nil {
+	if g == nil {
+		return
+	}
+	if g.watcher != nil {
 		go g.watcher.Run(ctx)
+	}
+	if g.canaries != nil {
+		go g.canaries.Run(ctx)
 	}
 }
 

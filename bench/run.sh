@@ -6,7 +6,8 @@
 # the HSM backend is built]. Every hop accepts plain HTTP on loopback from
 # wrk and speaks TLS (verified) to the upstream over pooled connections.
 #
-# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS]
+# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate"]
+# CARDGATE_BIN runs that binary instead of building one (for profiling).
 # Needs wrk, nginx, redis-server, ssh-keygen (installed from Debian's
 # packages when missing and running as root).
 set -euo pipefail
@@ -15,11 +16,13 @@ cd "$(dirname "$0")/.."
 duration=10
 conns="1 32 256"
 warmup=2
-while getopts "d:c:w:" opt; do
+targets="direct nginx goproxy cardgate"
+while getopts "d:c:w:t:" opt; do
   case $opt in
     d) duration=$OPTARG ;;
     c) conns=$OPTARG ;;
     w) warmup=$OPTARG ;;
+    t) targets=$OPTARG ;;
     *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup]"; exit 2 ;;
   esac
 done
@@ -53,7 +56,7 @@ wait_http() { # url
 }
 
 echo "building…" >&2
-go build -o "$work/cardgate" ./cmd/cardgate
+if [ -n "${CARDGATE_BIN:-}" ]; then cp "$CARDGATE_BIN" "$work/cardgate"; else go build -o "$work/cardgate" ./cmd/cardgate; fi
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/goproxy" ./bench/goproxy
 
@@ -153,6 +156,10 @@ keys:
     path: $work/keyring.json
 egress:
   ca_file: $work/ca.pem
+# As in production: every forward writes an intent and a result record,
+# fsynced, before and after the card is sent.
+audit:
+  file: $work/audit.jsonl
 log:
   level: warn
 YAML
@@ -190,10 +197,14 @@ results="$work/results.txt"
 : >"$results"
 for c in $conns; do
   echo "load: $c connections…" >&2
-  run_wrk direct "https://$up_addr/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
-  run_wrk nginx "http://127.0.0.1:$nginx_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
-  run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results"
-  run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results"
+  for t in $targets; do
+    case $t in
+      direct) run_wrk direct "https://$up_addr/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
+      nginx) run_wrk nginx "http://127.0.0.1:$nginx_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
+      goproxy) run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
+      cardgate) run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+    esac
+  done
 done
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cg_pid/status")
 stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')

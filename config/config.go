@@ -260,9 +260,9 @@ func Default() Config {
 	return c
 }
 
-// writeMargin is the time the gateway needs around one upstream exchange:
+// WriteMargin is the time the gateway needs around one upstream exchange:
 // the store and key backend reads before it, the scan and reply after it.
-const writeMargin = 10 * time.Second
+const WriteMargin = 10 * time.Second
 
 // maxFileBytes bounds the configuration file; a larger one is a mistake.
 const maxFileBytes = 1 << 20
@@ -410,8 +410,8 @@ func (c *Config) Validate() error {
 	// The answer to a forward must be able to reach the caller after the
 	// processor took its whole timeout; otherwise the caller sees a broken
 	// connection for a card that was sent, and is likely to retry it.
-	if c.Listen.WriteTimeout > 0 && c.Egress.Timeout > 0 && c.Listen.WriteTimeout < c.Egress.Timeout+writeMargin {
-		bad("listen.write_timeout", "%v must exceed egress.timeout (%v) by at least %v, so a processor's late answer still reaches the caller", c.Listen.WriteTimeout, c.Egress.Timeout, writeMargin)
+	if c.Listen.WriteTimeout > 0 && c.Egress.Timeout > 0 && c.Listen.WriteTimeout < c.Egress.Timeout+WriteMargin {
+		bad("listen.write_timeout", "%v must exceed egress.timeout (%v) by at least %v, so a processor's late answer still reaches the caller", c.Listen.WriteTimeout, c.Egress.Timeout, WriteMargin)
 	}
 	positive("listen.idle_timeout", c.Listen.IdleTimeout)
 	positive("listen.shutdown_timeout", c.Listen.ShutdownTimeout)

@@ -150,6 +150,8 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DialTimeout:          cfg.Egress.DialTimeout,
 		DNSTimeout:           cfg.Egress.DNSTimeout,
 		MaxResponseBytes:     cfg.Egress.MaxResponseBytes,
+		// The answer must reach the caller before the server's write deadline.
+		MaxTimeout: cfg.Listen.WriteTimeout - config.WriteMargin,
 	}
 	g.guards.apply(&fo, cfg)
 	if g.forwarder, err = forwarder.New(fo); err != nil {

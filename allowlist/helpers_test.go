@@ -24,7 +24,7 @@ var testNow = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
 func fixedNow() time.Time { return testNow }
 
-func readFixture(t *testing.T, name string) []byte {
+func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

@@ -180,11 +180,11 @@ func hostMatches(entry, host string) bool {
 			return false // IDNs must arrive as punycode
 		}
 	}
-	if ea, err := netip.ParseAddr(entry); err == nil {
-		ha, err := netip.ParseAddr(host)
-		return err == nil && ha == ea
+	if ea, ok := parseIP(entry); ok {
+		ha, ok := parseIP(host)
+		return ok && ha == ea
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	if _, ok := parseIP(host); ok {
 		return false
 	}
 	if suffix, ok := strings.CutPrefix(entry, "*"); ok {
@@ -193,6 +193,17 @@ func hostMatches(entry, host string) bool {
 		return ok && sub != "" && checkHostName(host, false) == nil
 	}
 	return host == entry
+}
+
+// parseIP parses s as an IP address, skipping netip.ParseAddr (which
+// allocates its error) for what cannot be one: an address is all digits
+// and dots, or holds a colon.
+func parseIP(s string) (netip.Addr, bool) {
+	if !strings.Contains(s, ":") && strings.Trim(s, "0123456789.") != "" {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	return a, err == nil
 }
 
 func pathUnder(p, prefix string) bool {

@@ -9,7 +9,7 @@ import (
 
 // fixtureAllowlist builds an Allowlist from the good fixture without
 // signatures, for Match tests only. Real ones come from Verify.
-func fixtureAllowlist(t *testing.T) *Allowlist {
+func fixtureAllowlist(t testing.TB) *Allowlist {
 	t.Helper()
 	raw := readFixture(t, "allowlist.yaml")
 	doc, err := ParseUnverified(raw)

@@ -677,8 +677,7 @@ func checkPath(p string, entry bool) error {
 	if p == "/" {
 		return nil
 	}
-	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
-	for _, s := range segs {
+	for s := range strings.SplitSeq(strings.TrimSuffix(p[1:], "/"), "/") {
 		switch s {
 		case "":
 			return fmt.Errorf("path %q has an empty segment (//)", p)

@@ -222,6 +222,15 @@ func TestForwardRefusesBeforeSending(t *testing.T) {
 			r.Body = "pan 4242-4242-4242-4242"
 		}, CodeLiteralCard, "body"},
 		{"literal card in query", func(r *Request) { r.URL += "?pan=4242424242424242" }, CodeLiteralCard, "url"},
+		{"literal card with nbsp in query", func(r *Request) { r.URL += "?pan=4242%C2%A04242%C2%A04242%C2%A04242" }, CodeLiteralCard, "url"},
+		{"literal card with dots in body", func(r *Request) {
+			r.Headers["Content-Type"] = []string{"text/plain"}
+			r.Body = "pan 4242.4242.4242.4242"
+		}, CodeLiteralCard, "body"},
+		{"literal card with wide gaps in body", func(r *Request) { r.Body = `{"n":"4242 - 4242 / 4242 _ 4242"}` }, CodeLiteralCard, "body"},
+		{"literal card json-escaped in body", func(r *Request) { r.Body = `{"n":"\u0034242424242424242"}` }, CodeLiteralCard, "body"},
+		{"literal card fullwidth in header", func(r *Request) { r.Headers["X-Ref"] = []string{"４２４２４２４２４２４２４２４２"} }, CodeLiteralCard, "X-Ref"},
+		{"literal card with dots as token", func(r *Request) { r.Card = "4242.4242.4242.4242" }, CodeLiteralCard, "card"},
 		{"literal card percent-encoded in query", func(r *Request) { r.URL += "?pan=%34242424242424242" }, CodeLiteralCard, "url"},
 		{"literal card in path", func(r *Request) { r.URL = strings.Replace(r.URL, "/charges", "/4242424242424242", 1) }, CodeLiteralCard, "url"},
 		{"literal card in header", func(r *Request) { r.Headers["X-Ref"] = []string{"5555 5555 5555 4444"} }, CodeLiteralCard, "X-Ref"},

@@ -7,9 +7,17 @@ package forwarder
 //
 // Definitions:
 //
-//   - A run is a maximal sequence of ASCII digit groups joined by exactly one
-//     separator byte, ' ' or '-' ("4242 4242-4242 4242" is one run of four
-//     groups; "4242  4242" is two runs).
+//   - Input is read as a sequence of tokens. A digit is an ASCII digit, a
+//     fullwidth digit (U+FF10–U+FF19, 3 bytes of UTF-8) or a JSON escape of
+//     either (\u0030–\u0039, \uff10–\uff19, 6 bytes). A separator is one
+//     of ' ', '\t', '\r', '\n', '.', '-', '/', '_', a no-break space
+//     (U+00A0, 2 bytes), a JSON escape of one of them (\u0020, \u002d, …,
+//     \u00a0) or the JSON escapes \t, \n, \r and \/. An escaped backslash
+//     (\\) is one token, so the "\u0034" in "\\u0034" is text, as a JSON
+//     parser reads it. Every other byte is a token of its own.
+//   - A run is a maximal sequence of digit groups joined by one to three
+//     separators ("4242 4242-4242 4242", "4242 - 4242\u00a04242.4242" are
+//     runs of four groups; "4242    4242" is two runs). Wider gaps end a run.
 //   - A candidate is any sequence of whole, consecutive groups of one run
 //     holding 13 to 19 digits in total. A candidate that passes the Luhn
 //     check is a card number. Looking at group-aligned sub-sequences, not
@@ -21,9 +29,12 @@ package forwarder
 //     by expiry, say) hides in it, and nothing a processor returns in that
 //     form is worth the risk.
 //
-// Masking replaces every digit of a card number with '*' except its last
-// four ("**** **** **** 4242", "************4242"); separators stay. Only
-// the last four are kept, not the first six as PCI DSS would permit, because
+// Masking replaces every digit of a card number except its last four with a
+// mask of the same length: '*' for an ASCII digit, '＊' (U+FF0A) for a
+// fullwidth one and \u002a for an escaped one, so the output has the
+// input's length, stays valid UTF-8 and valid JSON where the input was
+// ("**** **** **** 4242", "************4242"); separators stay. Only the
+// last four are kept, not the first six as PCI DSS would permit, because
 // the caller never needs the BIN from a response. When two card numbers
 // overlap, a digit is masked if either masks it.
 //
@@ -32,17 +43,113 @@ package forwarder
 // body invalid JSON; that is preferred to echoing card data.
 //
 // Known false positives: about one in ten random 13–19 digit identifiers
-// passes Luhn and is masked in responses and refused in requests.
+// passes Luhn and is masked in responses and refused in requests; with '.',
+// '/' and '_' as separators, so are some dotted or slashed number sequences
+// (IPv4 address lists, long decimals, numeric path segments).
 
 const (
 	minCardDigits = 13
 	maxCardDigits = 19
+	maxSepRun     = 3 // separators that may join two groups of one run
 	maskByte      = '*'
 	keepDigits    = 4
 )
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isSep(c byte) bool   { return c == ' ' || c == '-' }
+
+// isSepByte reports whether c is an ASCII separator.
+func isSepByte(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '.', '-', '/', '_':
+		return true
+	}
+	return false
+}
+
+// digitStart marks the bytes that can start a digit token: ASCII digits,
+// the backslash of an escape and the first byte of a fullwidth digit
+// (0xEF). A lookup in a constant keeps the scan for the next digit, where
+// a response body spends most of its time, to one load and one compare.
+const digitStart = "" +
+	"................................" +
+	"................\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01......" +
+	"............................\x01..." +
+	"................................" +
+	"................................" +
+	"................................" +
+	"................................" +
+	"...............\x01................"
+
+type tokKind uint8
+
+const (
+	tokOther tokKind = iota
+	tokDigit
+	tokSep
+)
+
+// tokenAt returns the kind and byte width of the token at s[i] and, for a
+// digit, its ASCII value.
+func tokenAt(s []byte, i int) (tokKind, int, byte) {
+	switch c := s[i]; {
+	case isDigit(c):
+		return tokDigit, 1, c
+	case isSepByte(c):
+		return tokSep, 1, 0
+	case c == '\\':
+		return escapeAt(s, i)
+	case c == 0xEF:
+		if i+2 < len(s) && s[i+1] == 0xBC && s[i+2] >= 0x90 && s[i+2] <= 0x99 {
+			return tokDigit, 3, '0' + s[i+2] - 0x90
+		}
+	case c == 0xC2:
+		if i+1 < len(s) && s[i+1] == 0xA0 {
+			return tokSep, 2, 0
+		}
+	}
+	return tokOther, 1, 0
+}
+
+// escapeAt reads the token at a backslash, s[i].
+func escapeAt(s []byte, i int) (tokKind, int, byte) {
+	if i+1 >= len(s) {
+		return tokOther, 1, 0
+	}
+	switch s[i+1] {
+	case 't', 'n', 'r', '/':
+		return tokSep, 2, 0
+	case '\\':
+		return tokOther, 2, 0
+	case 'u':
+		if i+5 >= len(s) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) || !isHex(s[i+5]) {
+			return tokOther, 1, 0
+		}
+		r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
+		switch {
+		case r >= '0' && r <= '9':
+			return tokDigit, 6, byte(r)
+		case r >= 0xFF10 && r <= 0xFF19:
+			return tokDigit, 6, byte('0' + r - 0xFF10)
+		case r < 0x80 && isSepByte(byte(r)), r == 0xA0:
+			return tokSep, 6, 0
+		}
+		// Any other escape is one token, so its hex digits are not read
+		// as digits.
+		return tokOther, 6, 0
+	}
+	return tokOther, 1, 0
+}
+
+// appendMask appends the mask for a digit token of width w.
+func appendMask(dst []byte, w int) []byte {
+	switch w {
+	case 3:
+		return append(dst, "\uFF0A"...)
+	case 6:
+		return append(dst, `\u002a`...)
+	}
+	return append(dst, maskByte)
+}
 
 // Redact appends src to dst with every card number masked, and returns the
 // extended buffer. It makes one pass over src and allocates only when dst
@@ -81,20 +188,36 @@ func (s *scanner) run(dst, src []byte, detect bool) []byte {
 	n := len(src)
 	i := 0
 	for i < n {
-		// Copy the stretch up to the next digit in one append.
+		// Copy the stretch up to the next digit token in one append. Only
+		// a digit, a backslash or the first byte of a fullwidth digit can
+		// start a digit token; other bytes are skipped one at a time, and
+		// escapes whole, so that the tokens stay aligned.
 		j := i
-		for j < n && !isDigit(src[j]) {
-			j++
+		for j < n {
+			for _, c := range src[j:] {
+				if digitStart[c] != '.' {
+					break
+				}
+				j++
+			}
+			if j == n {
+				break
+			}
+			k, w, _ := tokenAt(src, j)
+			if k == tokDigit {
+				break
+			}
+			j += w
 		}
 		if !detect {
 			dst = append(dst, src[i:j]...)
 		}
-		if j == n {
+		if j >= n {
 			break
 		}
-		// src[j] starts a run: src[j-1] is not a digit, and a separator
-		// before j belongs to no run because it has no digit on its left
-		// in this run (the previous run ended before it).
+		// src[j] starts a run: the token before it is not a digit, and a
+		// separator before j belongs to no run because it has no digit on
+		// its left in this run (the previous run ended before it).
 		end := runEnd(src, j)
 		dst = s.maskRun(dst, src[j:end], detect)
 		if detect && s.found {
@@ -105,19 +228,39 @@ func (s *scanner) run(dst, src []byte, detect bool) []byte {
 	return dst
 }
 
-// runEnd returns the end of the run starting at the digit src[start].
-func runEnd(src []byte, start int) int {
-	n := len(src)
-	i := start
-	for {
-		for i < n && isDigit(src[i]) {
+// skip returns the end of the tokens of kind k starting at s[i], stopping
+// after max of them (max < 0: no limit), and how many there were.
+func skip(s []byte, i int, k tokKind, max int) (int, int) {
+	count := 0
+	for i < len(s) && count != max {
+		if k == tokDigit && isDigit(s[i]) { // the common case, without a call
 			i++
-		}
-		if i+1 < n && isSep(src[i]) && isDigit(src[i+1]) {
-			i++
+			count++
 			continue
 		}
-		return i
+		kk, w, _ := tokenAt(s, i)
+		if kk != k {
+			break
+		}
+		i += w
+		count++
+	}
+	return i, count
+}
+
+// runEnd returns the end of the run starting at the digit token src[start].
+func runEnd(src []byte, start int) int {
+	i := start
+	for {
+		end, _ := skip(src, i, tokDigit, -1)
+		next, seps := skip(src, end, tokSep, maxSepRun)
+		if seps == 0 || next >= len(src) {
+			return end
+		}
+		if k, _, _ := tokenAt(src, next); k != tokDigit {
+			return end
+		}
+		i = next
 	}
 }
 
@@ -127,27 +270,39 @@ func runEnd(src []byte, start int) int {
 // final once the group start is reached, because every candidate that can
 // mask them starts at or before an earlier group start.
 func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
-	maskEnd := 0 // bytes of run before maskEnd are masked (digits only)
+	maskEnd := 0 // digit tokens of run starting before maskEnd are masked
 	emitted := 0
 	var digits [maxCardDigits]byte
+	// starts holds where the last keepDigits digit tokens began, as a ring:
+	// after n digits, the keepDigits-th from the end is starts[n%keepDigits].
+	var starts [keepDigits]int
 
 	for g := 0; g < len(run); {
-		// Group bounds.
-		ge := g
-		for ge < len(run) && isDigit(run[ge]) {
-			ge++
-		}
 		if !detect && g > emitted {
 			dst = emitMasked(dst, run[emitted:g], maskEnd-emitted)
 			emitted = g
 		}
 
-		glen := ge - g
+		// The group: its end, its digit count, its last digits' starts.
+		ge, glen := g, 0
+		for ge < len(run) {
+			w := 1
+			if !isDigit(run[ge]) {
+				if k, kw, _ := tokenAt(run, ge); k != tokDigit {
+					break
+				} else {
+					w = kw
+				}
+			}
+			starts[glen%keepDigits] = ge
+			glen++
+			ge += w
+		}
 		if glen > maxCardDigits {
 			s.found = true
-			maskEnd = max(maskEnd, ge-keepDigits)
+			maskEnd = max(maskEnd, starts[glen%keepDigits])
 		}
-		if len(s.cvc) > 0 && glen == len(s.cvc) && string(run[g:ge]) == string(s.cvc) {
+		if len(s.cvc) > 0 && glen == len(s.cvc) && digitsEqual(run[g:ge], s.cvc) {
 			maskEnd = max(maskEnd, ge)
 		}
 		if detect && s.found {
@@ -157,13 +312,20 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 		// Candidates starting at group g: extend over whole groups.
 		nd := 0
 		for p := g; p < len(run) && nd <= maxCardDigits; {
-			q := p
-			for q < len(run) && isDigit(run[q]) {
-				if nd < maxCardDigits {
-					digits[nd] = run[q]
+			for p < len(run) {
+				w, d := 1, run[p]
+				if !isDigit(d) {
+					var k tokKind
+					if k, w, d = tokenAt(run, p); k != tokDigit {
+						break
+					}
 				}
+				if nd < maxCardDigits {
+					digits[nd] = d
+				}
+				starts[nd%keepDigits] = p
 				nd++
-				q++
+				p += w
 			}
 			if nd > maxCardDigits {
 				break
@@ -173,11 +335,11 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 				if detect {
 					return dst
 				}
-				maskEnd = max(maskEnd, lastDigitsStart(run, q, keepDigits))
+				maskEnd = max(maskEnd, starts[nd%keepDigits])
 			}
-			p = q + 1 // skip the separator
+			p, _ = skip(run, p, tokSep, -1)
 		}
-		g = ge + 1
+		g, _ = skip(run, ge, tokSep, -1)
 	}
 	if !detect {
 		dst = emitMasked(dst, run[emitted:], maskEnd-emitted)
@@ -185,32 +347,43 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 	return dst
 }
 
-// lastDigitsStart returns the index of the k-th digit counted back from end
-// (exclusive), skipping separators.
-func lastDigitsStart(run []byte, end, k int) int {
-	i := end
-	for k > 0 && i > 0 {
-		i--
-		if isDigit(run[i]) {
-			k--
+// digitsEqual reports whether the digit tokens of group spell want.
+func digitsEqual(group, want []byte) bool {
+	n := 0
+	for i := 0; i < len(group); {
+		_, w, d := tokenAt(group, i)
+		if n >= len(want) || d != want[n] {
+			return false
 		}
+		n++
+		i += w
 	}
-	return i
+	return n == len(want)
 }
 
-// emitMasked appends b with the digits of its first n bytes masked.
+// emitMasked appends b with the digit tokens that start in its first n
+// bytes masked.
 func emitMasked(dst, b []byte, n int) []byte {
 	if n <= 0 {
 		return append(dst, b...)
 	}
 	n = min(n, len(b))
-	for _, c := range b[:n] {
-		if isDigit(c) {
-			c = maskByte
+	i := 0
+	for i < n {
+		if isDigit(b[i]) {
+			dst = append(dst, maskByte)
+			i++
+			continue
 		}
-		dst = append(dst, c)
+		k, w, _ := tokenAt(b, i)
+		if k == tokDigit {
+			dst = appendMask(dst, w)
+		} else {
+			dst = append(dst, b[i:i+w]...)
+		}
+		i += w
 	}
-	return append(dst, b[n:]...)
+	return append(dst, b[i:]...)
 }
 
 // luhn reports whether the ASCII digits d pass the Luhn check.

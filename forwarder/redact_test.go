@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRedact(t *testing.T) {
@@ -25,7 +27,29 @@ func TestRedact(t *testing.T) {
 		{"19 digits luhn", "4000000000000000006", "", "***************0006"},
 		{"luhn invalid", "4242424242424241", "", "4242424242424241"},
 		{"12 digits", "424242424242", "", "424242424242"},
-		{"double space breaks run", "4242  4242 4242 4242", "", "4242  4242 4242 4242"},
+		{"double space joins", "4242  4242 4242 4242", "", "****  **** **** 4242"},
+		{"three separators join", "4242 - 4242 - 4242 - 4242", "", "**** - **** - **** - 4242"},
+		{"four separators break run", "4242    4242 4242 4242", "", "4242    4242 4242 4242"},
+		{"dots", "4242.4242.4242.4242", "", "****.****.****.4242"},
+		{"slashes", "4242/4242/4242/4242", "", "****/****/****/4242"},
+		{"underscores", "4242_4242_4242_4242", "", "****_****_****_4242"},
+		{"tabs", "4242\t4242\t4242\t4242", "", "****\t****\t****\t4242"},
+		{"newlines", "4242\r\n4242\n4242\n4242", "", "****\r\n****\n****\n4242"},
+		{"nbsp", "4242\u00a04242\u00a04242\u00a04242", "", "****\u00a0****\u00a0****\u00a04242"},
+		{"nbsp and space", "4242\u00a0 4242 \u00a04242\u00a04242", "", "****\u00a0 **** \u00a0****\u00a04242"},
+		{"json escaped digit", `{"n":"\u0034242424242424242"}`, "", `{"n":"\u002a***********4242"}`},
+		{"json escaped digits", strings.Repeat(`\u0034\u0032`, 8), "", strings.Repeat(`\u002a`, 12) + `\u0034\u0032\u0034\u0032`},
+		{"json escaped uppercase hex", `\uFF14242424242424242`, "", `\u002a***********4242`},
+		{"json escaped separators", `4242\u00204242\u002d4242\u00A04242`, "", `****\u0020****\u002d****\u00A04242`},
+		{"json short escapes", `4242\/4242\t4242\n4242`, "", `****\/****\t****\n4242`},
+		{"other escape is one token", `\u00414242424242424242`, "", `\u0041************4242`},
+		{"escaped backslash is text", `\\u0031x`, "", `\\u0031x`},
+		{"truncated escape", `4242424242424242\u003`, "", `************4242\u003`},
+		{"fullwidth digits", "４２４２４２４２４２４２４２４２", "", "＊＊＊＊＊＊＊＊＊＊＊＊４２４２"},
+		{"fullwidth and ascii", "４242 4242 4242 4242", "", "＊*** **** **** 4242"},
+		{"escaped fullwidth digit", `\uff14242424242424242`, "", `\u002a***********4242`},
+		{"fullwidth cvc", "cvc ７３７", "737", "cvc ＊＊＊"},
+		{"version not card", "v1.2.3 build 2024.06.15", "", "v1.2.3 build 2024.06.15"},
 		{"letters adjacent", "x4242424242424242y", "", "x************4242y"},
 		{"card then cvc", "4242 4242 4242 4242 123", "", "**** **** **** 4242 123"},
 		{"prefix group", "12-4242424242424242", "", "12-************4242"},
@@ -76,28 +100,93 @@ func TestLuhn(t *testing.T) {
 	}
 }
 
-// redactReference is a slow, obviously-correct statement of the masking
-// rule in redact.go: find every group-aligned candidate and mask the union.
-func redactReference(in, cvc []byte) []byte {
-	type group struct{ s, e int }
-	var groups []group
+// refToken is one token of the reference tokenizer: bytes [s, e), kind
+// 'd' (digit, value v), 's' (separator) or 'o' (other).
+type refToken struct {
+	s, e int
+	kind byte
+	v    byte
+}
+
+// refTokens tokenizes in as the package comment in redact.go defines it,
+// written out case by case rather than as the scanner does.
+func refTokens(in []byte) []refToken {
+	var out []refToken
 	for i := 0; i < len(in); {
-		if !isDigit(in[i]) {
+		rest := in[i:]
+		t := refToken{s: i, e: i + 1, kind: 'o'}
+		r, size := utf8.DecodeRune(rest)
+		switch {
+		case rest[0] >= '0' && rest[0] <= '9':
+			t.kind, t.v = 'd', rest[0]
+		case strings.IndexByte(" \t\r\n.-/_", rest[0]) >= 0:
+			t.kind = 's'
+		case r == '\u00a0' && size == 2:
+			t.kind, t.e = 's', i+2
+		case r >= '\uff10' && r <= '\uff19' && size == 3:
+			t.kind, t.e, t.v = 'd', i+3, byte('0'+r-'\uff10')
+		case rest[0] == '\\' && len(rest) >= 2 && strings.IndexByte("tnr/", rest[1]) >= 0:
+			t.kind, t.e = 's', i+2
+		case rest[0] == '\\' && len(rest) >= 2 && rest[1] == '\\':
+			t.e = i + 2
+		case rest[0] == '\\' && len(rest) >= 6 && rest[1] == 'u':
+			v, err := strconv.ParseUint(string(rest[2:6]), 16, 32)
+			if err != nil {
+				break
+			}
+			t.e = i + 6
+			switch r := rune(v); {
+			case r >= '0' && r <= '9':
+				t.kind, t.v = 'd', byte(r)
+			case r >= '\uff10' && r <= '\uff19':
+				t.kind, t.v = 'd', byte('0'+r-'\uff10')
+			case strings.ContainsRune(" \t\r\n.-/_\u00a0", r):
+				t.kind = 's'
+			}
+		}
+		out = append(out, t)
+		i = t.e
+	}
+	return out
+}
+
+// redactReference is a slow, obviously-correct statement of the masking
+// rule in redact.go: tokenize, find every group-aligned candidate of every
+// run and mask the union.
+func redactReference(in, cvc []byte) []byte {
+	toks := refTokens(in)
+	type group struct{ a, b int } // token indexes [a, b)
+	var groups []group
+	for i := 0; i < len(toks); {
+		if toks[i].kind != 'd' {
 			i++
 			continue
 		}
 		j := i
-		for j < len(in) && isDigit(in[j]) {
+		for j < len(toks) && toks[j].kind == 'd' {
 			j++
 		}
 		groups = append(groups, group{i, j})
 		i = j
 	}
-	mask := make([]bool, len(in))
+	// joined reports whether groups x and x+1 are in the same run.
+	joined := func(x int) bool {
+		gap := groups[x+1].a - groups[x].b
+		if gap < 1 || gap > 3 {
+			return false
+		}
+		for k := groups[x].b; k < groups[x+1].a; k++ {
+			if toks[k].kind != 's' {
+				return false
+			}
+		}
+		return true
+	}
+	mask := make([]bool, len(toks))
 	markAllBut4 := func(gs []group) {
 		var pos []int
 		for _, g := range gs {
-			for k := g.s; k < g.e; k++ {
+			for k := g.a; k < g.b; k++ {
 				pos = append(pos, k)
 			}
 		}
@@ -105,22 +194,29 @@ func redactReference(in, cvc []byte) []byte {
 			mask[k] = true
 		}
 	}
+	digitsOf := func(g group) []byte {
+		var d []byte
+		for k := g.a; k < g.b; k++ {
+			d = append(d, toks[k].v)
+		}
+		return d
+	}
 	for a := 0; a < len(groups); a++ {
 		g := groups[a]
-		if g.e-g.s > maxCardDigits {
+		if g.b-g.a > maxCardDigits {
 			markAllBut4(groups[a : a+1])
 		}
-		if len(cvc) > 0 && bytes.Equal(in[g.s:g.e], cvc) {
-			for k := g.s; k < g.e; k++ {
+		if len(cvc) > 0 && bytes.Equal(digitsOf(g), cvc) {
+			for k := g.a; k < g.b; k++ {
 				mask[k] = true
 			}
 		}
 		var digits []byte
 		for b := a; b < len(groups); b++ {
-			if b > a && !(groups[b].s == groups[b-1].e+1 && isSep(in[groups[b-1].e])) {
-				break // not in the same run
+			if b > a && !joined(b-1) {
+				break
 			}
-			digits = append(digits, in[groups[b].s:groups[b].e]...)
+			digits = append(digits, digitsOf(groups[b])...)
 			if len(digits) > maxCardDigits {
 				break
 			}
@@ -129,22 +225,32 @@ func redactReference(in, cvc []byte) []byte {
 			}
 		}
 	}
-	out := bytes.Clone(in)
-	for k, m := range mask {
-		if m {
-			out[k] = maskByte
+	var out []byte
+	for k, t := range toks {
+		if !mask[k] {
+			out = append(out, in[t.s:t.e]...)
+			continue
+		}
+		switch t.e - t.s {
+		case 1:
+			out = append(out, '*')
+		case 3:
+			out = append(out, "＊"...)
+		case 6:
+			out = append(out, `\u002a`...)
 		}
 	}
 	return out
 }
 
 // FuzzRedact checks redact against the reference rule, and the invariants
-// that matter whatever the input: the output has the input's length and
-// non-digit bytes, only digits turn into '*'.
+// that matter whatever the input: the output has the input's length, and
+// is valid UTF-8 when the input is.
 func FuzzRedact(f *testing.F) {
 	for _, s := range []string{"", "4242424242424242", "4242 4242 4242 4242 123", "a-1-2-3", "12-4242424242424242",
 		"4242-4242-4242-4242-4242-4242-4242", strings.Repeat("1 ", 40), "42424242424242424242424242",
-		"0000000000000 000000000", "4224242424242 4242"} {
+		"0000000000000 000000000", "4224242424242 4242", "4242 - 4242\u00a04242.4242", `\u0034242424242424242`,
+		"４２４２４２４２４２４２４２４２", `\\u0034\u0032\/4242\t424242424242`, "1.2.3.4  5/6/7_8\r\n9"} {
 		f.Add([]byte(s), []byte("123"))
 		f.Add([]byte(s), []byte(nil))
 	}
@@ -156,10 +262,8 @@ func FuzzRedact(f *testing.F) {
 		if len(out) != len(in) {
 			t.Fatalf("len(redact(%q)) = %d, want %d", in, len(out), len(in))
 		}
-		for i := range in {
-			if out[i] != in[i] && !(isDigit(in[i]) && out[i] == maskByte) {
-				t.Fatalf("redact(%q)[%d] = %q, want %q or '*'", in, i, out[i], in[i])
-			}
+		if utf8.Valid(in) && !utf8.Valid(out) {
+			t.Fatalf("redact(%q) = %q, not valid UTF-8", in, out)
 		}
 		if want := redactReference(in, cvc); !bytes.Equal(out, want) {
 			t.Fatalf("redact(%q, %q) = %q, want %q", in, cvc, out, want)
@@ -170,15 +274,26 @@ func FuzzRedact(f *testing.F) {
 	})
 }
 
-func benchInput(n int) []byte {
+// benchInput is n bytes of a JSON-ish processor response: mostly text, some
+// amounts, one card number in ten fields. With spelled, the cards are
+// written in the forms the scanner also reads (separators, NBSP, JSON
+// escapes, fullwidth digits) and dates and decimals are mixed in.
+func benchInput(n int, spelled bool) []byte {
 	r := rand.New(rand.NewPCG(1, 2))
+	cards := []string{"4242424242424242"}
+	if spelled {
+		cards = []string{"4242 - 4242.4242/4242", "4242\u00a04242\u00a04242\u00a04242", `\u0034242424242424242`,
+			"４２４２４２４２４２４２４２４２", "4242\\/4242\\/4242\\/4242"}
+	}
 	var b bytes.Buffer
 	for b.Len() < n {
-		switch r.IntN(10) {
-		case 0:
-			b.WriteString(`"number":"4242424242424242",`)
-		case 1:
+		switch k := r.IntN(10); {
+		case k == 0:
+			fmt.Fprintf(&b, `"number":"%s",`, cards[r.IntN(len(cards))])
+		case k == 1:
 			fmt.Fprintf(&b, `"amount":%d,`, r.IntN(100000))
+		case k == 2 && spelled:
+			fmt.Fprintf(&b, `"created":"2024-06-%02d 12:00:00.%06d","rate":%d.%04d,`, r.IntN(28)+1, r.IntN(1e6), r.IntN(100), r.IntN(1e4))
 		default:
 			b.WriteString(`"description":"an ordinary processor response field",`)
 		}
@@ -187,15 +302,21 @@ func benchInput(n int) []byte {
 }
 
 func BenchmarkRedact(b *testing.B) {
-	for _, n := range []int{1 << 10, 64 << 10, 1 << 20} {
-		in := benchInput(n)
-		dst := make([]byte, 0, n)
-		b.Run(fmt.Sprintf("%dKB", n>>10), func(b *testing.B) {
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				dst = Redact(dst[:0], in)
+	for _, spelled := range []bool{false, true} {
+		for _, n := range []int{1 << 10, 64 << 10, 1 << 20} {
+			in := benchInput(n, spelled)
+			dst := make([]byte, 0, n)
+			name := fmt.Sprintf("%dKB", n>>10)
+			if spelled {
+				name += "/spelled"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(n))
+				b.ReportAllocs()
+				for b.Loop() {
+					dst = Redact(dst[:0], in)
+				}
+			})
+		}
 	}
 }

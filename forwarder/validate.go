@@ -339,23 +339,25 @@ func (v *validated) renderHeaders(cv fieldValues) (http.Header, *Error) {
 	return h, nil
 }
 
-// isWholeCardNumber reports whether s, without spaces and dashes, is 13–19
-// digits that pass Luhn.
+// isWholeCardNumber reports whether s is nothing but digits and
+// separators (as Redact reads them), with 13–19 digits that pass Luhn.
 func isWholeCardNumber(s string) bool {
+	b := []byte(s)
 	var d [maxCardDigits]byte
 	n := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case isDigit(c):
+	for i := 0; i < len(b); {
+		k, w, c := tokenAt(b, i)
+		switch k {
+		case tokDigit:
 			if n == maxCardDigits {
 				return false
 			}
 			d[n] = c
 			n++
-		case isSep(c):
-		default:
+		case tokOther:
 			return false
 		}
+		i += w
 	}
 	return n >= minCardDigits && luhn(d[:n])
 }

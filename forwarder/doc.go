@@ -29,7 +29,10 @@
 //     placeholder in a header the entry does not list in CardHeaders is
 //     refused; policy refusals get a denied audit record;
 //  7. a dry run stops here and returns a Preview, card fields masked;
-//  8. detokenize;
+//  8. detokenize; a template that uses the CVC reads it and deletes it
+//     in one store operation (DetokenizeConsumingCVC), so that two
+//     concurrent forwards never both send it, and it is gone whatever the
+//     outcome: after a not_sent failure the caller collects it again;
 //  9. render, into a pooled buffer that is zeroed after use;
 //  10. the intent audit record, durable before anything is sent: if it
 //     cannot be written the forward is refused (audit_unavailable); then,
@@ -47,8 +50,7 @@
 //     peer certificate digest, duration), whatever happened after the
 //     intent, on a context the caller cannot cancel; then the answer is
 //     stored under the Idempotency-Key (or the key released if nothing was
-//     sent), and after an answered forward that carried the CVC, the CVC
-//     is deleted.
+//     sent).
 //
 // # Slots and escaping
 //

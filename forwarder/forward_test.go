@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,9 +126,9 @@ func TestForwardHappyPath(t *testing.T) {
 				t.Errorf("ordinary response header lost")
 			}
 
-			// The CVC was used and the processor answered: it is consumed.
+			// The CVC was used: it was consumed as it was read.
 			if _, consumed := e.cards.counts(); consumed != 1 {
-				t.Errorf("ConsumeCVC calls = %d, want 1", consumed)
+				t.Errorf("DetokenizeConsumingCVC calls = %d, want 1", consumed)
 			}
 
 			// The log line is there and holds no card data.
@@ -325,14 +326,65 @@ func TestForwardCardErrors(t *testing.T) {
 			t.Errorf("Forward = %q %q, want internal_error without the cause in the message", fe.Code, fe.Message)
 		}
 	})
-	t.Run("consume failure does not fail the forward", func(t *testing.T) {
+	// The CVC is single use whatever the first forward's outcome: the
+	// second forward, even after a not_sent failure, finds it gone.
+	for _, tt := range []struct {
+		name    string
+		h       http.HandlerFunc
+		mod     envOpt
+		outcome Outcome
+	}{
+		{"after answered", echo, nil, Answered},
+		{"after sent_no_response", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, nil, SentNoResponse},
+		{"after not_sent", echo, func(o *Options, d *allowlist.Destination) { o.RootCAs = newEmptyPool() }, NotSent},
+	} {
+		t.Run("cvc single use "+tt.name, func(t *testing.T) {
+			var opts []envOpt
+			if tt.mod != nil {
+				opts = append(opts, tt.mod)
+			}
+			e := newEnv(t, tt.h, opts...)
+			resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"c":"{{card.cvc}}"}`))
+			got := NotSent
+			if err != nil {
+				got = forwardErrFrom(t, resp, err).Outcome
+			} else {
+				got = resp.Outcome
+			}
+			if got != tt.outcome {
+				t.Fatalf("first Forward outcome = %q (%v), want %q", got, err, tt.outcome)
+			}
+			sent := len(e.p.requests())
+			fe := forwardErr(t, e.f, e.jsonRequest(`{"c":"{{card.cvc}}"}`))
+			if fe.Code != CodeCVCNotAvailable || fe.Outcome != NotSent {
+				t.Errorf("second Forward = %q/%q, want cvc_not_available/not_sent", fe.Code, fe.Outcome)
+			}
+			if n := len(e.p.requests()); n != sent {
+				t.Errorf("second forward reached the processor")
+			}
+		})
+	}
+	t.Run("concurrent forwards send the cvc once", func(t *testing.T) {
 		e := newEnv(t, echo)
-		e.cards.consumeFn = func() error { return errors.New("store down") }
-		if _, err := e.f.Forward(context.Background(), e.jsonRequest(`{"c":"{{card.cvc}}"}`)); err != nil {
-			t.Fatalf("Forward: %v", err)
+		const n = 8
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() { e.f.Forward(context.Background(), e.jsonRequest(`{"c":"{{card.cvc}}"}`)) })
 		}
-		if !strings.Contains(e.logText(), "consume cvc failed") {
-			t.Errorf("consume failure not logged")
+		wg.Wait()
+		withCVC := 0
+		for _, r := range e.p.requests() {
+			if strings.Contains(string(r.body), testCVC) {
+				withCVC++
+			}
+		}
+		if withCVC != 1 {
+			t.Errorf("%d of %d concurrent forwards sent the CVC, want 1", withCVC, n)
 		}
 	})
 	t.Run("no cvc used, none consumed", func(t *testing.T) {
@@ -469,8 +521,8 @@ func TestForwardOutcomes(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("took %v, the entry's timeout is 300ms", d)
 		}
-		if _, c := e.cards.counts(); c != 0 {
-			t.Errorf("CVC consumed without an answer")
+		if _, c := e.cards.counts(); c != 1 {
+			t.Errorf("CVC consumed %d times, want once, as it was read", c)
 		}
 	})
 	t.Run("connection dropped after request", func(t *testing.T) {

@@ -93,7 +93,7 @@ const (
 	DefaultDialTimeout         = 5 * time.Second  // one TCP connect attempt
 	DefaultDNSTimeout          = 5 * time.Second  // one host lookup
 	DefaultTLSHandshakeTimeout = 10 * time.Second // one TLS handshake
-	DefaultCardTimeout         = 5 * time.Second  // one Detokenize or ConsumeCVC call
+	DefaultCardTimeout         = 5 * time.Second  // one Detokenize call
 	DefaultMaxResponseBytes    = 1 << 20          // processor body, unless the entry sets its own
 	DefaultMaxRequestBodyBytes = 1 << 20          // the caller's body template
 	DefaultAuditTimeout        = 5 * time.Second  // one audit append
@@ -124,9 +124,15 @@ type AllowlistSource interface {
 }
 
 // Cards reads cards from the vault. vaultclient.Vault implements it.
+//
+// DetokenizeConsumingCVC is Detokenize that deletes the CVC in the same
+// store operation as the read; a forward whose template uses the CVC reads
+// the card with it. Of two concurrent forwards, at most one gets the CVC,
+// and the CVC is gone whatever the outcome, not_sent included: the caller
+// collects it again from the cardholder (cvc_not_available says so).
 type Cards interface {
 	Detokenize(ctx context.Context, token string) (*vaultclient.Card, error)
-	ConsumeCVC(ctx context.Context, token string) error
+	DetokenizeConsumingCVC(ctx context.Context, token string) (*vaultclient.Card, error)
 }
 
 // Resolver looks host names up. *net.Resolver implements it.
@@ -523,9 +529,16 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 // sendCard detokenizes, renders, writes the intent record and sends,
 // retrying only what certainly was not sent.
 func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
-	// 8. The card.
+	// 8. The card. A template that uses the CVC consumes it in the same
+	// store operation as the read, so that two concurrent forwards can
+	// never both send it; from here it is gone whatever the outcome.
+	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
+	detokenize := f.cards.Detokenize
+	if fw.usedCVC {
+		detokenize = f.cards.DetokenizeConsumingCVC
+	}
 	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
-	card, err := f.cards.Detokenize(cctx, r.Card)
+	card, err := detokenize(cctx, r.Card)
 	cancel()
 	if err != nil {
 		return nil, passThrough(err, "card store unavailable")
@@ -534,7 +547,6 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		return nil, notSent(CodeInternal, "card store returned no card")
 	}
 	cv := cardValues{card: card}
-	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
 
 	// 9. Render, into a pooled buffer that the request body owns.
 	body, hdr, e := f.render(v, cv)
@@ -585,9 +597,6 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		if body, hdr, e = f.render(v, cv); e != nil {
 			break
 		}
-	}
-	if fw.usedCVC && (resp != nil || e != nil && e.Outcome == Answered) {
-		f.consumeCVC(ctx, fw, r.Card)
 	}
 	if e != nil {
 		return nil, e
@@ -949,20 +958,6 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header 
 		}
 	}
 	return out
-}
-
-// consumeCVC deletes the transient CVC after the processor has answered a
-// request that carried it. Failure is logged, never returned: the processor
-// has already acted. The call outlives a caller that hung up (the CVC must
-// go either way) but has its own deadline.
-func (f *Forwarder) consumeCVC(ctx context.Context, fw *forward, token string) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cardTimeout)
-	defer cancel()
-	if err := f.cards.ConsumeCVC(cctx, token); err != nil {
-		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: consume cvc failed",
-			slog.String("forward_id", fw.id), slog.String("request_id", fw.req.RequestID),
-			slog.String("error", err.Error()))
-	}
 }
 
 func (f *Forwarder) getBuf() *[]byte {

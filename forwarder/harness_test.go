@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,14 +37,14 @@ const (
 	caller    = "spiffe://cardgate.test/billing"
 )
 
-// fakeCards implements this package's Cards interface.
+// fakeCards implements this package's Cards interface. Like the vault,
+// DetokenizeConsumingCVC hands out a token's CVC once.
 type fakeCards struct {
-	mu        sync.Mutex
-	cards     map[string]func() *vaultclient.Card
-	detok     int
-	consumed  []string
-	detokErr  error
-	consumeFn func() error
+	mu       sync.Mutex
+	cards    map[string]func() *vaultclient.Card
+	detok    int
+	consumed []string // tokens read by DetokenizeConsumingCVC
+	detokErr error
 }
 
 func newFakeCards() *fakeCards {
@@ -71,14 +72,18 @@ func (c *fakeCards) Detokenize(ctx context.Context, token string) (*vaultclient.
 	return mk(), nil
 }
 
-func (c *fakeCards) ConsumeCVC(ctx context.Context, token string) error {
+func (c *fakeCards) DetokenizeConsumingCVC(ctx context.Context, token string) (*vaultclient.Card, error) {
+	card, err := c.Detokenize(ctx, token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.consumed = append(c.consumed, token)
-	if c.consumeFn != nil {
-		return c.consumeFn()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if slices.Contains(c.consumed, token) {
+		card.CVC = vaultclient.CVC{}
+	}
+	c.consumed = append(c.consumed, token)
+	return card, nil
 }
 
 func (c *fakeCards) counts() (int, int) {

@@ -194,8 +194,9 @@ func (v cardValues) value(f allowlist.Field) (string, *Error) {
 	unavailable := func() (string, *Error) {
 		switch f {
 		case allowlist.FieldCVC:
-			// Transient: it expired or an earlier forward used it.
-			return "", notSent(CodeCVCNotAvailable, "the card's CVC has expired or was already used")
+			// Transient: it expired, or an earlier forward read it (and so
+			// consumed it, whatever that forward's outcome).
+			return "", notSent(CodeCVCNotAvailable, "the card's CVC has expired or was already used by a forward (which consumes it even when nothing was sent); collect it again")
 		case allowlist.FieldName:
 			return "", notSent(CodeInvalidTemplate, "the template uses {{card.name}} but the card holds no name")
 		}

@@ -171,6 +171,44 @@ func (s *BoltStore) Get(ctx context.Context, token string) (Entry, error) {
 	return e, nil
 }
 
+// GetAndDeleteCVC implements Store, in one Update transaction: bbolt
+// serializes writers, so two calls cannot both see the CVC.
+func (s *BoltStore) GetAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: bolt take cvc %s: %w", token, err)
+	}
+	now := s.now()
+	var e Entry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tok := []byte(token)
+		rec := tx.Bucket([]byte(bucketCards)).Get(tok)
+		if rec == nil {
+			return ErrNotFound
+		}
+		e.Record = bytes.Clone(rec)
+		cvcs := tx.Bucket([]byte(bucketCVCs))
+		v := cvcs.Get(tok)
+		if v == nil {
+			return nil
+		}
+		if len(v) < 8 {
+			return fmt.Errorf("cvc entry is %d bytes", len(v))
+		}
+		if now.UnixMilli() < int64(binary.BigEndian.Uint64(v[:8])) {
+			e.CVC = bytes.Clone(v[8:])
+		}
+		idx := append(bytes.Clone(v[:8]), tok...)
+		if err := tx.Bucket([]byte(bucketCVCExpiry)).Delete(idx); err != nil {
+			return err
+		}
+		return cvcs.Delete(tok)
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: bolt take cvc %s: %w", token, err)
+	}
+	return e, nil
+}
+
 // DeleteCVC implements Store.
 func (s *BoltStore) DeleteCVC(ctx context.Context, token string) error {
 	if err := ctx.Err(); err != nil {

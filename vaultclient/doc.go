@@ -16,7 +16,8 @@
 // key name and key version that sealed it. The number, expiry and name are
 // sealed together; last4, brand, a keyed fingerprint and the creation time
 // are kept in clear. The CVC is sealed separately under its own binding,
-// stored under its own key with a TTL, and deleted by ConsumeCVC.
+// stored under its own key with a TTL, and deleted with the read that
+// returns it (DetokenizeConsumingCVC) or by ConsumeCVC.
 //
 // Key backends implement Keyer. PKCS11 keeps non-extractable keys in an
 // HSM (it needs cgo; see PKCS11Available) and Transit uses HashiCorp

@@ -129,6 +129,10 @@ func (blockingStore) Get(ctx context.Context, _ string) (Entry, error) {
 	<-ctx.Done()
 	return Entry{}, ctx.Err()
 }
+func (blockingStore) GetAndDeleteCVC(ctx context.Context, _ string) (Entry, error) {
+	<-ctx.Done()
+	return Entry{}, ctx.Err()
+}
 func (blockingStore) DeleteCVC(ctx context.Context, _ string) error { <-ctx.Done(); return ctx.Err() }
 func (blockingStore) Ping(ctx context.Context) error                { <-ctx.Done(); return ctx.Err() }
 

@@ -24,6 +24,7 @@ type RedisStore struct {
 	prefix string
 	put    *redis.Script
 	swap   *redis.Script
+	take   *redis.Script
 }
 
 // putScript writes the CVC, then the record, unless the record exists.
@@ -54,7 +55,7 @@ return 1
 // (for example "cardgate:"). The prefix must not contain '{' or '}', which
 // would change the Cluster hash tag. c is not closed by the store.
 func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript)}
+	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript), take: redis.NewScript(takeScript)}
 }
 
 func (s *RedisStore) cardKey(token string) string { return s.prefix + "{" + token + "}:card" }
@@ -98,6 +99,50 @@ func (s *RedisStore) Get(ctx context.Context, token string) (Entry, error) {
 	e := Entry{Record: []byte(rec)}
 	if cvc, ok := vals[1].(string); ok {
 		e.CVC = []byte(cvc)
+	}
+	return e, nil
+}
+
+// takeScript reads the record and the CVC and deletes the CVC, as one
+// command: Redis runs a script without interleaving, so two forwards that
+// race for the same CVC cannot both read it. Both keys share the {token}
+// hash tag, so the script may touch both on a Cluster.
+//
+// KEYS[1] record key, KEYS[2] CVC key. Returns nil when there is no record
+// (and deletes nothing), else {record, CVC or nil}.
+const takeScript = `#!lua
+local rec = redis.call('GET', KEYS[1])
+if not rec then
+  return false
+end
+local cvc = redis.call('GET', KEYS[2])
+if cvc then
+  redis.call('DEL', KEYS[2])
+end
+return {rec, cvc}
+`
+
+// GetAndDeleteCVC implements Store, in one script.
+func (s *RedisStore) GetAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
+	vals, err := s.take.Run(ctx, s.c, []string{s.cardKey(token), s.cvcKey(token)}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return Entry{}, fmt.Errorf("vaultclient: redis take cvc %s: %w", token, ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("vaultclient: redis take cvc %s: %w", token, err)
+	}
+	if len(vals) == 0 {
+		return Entry{}, fmt.Errorf("vaultclient: redis take cvc %s: script returned no record", token)
+	}
+	rec, ok := vals[0].(string)
+	if !ok {
+		return Entry{}, fmt.Errorf("vaultclient: redis take cvc %s: %w", token, ErrNotFound)
+	}
+	e := Entry{Record: []byte(rec)}
+	if len(vals) > 1 {
+		if cvc, ok := vals[1].(string); ok {
+			e.CVC = []byte(cvc)
+		}
 	}
 	return e, nil
 }

@@ -23,6 +23,12 @@ type Store interface {
 	// CVC under token, in one read. It returns an error wrapping
 	// ErrNotFound when there is no record.
 	Get(ctx context.Context, token string) (Entry, error)
+	// GetAndDeleteCVC is Get that also deletes the CVC held under token,
+	// in the same atomic operation: of two concurrent calls, at most one
+	// returns the CVC. An expired CVC is deleted and not returned. It
+	// returns an error wrapping ErrNotFound, and deletes nothing, when
+	// there is no record.
+	GetAndDeleteCVC(ctx context.Context, token string) (Entry, error)
 	// DeleteCVC removes the CVC held under token, if any. Deleting a CVC
 	// that is not there is not an error.
 	DeleteCVC(ctx context.Context, token string) error

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,6 +149,61 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if err := s.DeleteCVC(ctx, tok()); err != nil {
 			t.Errorf("DeleteCVC(unknown token) = %v, want nil", err)
+		}
+	})
+
+	t.Run("get and delete cvc", func(t *testing.T) {
+		s := newStore(t)
+		token := tok()
+		if err := s.Put(ctx, token, full, time.Hour); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		got, err := s.GetAndDeleteCVC(ctx, token)
+		if err != nil {
+			t.Fatalf("GetAndDeleteCVC: %v", err)
+		}
+		if !bytes.Equal(got.Record, full.Record) || !bytes.Equal(got.CVC, full.CVC) {
+			t.Errorf("GetAndDeleteCVC = {%q, %q}, want {%q, %q}", got.Record, got.CVC, full.Record, full.CVC)
+		}
+		for _, get := range []func(context.Context, string) (Entry, error){s.GetAndDeleteCVC, s.Get} {
+			got, err := get(ctx, token)
+			if err != nil {
+				t.Fatalf("read after GetAndDeleteCVC: %v", err)
+			}
+			if got.CVC != nil || !bytes.Equal(got.Record, full.Record) {
+				t.Errorf("read after GetAndDeleteCVC = {%q, %q}, want {%q, nil}", got.Record, got.CVC, full.Record)
+			}
+		}
+		if _, err := s.GetAndDeleteCVC(ctx, tok()); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetAndDeleteCVC(unknown) error = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("get and delete cvc races", func(t *testing.T) {
+		// Of many concurrent readers, exactly one gets the CVC.
+		s := newStore(t)
+		token := tok()
+		if err := s.Put(ctx, token, full, time.Hour); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		const n = 16
+		var wg sync.WaitGroup
+		var got atomic.Int32
+		for range n {
+			wg.Go(func() {
+				e, err := s.GetAndDeleteCVC(ctx, token)
+				if err != nil {
+					t.Errorf("GetAndDeleteCVC: %v", err)
+					return
+				}
+				if e.CVC != nil {
+					got.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if got.Load() != 1 {
+			t.Errorf("%d of %d concurrent GetAndDeleteCVC calls got the CVC, want 1", got.Load(), n)
 		}
 	})
 

@@ -234,16 +234,35 @@ func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 func (v *Vault) Detokenize(ctx context.Context, token string) (*Card, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.Detokenize")
 	defer span.End()
-	card, err := v.detokenize(ctx, token)
+	card, err := v.detokenize(ctx, token, false)
 	endSpan(span, err)
 	return card, err
 }
 
-func (v *Vault) detokenize(ctx context.Context, token string) (*Card, error) {
+// DetokenizeConsumingCVC is Detokenize that also deletes the CVC, in the
+// same store operation as the read: of two concurrent calls for one token,
+// at most one gets the CVC, so a CVC is sent at most once. The CVC is gone
+// from the moment it is read, whatever happens next (a key backend error,
+// a refused or failed send): the caller collects it again from the
+// cardholder. A card without a CVC (none held, expired or consumed) is
+// returned with an empty CVC, as by Detokenize.
+func (v *Vault) DetokenizeConsumingCVC(ctx context.Context, token string) (*Card, error) {
+	ctx, span := v.tracer.Start(ctx, "vaultclient.DetokenizeConsumingCVC")
+	defer span.End()
+	card, err := v.detokenize(ctx, token, true)
+	endSpan(span, err)
+	return card, err
+}
+
+func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (*Card, error) {
 	if !validToken(token) {
 		return nil, tokenNotFound(token, nil)
 	}
-	e, err := v.get(ctx, token)
+	get := v.get
+	if consumeCVC {
+		get = v.getAndDeleteCVC
+	}
+	e, err := get(ctx, token)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, tokenNotFound(token, err)
@@ -310,8 +329,9 @@ func (v *Vault) detokenize(ctx context.Context, token string) (*Card, error) {
 	return card, nil
 }
 
-// ConsumeCVC deletes the transient CVC held for token, after its first
-// successful forward. It is idempotent: a CVC already gone is not an
+// ConsumeCVC deletes the transient CVC held for token. (The forwarder uses
+// DetokenizeConsumingCVC instead, which deletes it with the read.) It is
+// idempotent: a CVC already gone is not an
 // error. Errors are *Error: token_not_found for a malformed token, or
 // store_unavailable.
 func (v *Vault) ConsumeCVC(ctx context.Context, token string) error {
@@ -407,6 +427,18 @@ func (v *Vault) get(ctx context.Context, token string) (Entry, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.store.Get", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	e, err := v.store.Get(ctx, token)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		spanErr(span, err)
+	}
+	return e, err
+}
+
+func (v *Vault) getAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
+	defer cancel()
+	ctx, span := v.tracer.Start(ctx, "vaultclient.store.GetAndDeleteCVC", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	e, err := v.store.GetAndDeleteCVC(ctx, token)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		spanErr(span, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -370,6 +371,53 @@ func TestCVCLifecycle(t *testing.T) {
 			}
 			if err := v.ConsumeCVC(ctx, "tok_bad"); code(err) != CodeTokenNotFound {
 				t.Errorf("ConsumeCVC(malformed) = %v, want %s", err, CodeTokenNotFound)
+			}
+		})
+	}
+}
+
+// TestDetokenizeConsumingCVC: the CVC comes back once, even to concurrent
+// callers, and the card itself stays readable.
+func TestDetokenizeConsumingCVC(t *testing.T) {
+	ctx := context.Background()
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			keys, _ := newTestKeyring(t)
+			v := newTestVault(t, sk.new(t), keys, Options{Now: func() time.Time { return testNow }, CVCTTL: 10 * time.Minute})
+			info, err := v.Tokenize(ctx, testCards[0].input())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var cvcs []string
+			for range n {
+				wg.Go(func() {
+					c, err := v.DetokenizeConsumingCVC(ctx, info.Token)
+					if err != nil {
+						t.Errorf("DetokenizeConsumingCVC: %v", err)
+						return
+					}
+					if c.Number.Reveal() != testCards[0].input().Number {
+						t.Errorf("DetokenizeConsumingCVC returned another card")
+					}
+					if cvc := c.CVC.Reveal(); cvc != "" {
+						mu.Lock()
+						cvcs = append(cvcs, cvc)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if len(cvcs) != 1 || cvcs[0] != testCards[0].cvc {
+				t.Errorf("%d concurrent reads got CVCs %q, want exactly one %q", n, cvcs, testCards[0].cvc)
+			}
+			if c, err := v.Detokenize(ctx, info.Token); err != nil || c.CVC.Reveal() != "" {
+				t.Errorf("Detokenize after consumption = CVC %q, %v; want none", c.CVC.Reveal(), err)
+			}
+			if _, err := v.DetokenizeConsumingCVC(ctx, "tok_bad"); code(err) != CodeTokenNotFound {
+				t.Errorf("DetokenizeConsumingCVC(malformed) = %v, want %s", err, CodeTokenNotFound)
 			}
 		})
 	}

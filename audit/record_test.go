@@ -232,7 +232,7 @@ func TestJQRecipe(t *testing.T) {
 	}
 	for _, tool := range []string{"jq", "sha256sum", "awk"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: %v", tool, err)
+			t.Fatalf("%s not installed (./scripts/test installs it): %v", tool, err)
 		}
 	}
 

@@ -345,7 +345,7 @@ func TestDockerfile(t *testing.T) {
 func TestInitScript(t *testing.T) {
 	for _, tool := range []string{"bash", "openssl", "ssh-keygen", "date", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			t.Fatalf("%s is not installed (./scripts/test installs it)", tool)
 		}
 	}
 	dir := t.TempDir()

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -267,5 +269,32 @@ func TestJQRecipe(t *testing.T) {
 	out, err := run(tampered)
 	if err == nil || !strings.Contains(out, "line 1: hash does not match contents") {
 		t.Errorf("recipe on a modified log = %v, output:\n%s\nwant a failure naming line 1", err, out)
+	}
+}
+
+// TestShapesAgreeWithTheirRules checks each hand-written shape against the
+// regular expression it documents, on edge cases and random strings.
+func TestShapesAgreeWithTheirRules(t *testing.T) {
+	shapes := map[string]shape{"id": reID, "token": reToken, "caller": reCaller, "destination": reDestination,
+		"reason": reReason, "sha256": reSHA256, "chain": reChain}
+	const alphabet = "tok_Aa9z0-.:/@f_ \x00é"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for name, sh := range shapes {
+		re := regexp.MustCompile(sh.rule)
+		inputs := []string{"", "tok_", "tok_a", "a", "-", ".", strings.Repeat("a", 63), strings.Repeat("a", 64),
+			strings.Repeat("a", 65), strings.Repeat("f", 24), strings.Repeat("f", 64), strings.Repeat("1", 128), strings.Repeat("1", 129),
+			"tok_" + strings.Repeat("A", 124), "tok_" + strings.Repeat("A", 125)}
+		for range 20000 {
+			b := make([]byte, rng.IntN(70))
+			for i := range b {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+			inputs = append(inputs, string(b))
+		}
+		for _, in := range inputs {
+			if got, want := sh.MatchString(in), re.MatchString(in); got != want {
+				t.Errorf("%s.MatchString(%q) = %v, regexp %s says %v", name, in, got, sh.rule, want)
+			}
+		}
 	}
 }

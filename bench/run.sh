@@ -184,13 +184,16 @@ cat >"$work/forward.json" <<JSON
 {"destination":"bench-upstream","url":"https://127.0.0.1:$up_port/v1/charges","method":"POST","card":"$token","headers":{"Content-Type":["application/json"]},"body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}
 JSON
 
+handshakes() { curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" | sed -n 's/.*"handshakes":\([0-9]*\).*/\1/p'; }
 run_wrk() { # name url bodyfile headers conns
   local threads=2; [ "$5" -lt 2 ] && threads=1
   if [ "$warmup" -gt 0 ]; then
     BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${warmup}s" -s bench/post.lua "$2" >/dev/null
   fi
-  BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${duration}s" --timeout 10s -s bench/post.lua "$2" |
-    sed -n "s/^RESULT /$1 $5 /p"
+  local before; before=$(handshakes)
+  local line; line=$(BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${duration}s" --timeout 10s -s bench/post.lua "$2" |
+    sed -n "s/^RESULT /$1 $5 /p")
+  echo "$line handshakes=$(( $(handshakes) - before ))"
 }
 
 results="$work/results.txt"
@@ -217,12 +220,12 @@ awk -v rss="$rss_kb" -v conns="$conns" '
     for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
     rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
   END {
-    printf "%-9s %5s %10s %9s %9s %9s %7s %7s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr"
+    printf "%-9s %5s %10s %9s %9s %9s %7s %7s %11s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes"
     n = split("direct nginx goproxy cardgate", order, " ")
     m = split(conns, cs, " ")
     for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
       if (!((t, c) in rps)) continue
-      printf "%-9s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"] }
+      printf "%-9s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"] }
     print ""
     printf "%-5s %14s %16s %20s %20s\n", "conns", "cardgate/nginx", "cardgate/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
     for (j = 1; j <= m; j++) { c = cs[j]
@@ -230,4 +233,5 @@ awk -v rss="$rss_kb" -v conns="$conns" '
         (v["cardgate", c, "p50"] - v["direct", c, "p50"])/1000, (v["cardgate", c, "p99"] - v["direct", c, "p99"])/1000 }
     printf "\ncardgate peak RSS: %.1f MB\n", rss / 1024
   }' "$results"
-echo "upstream TLS handshakes vs requests: $stats"
+echo "upstream TLS handshakes vs requests, whole run: $stats"
+echo "(handshakes: new TLS connections the upstream saw during each measured run; wrk's own for direct)"

@@ -42,10 +42,14 @@ type route struct {
 	client    *http.Client
 }
 
-// Transport limits that are not per-entry settings.
+// Transport limits that are not per-entry settings. Idle connections are
+// kept up to the connection cap: with a smaller idle pool, a burst above it
+// closes connections after one use and pays a TLS handshake for each new
+// one (measured: 256 concurrent forwards against an idle pool of 64 spent
+// most of their CPU on handshakes).
 const (
-	maxIdleConnsPerHost    = 64
-	maxConnsPerHost        = 512
+	maxConnsPerHost        = 256
+	maxIdleConnsPerHost    = maxConnsPerHost
 	idleConnTimeout        = 90 * time.Second
 	maxResponseHeaderBytes = 64 << 10
 )

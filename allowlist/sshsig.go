@@ -173,7 +173,15 @@ func checkKeyType(key ssh.PublicKey) error {
 	if key.Type() == ssh.KeyAlgoRSA {
 		ck, ok := key.(ssh.CryptoPublicKey)
 		if !ok {
-			return errors.New("cannot read the RSA key size")
+			// An ssh-agent's keys (*agent.Key) carry only the wire
+			// form, so read the size from that.
+			parsed, err := ssh.ParsePublicKey(key.Marshal())
+			if err != nil {
+				return fmt.Errorf("cannot read the RSA key size: %w", err)
+			}
+			if ck, ok = parsed.(ssh.CryptoPublicKey); !ok {
+				return errors.New("cannot read the RSA key size")
+			}
 		}
 		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
 		if !ok || rk.N.BitLen() < MinRSABits {

@@ -361,6 +361,12 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// Bounds on talking to ssh-agent.
+const (
+	agentDialTimeout = 5 * time.Second
+	agentTimeout     = 2 * time.Minute
+)
+
 // agentSigner finds the key with fingerprint fp in the ssh-agent at
 // SSH_AUTH_SOCK. Hardware keys then ask for a touch on the device.
 func agentSigner(fp string) (ssh.Signer, func(), error) {
@@ -368,8 +374,14 @@ func agentSigner(fp string) (ssh.Signer, func(), error) {
 	if sock == "" {
 		return nil, nil, errors.New("--agent: SSH_AUTH_SOCK is not set")
 	}
-	conn, err := net.Dial("unix", sock)
+	conn, err := net.DialTimeout("unix", sock, agentDialTimeout)
 	if err != nil {
+		return nil, nil, fmt.Errorf("--agent: %w", err)
+	}
+	// A wedged agent must not hang the auditor's shell; the bound is long
+	// enough for a touch on a hardware key.
+	if err := conn.SetDeadline(time.Now().Add(agentTimeout)); err != nil {
+		conn.Close()
 		return nil, nil, fmt.Errorf("--agent: %w", err)
 	}
 	signers, err := agent.NewClient(conn).Signers()

@@ -150,3 +150,172 @@ func TestAllowlistCLIUsage(t *testing.T) {
 		t.Errorf("verify -h = %v\n%s", err, out)
 	}
 }
+
+// startAgent runs a real ssh-agent in the foreground on a fresh socket,
+// kills it when the test ends, and returns the socket's path.
+func startAgent(t *testing.T) string {
+	t.Helper()
+	// A Unix socket path must fit in 108 bytes; t.TempDir's can be longer.
+	dir, err := os.MkdirTemp("", "cg-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("ssh-agent: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			t.Errorf("ssh-agent (pid %d) did not exit within 5s of SIGKILL", cmd.Process.Pid)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return sock
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("ssh-agent exited before listening: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ssh-agent did not create %s within 5s\n%s", sock, out.String())
+		}
+	}
+}
+
+// runBounded runs a command with SSH_AUTH_SOCK set, killed after 10s.
+func runBounded(t *testing.T, sock string, stdin []byte, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// TestAllowlistSignAgent signs through a real ssh-agent holding keys made
+// by ssh-keygen, and checks the signature with ssh-keygen -Y verify and
+// with allowlist.Verify. RSA is in the table because an agent signs with
+// SHA-1 unless asked for rsa-sha2-512, which the gateway requires.
+func TestAllowlistSignAgent(t *testing.T) {
+	tests := []struct {
+		name    string
+		keygen  []string
+		wantAlg string
+	}{
+		{"ed25519", []string{"-t", "ed25519"}, "ssh-ed25519"},
+		{"ecdsa-p256", []string{"-t", "ecdsa", "-b", "256"}, "ecdsa-sha2-nistp256"},
+		{"rsa-3072", []string{"-t", "rsa", "-b", "3072"}, "ssh-rsa"},
+	}
+	sock := startAgent(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := func(n string) string { return filepath.Join(dir, n) }
+			keygen(t, append([]string{"-q", "-N", "", "-C", "carol", "-f", p("carol")}, tt.keygen...)...)
+			runBounded(t, sock, nil, "ssh-add", "-q", p("carol"))
+			fp := strings.Fields(runBounded(t, sock, nil, "ssh-keygen", "-l", "-E", "sha256", "-f", p("carol.pub")))[1]
+			// The private key must not be what signs: only the agent.
+			if err := os.Remove(p("carol")); err != nil {
+				t.Fatal(err)
+			}
+			pub, err := os.ReadFile(p("carol.pub"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := strings.Fields(string(pub))
+			if f[0] != tt.wantAlg {
+				t.Fatalf("ssh-keygen made a %s key, want %s", f[0], tt.wantAlg)
+			}
+			signers := []byte("carol@audit.example " + f[0] + " " + f[1] + "\n")
+			if err := os.WriteFile(p("allowed_signers"), signers, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			doc := allowlistDoc(time.Now())
+			if err := os.WriteFile(p("v1.yaml"), doc, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			t.Setenv("SSH_AUTH_SOCK", sock)
+			out, err := runAL(t, "sign", "--agent", fp, "--out", p("v1.sig"), p("v1.yaml"))
+			if err != nil {
+				t.Fatalf("sign --agent %s = %v\n%s", fp, err, out)
+			}
+			if !strings.Contains(out, fp) {
+				t.Errorf("sign --agent output does not name the key %s:\n%s", fp, out)
+			}
+			armor, err := os.ReadFile(p("v1.sig"))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// Stock OpenSSH accepts it.
+			runBounded(t, sock, doc, "ssh-keygen", "-Y", "verify", "-f", p("allowed_signers"),
+				"-I", "carol@audit.example", "-n", allowlist.Namespace, "-s", p("v1.sig"))
+
+			// And so does the gateway's own check.
+			al, err := allowlist.Verify(doc, []allowlist.Signature{{Name: "v1.sig", Armor: armor}},
+				allowlist.Policy{AllowedSigners: signers, Threshold: 1, Environment: "test"})
+			if err != nil {
+				t.Fatalf("allowlist.Verify of the agent's signature = %v", err)
+			}
+			if len(al.Signatures) != 1 || al.Signatures[0].Status != allowlist.StatusValid || al.Signatures[0].Fingerprint != fp {
+				t.Errorf("allowlist.Verify signatures = %+v, want one valid by %s", al.Signatures, fp)
+			}
+		})
+	}
+
+	// The size check must still hold for keys that only an agent holds.
+	t.Run("rsa-2048 refused", func(t *testing.T) {
+		dir := t.TempDir()
+		p := func(n string) string { return filepath.Join(dir, n) }
+		keygen(t, "-q", "-N", "", "-C", "weak", "-t", "rsa", "-b", "2048", "-f", p("weak"))
+		runBounded(t, sock, nil, "ssh-add", "-q", p("weak"))
+		fp := strings.Fields(runBounded(t, sock, nil, "ssh-keygen", "-l", "-E", "sha256", "-f", p("weak.pub")))[1]
+		if err := os.WriteFile(p("v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("SSH_AUTH_SOCK", sock)
+		out, err := runAL(t, "sign", "--agent", fp, p("v1.yaml"))
+		if err == nil || !strings.Contains(err.Error(), "shorter than") {
+			t.Errorf("sign --agent with RSA-2048 = %v, want a refusal for its size\n%s", err, out)
+		}
+		if _, serr := os.Stat(p("v1.yaml.sig")); serr == nil {
+			t.Errorf("sign --agent with RSA-2048 wrote a signature")
+		}
+	})
+
+	t.Run("unknown fingerprint", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("SSH_AUTH_SOCK", sock)
+		const fp = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		out, err := runAL(t, "sign", "--agent", fp, filepath.Join(dir, "v1.yaml"))
+		if err == nil || !strings.Contains(err.Error(), "no key with fingerprint") {
+			t.Errorf("sign --agent %s = %v, want no key with fingerprint\n%s", fp, err, out)
+		}
+		if _, serr := os.Stat(filepath.Join(dir, "v1.yaml.sig")); serr == nil {
+			t.Errorf("sign --agent with an unknown key wrote a signature")
+		}
+	})
+}

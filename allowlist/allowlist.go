@@ -97,6 +97,11 @@ type TLS struct {
 	// CABundle names a CA bundle from the gateway's configuration to use
 	// instead of the system roots. Empty means the system roots.
 	CABundle string `yaml:"ca_bundle"`
+	// ClientCert names a client certificate from the gateway's
+	// configuration (egress.client_certs) to present to this processor,
+	// for processors that require mTLS. Empty means none is ever
+	// presented, even when the processor asks for one.
+	ClientCert string `yaml:"client_cert"`
 }
 
 // IsWildcard reports whether d matches every name below a domain ("*.x").

@@ -65,6 +65,12 @@ type HolderOptions struct {
 	// PollInterval is how often Watch looks for changed files; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Check, when set, is asked about every document that verified, before
+	// it goes live and before the rollback mark advances; an error refuses
+	// the document (ErrUnsupported) like any other failed load, so the last
+	// good allowlist stays. The gateway uses it to refuse entries that name
+	// settings it was not configured with, such as a client certificate.
+	Check func(*Document) error
 }
 
 // Status is what /readyz reports about the allowlist.
@@ -203,6 +209,13 @@ func (h *Holder) load(ctx context.Context) (*Allowlist, error) {
 	a, err := Verify(raw, sigs, h.opts.Policy)
 	if err != nil {
 		return nil, err
+	}
+	if h.opts.Check != nil {
+		// Before Advance: a document this gateway cannot serve must not
+		// raise the rollback mark above the one it keeps serving.
+		if err := h.opts.Check(&a.Doc); err != nil {
+			return nil, refuse(ProblemUnsupported, err, "version %d", a.Doc.Version)
+		}
 	}
 	if err := h.state.Advance(ctx, successorOf(a)); err != nil {
 		var ve *VerifyError

@@ -233,8 +233,9 @@ type rawDestination struct {
 }
 
 type rawTLS struct {
-	SPKIPins []string `yaml:"spki_pins"`
-	CABundle *string  `yaml:"ca_bundle"`
+	SPKIPins   []string `yaml:"spki_pins"`
+	CABundle   *string  `yaml:"ca_bundle"`
+	ClientCert *string  `yaml:"client_cert"`
 }
 
 var (
@@ -244,7 +245,10 @@ var (
 	reSHA256      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	reCaller      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$`)
 	reBundle      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	reSize        = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
+	// A client certificate name follows the bundle grammar, so both read
+	// as plain keys of the gateway's egress configuration.
+	reClientCert = reBundle
+	reSize       = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
 	// A header name is an RFC 9110 token.
 	reHeader = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
 )
@@ -430,6 +434,12 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 				return nil, malformed("%s.tls.ca_bundle: %q is not a bundle name", at, *r.TLS.CABundle)
 			}
 			d.TLS.CABundle = *r.TLS.CABundle
+		}
+		if r.TLS.ClientCert != nil {
+			if !reClientCert.MatchString(*r.TLS.ClientCert) {
+				return nil, malformed("%s.tls.client_cert: %q is not a client certificate name (letters, digits, '.', '_' or '-', at most 64)", at, *r.TLS.ClientCert)
+			}
+			d.TLS.ClientCert = *r.TLS.ClientCert
 		}
 		for _, p := range r.TLS.SPKIPins {
 			b64, ok := strings.CutPrefix(p, "sha256/")

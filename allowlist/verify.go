@@ -92,6 +92,7 @@ const (
 	ProblemChainBroken     Problem = "prev_sha256_mismatch"
 	ProblemState           Problem = "state_unavailable"
 	ProblemRead            Problem = "read_failed"
+	ProblemUnsupported     Problem = "unsupported_by_gateway" // HolderOptions.Check refused it
 )
 
 // VerifyError is every refusal from Verify and Holder.Load. Branch on it
@@ -135,6 +136,7 @@ var (
 	ErrVersionReused    = &VerifyError{Problem: ProblemVersionReused}
 	ErrChainBroken      = &VerifyError{Problem: ProblemChainBroken}
 	ErrStateUnavailable = &VerifyError{Problem: ProblemState}
+	ErrUnsupported      = &VerifyError{Problem: ProblemUnsupported}
 )
 
 func refuse(p Problem, err error, format string, args ...any) *VerifyError {

@@ -449,6 +449,9 @@ func notes(d *allowlist.Destination) []string {
 	if d.TLS != nil && d.TLS.CABundle != "" {
 		n = append(n, "CA bundle "+d.TLS.CABundle)
 	}
+	if d.TLS != nil && d.TLS.ClientCert != "" {
+		n = append(n, "client cert "+d.TLS.ClientCert)
+	}
 	if d.Timeout != 0 {
 		n = append(n, "timeout "+d.Timeout.String())
 	}
@@ -462,7 +465,8 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("diff", "[--fail-on-widen] OLD NEW",
 		"Compares two allowlists field by field. Lines marked WIDENS are changes that\n"+
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
-			"card field or card header, new unsafe range, removed pins, longer validity).\n"+
+			"card field or card header, new unsafe range, removed pins, new or changed\n"+
+			"client certificate, longer validity).\n"+
 			"Signatures are not checked.", stderr)
 	failOnWiden := fs.Bool("fail-on-widen", false, "exit non-zero when any change widens risk")
 	if err := parseFlags(fs, args, 2); err != nil || fs.NArg() == 0 {
@@ -538,6 +542,9 @@ func diffDocuments(old, new *allowlist.Document, oldSHA string) []change {
 		if !ok {
 			add(true, "+ destination %s: %s (host %s, port %d, callers %s, card fields %s)", n.ID, n.URL, n.Host, n.Port,
 				strings.Join(n.Callers, ","), joinFields(n.Fields))
+			if cc := clientCert(n); cc != "" {
+				add(true, "~ %s: client cert - -> %s", n.ID, cc)
+			}
 			continue
 		}
 		c = append(c, diffDestination(o, n)...)
@@ -611,6 +618,14 @@ func diffDestination(o, n *allowlist.Destination) []change {
 	if oldCA != newCA {
 		add(true, "CA bundle %s -> %s", orDash(oldCA), orDash(newCA))
 	}
+	// A client certificate is the gateway's credential at a processor: a
+	// new or different one presents it where it was not presented before
+	// (and, under TLS 1.2, shows it on the wire), so it is flagged.
+	// Removing it only makes an mTLS processor refuse the handshake.
+	oldCC, newCC := clientCert(o), clientCert(n)
+	if oldCC != newCC {
+		add(newCC != "", "client cert %s -> %s", orDash(oldCC), orDash(newCC))
+	}
 	if o.Timeout != n.Timeout {
 		add(n.Timeout > o.Timeout || n.Timeout == 0, "timeout %s -> %s", o.Timeout, n.Timeout)
 	}
@@ -624,6 +639,13 @@ func diffDestination(o, n *allowlist.Destination) []change {
 		add(false, "owner %s -> %s", o.Owner, n.Owner)
 	}
 	return c
+}
+
+func clientCert(d *allowlist.Destination) string {
+	if d.TLS == nil {
+		return ""
+	}
+	return d.TLS.ClientCert
 }
 
 func allowlistNext(args []string, stdout, stderr io.Writer) error {

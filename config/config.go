@@ -108,11 +108,16 @@ type ListenTLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
+	// CRLFile, when set, is a certificate revocation list (PEM or DER)
+	// signed by the client CA: a caller whose certificate serial it lists
+	// is refused at the handshake. It is re-read on SIGHUP and when the
+	// file changes; a list past its next update refuses every caller.
+	CRLFile string `yaml:"crl_file"`
 }
 
 // Enabled reports whether any TLS file is set.
 func (t ListenTLS) Enabled() bool {
-	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
+	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" || t.CRLFile != ""
 }
 
 // Allowlist locates the signed allowlist and pins who may sign it.
@@ -159,6 +164,10 @@ type Egress struct {
 	// CABundles names PEM bundles an allowlist entry can pin with
 	// tls.ca_bundle, for processors with a private CA.
 	CABundles map[string]string `yaml:"ca_bundles"`
+	// ClientCerts names the client certificates an allowlist entry can
+	// present with tls.client_cert, for processors that require mTLS. A
+	// certificate is presented only on connections for entries naming it.
+	ClientCerts map[string]ClientCert `yaml:"client_certs"`
 	// StripResponseHeaders names extra processor response headers that are
 	// never returned to callers (hop-by-hop and Set-Cookie always are).
 	StripResponseHeaders []string      `yaml:"strip_response_headers"`
@@ -167,6 +176,12 @@ type Egress struct {
 	Timeout              time.Duration `yaml:"timeout"`
 	MaxResponseBytes     int64         `yaml:"max_response_bytes"`
 	Retry                Retry         `yaml:"retry"`
+}
+
+// ClientCert is a PEM certificate (chain) and its private key.
+type ClientCert struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Cards configures card handling.
@@ -457,6 +472,18 @@ func (c *Config) Validate() error {
 			bad("egress.ca_bundles", "each bundle needs a name and a PEM file path")
 		}
 	}
+	for name, cc := range c.Egress.ClientCerts {
+		key := "egress.client_certs." + name
+		if !validCertName(name) {
+			bad(key, "%q is not a name an allowlist entry can use in tls.client_cert: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		}
+		if cc.CertFile == "" {
+			bad(key+".cert_file", "required: the PEM certificate (with its intermediates) presented to the processor")
+		}
+		if cc.KeyFile == "" {
+			bad(key+".key_file", "required: the PEM private key of cert_file")
+		}
+	}
 	positive("egress.dial_timeout", c.Egress.DialTimeout)
 	positive("egress.dns_timeout", c.Egress.DNSTimeout)
 	positive("egress.timeout", c.Egress.Timeout)
@@ -472,6 +499,22 @@ func (c *Config) Validate() error {
 	c.validateTelemetry(bad)
 	c.validateForwarding(bad)
 	return errors.Join(errs...)
+}
+
+// validCertName is the allowlist's grammar for tls.client_cert, so that
+// every configured name can be named by an entry.
+func validCertName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(addr string) bool {

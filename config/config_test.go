@@ -106,6 +106,16 @@ func TestValidate(t *testing.T) {
 		{"write timeout shorter than the upstream's", func(c *Config) { c.Egress.Timeout = 60 * time.Second }, "listen.write_timeout"},
 		{"negative cvc ttl", func(c *Config) { c.Cards.CVCTTL = -time.Second }, "cards.cvc_ttl"},
 		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"crl without tls", func(c *Config) { c.Listen.TLS = ListenTLS{CRLFile: "callers.crl"} }, "listen.tls"},
+		{"client cert name", func(c *Config) {
+			c.Egress.ClientCerts = map[string]ClientCert{"acme/mtls": {CertFile: "c", KeyFile: "k"}}
+		}, "egress.client_certs.acme/mtls"},
+		{"client cert without key", func(c *Config) {
+			c.Egress.ClientCerts = map[string]ClientCert{"acme-mtls": {CertFile: "c"}}
+		}, "egress.client_certs.acme-mtls.key_file"},
+		{"client cert without cert", func(c *Config) {
+			c.Egress.ClientCerts = map[string]ClientCert{"acme-mtls": {KeyFile: "k"}}
+		}, "egress.client_certs.acme-mtls.cert_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +134,11 @@ func TestValidate(t *testing.T) {
 	c := base()
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate(dev.yaml) = %v, want nil", err)
+	}
+	c.Egress.ClientCerts = map[string]ClientCert{"acme-mtls_2027.v1": {CertFile: "c", KeyFile: "k"}}
+	c.Listen.TLS = ListenTLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca", CRLFile: "callers.crl"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(dev.yaml with a client cert and a CRL) = %v, want nil", err)
 	}
 }
 

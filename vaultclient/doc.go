@@ -30,9 +30,14 @@
 // Stores implement Store: RedisStore, and BoltStore for one node and the
 // demo.
 //
-// This package must never store, log, trace or put into an error message a
-// card number or CVC in clear; never hold a key-encryption key in memory
-// when the HSM or Vault backend is used; never overwrite an existing token;
-// and never leave half a record behind. Errors from Vault methods are
+// Metrics (Options.MeterProvider): MetricKeyDuration and
+// MetricStoreDuration, labelled only by backend kind, operation and
+// outcome.
+//
+// This package must never store, log, trace, put into a metric label or
+// put into an error message a card number or CVC in clear, nor put a token
+// into a metric label; never hold a key-encryption key in memory when the
+// HSM or Vault backend is used; never overwrite an existing token; and
+// never leave half a record behind. Errors from Vault methods are
 // *Error, with a stable code and a message safe to show a caller.
 package vaultclient

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrConflict: RewrapStore.Swap found the record changed or gone and
@@ -233,7 +234,10 @@ func (v *Vault) rewrapBatch(ctx context.Context, rs RewrapStore, primary KeyID, 
 func (v *Vault) rewrapItems(ctx context.Context, items []DecryptItem) ([]Sealed, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.keyTimeout)
 	defer cancel()
-	return v.keys.Rewrap(ctx, items)
+	start := time.Now()
+	sealed, err := v.keys.Rewrap(ctx, items)
+	v.metrics.recordKey(ctx, "rewrap", start, err)
+	return sealed, err
 }
 
 // KeyCensus counts stored records and held CVCs by the key that sealed

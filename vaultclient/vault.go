@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -76,6 +77,10 @@ type Options struct {
 	// TracerProvider makes spans for each operation and each store and key
 	// backend call. nil means a no-op provider.
 	TracerProvider trace.TracerProvider
+	// MeterProvider records the duration of each key-backend and store
+	// call (MetricKeyDuration, MetricStoreDuration). nil means a no-op
+	// provider.
+	MeterProvider metric.MeterProvider
 }
 
 // Vault tokenizes and detokenizes cards. It is safe for concurrent use.
@@ -88,6 +93,7 @@ type Vault struct {
 	now          func() time.Time
 	log          *slog.Logger
 	tracer       trace.Tracer
+	metrics      *metrics
 }
 
 // New returns a Vault that seals cards with keys and keeps them in store.
@@ -138,6 +144,11 @@ func New(store Store, keys Keyer, o Options) (*Vault, error) {
 		tp = noop.NewTracerProvider()
 	}
 	v.tracer = tp.Tracer(tracerName)
+	m, err := newMetrics(o.MeterProvider, keys, store)
+	if err != nil {
+		return nil, err
+	}
+	v.metrics = m
 	return v, nil
 }
 
@@ -379,7 +390,9 @@ func (v *Vault) fingerprint(ctx context.Context, pan []byte) ([]byte, KeyID, err
 	defer cancel()
 	ctx, span := v.tracer.Start(ctx, "vaultclient.keys.Fingerprint", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	start := time.Now()
 	mac, id, err := v.keys.Fingerprint(ctx, pan)
+	v.metrics.recordKey(ctx, "fingerprint", start, err)
 	spanKey(span, id)
 	spanErr(span, err)
 	return mac, id, err
@@ -391,7 +404,9 @@ func (v *Vault) encrypt(ctx context.Context, items []EncryptItem) ([]Sealed, err
 	ctx, span := v.tracer.Start(ctx, "vaultclient.keys.Encrypt", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.Int("cardgate.key.items", len(items))))
 	defer span.End()
+	start := time.Now()
 	sealed, err := v.keys.Encrypt(ctx, items)
+	v.metrics.recordKey(ctx, "encrypt", start, err)
 	if len(sealed) > 0 {
 		spanKey(span, sealed[0].Key)
 	}
@@ -406,7 +421,9 @@ func (v *Vault) decrypt(ctx context.Context, items []DecryptItem) ([][]byte, err
 		trace.WithAttributes(attribute.Int("cardgate.key.items", len(items))))
 	defer span.End()
 	spanKey(span, items[0].Sealed.Key)
+	start := time.Now()
 	pts, err := v.keys.Decrypt(ctx, items)
+	v.metrics.recordKey(ctx, "decrypt", start, err)
 	spanErr(span, err)
 	return pts, err
 }
@@ -416,7 +433,9 @@ func (v *Vault) put(ctx context.Context, token string, e Entry) error {
 	defer cancel()
 	ctx, span := v.tracer.Start(ctx, "vaultclient.store.Put", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	start := time.Now()
 	err := v.store.Put(ctx, token, e, v.cvcTTL)
+	v.metrics.recordStore(ctx, "put", start, err)
 	spanErr(span, err)
 	return err
 }
@@ -426,7 +445,9 @@ func (v *Vault) get(ctx context.Context, token string) (Entry, error) {
 	defer cancel()
 	ctx, span := v.tracer.Start(ctx, "vaultclient.store.Get", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	start := time.Now()
 	e, err := v.store.Get(ctx, token)
+	v.metrics.recordStore(ctx, "get", start, err)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		spanErr(span, err)
 	}
@@ -438,7 +459,9 @@ func (v *Vault) getAndDeleteCVC(ctx context.Context, token string) (Entry, error
 	defer cancel()
 	ctx, span := v.tracer.Start(ctx, "vaultclient.store.GetAndDeleteCVC", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	start := time.Now()
 	e, err := v.store.GetAndDeleteCVC(ctx, token)
+	v.metrics.recordStore(ctx, "get_and_delete_cvc", start, err)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		spanErr(span, err)
 	}
@@ -450,7 +473,9 @@ func (v *Vault) deleteCVC(ctx context.Context, token string) error {
 	defer cancel()
 	ctx, span := v.tracer.Start(ctx, "vaultclient.store.DeleteCVC", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	start := time.Now()
 	err := v.store.DeleteCVC(ctx, token)
+	v.metrics.recordStore(ctx, "delete_cvc", start, err)
 	spanErr(span, err)
 	return err
 }

@@ -118,6 +118,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		KeyTimeout:     keyTimeout(cfg),
 		Logger:         log,
 		TracerProvider: g.tel.tracers,
+		MeterProvider:  g.tel.meters,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,123 @@
+package vaultclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+)
+
+// Metric names. Their attributes are closed sets of words (the backend
+// kind, the operation, the outcome): never a token, a key name, a blob or
+// anything a caller chose.
+const (
+	// MetricKeyDuration is a histogram of key-backend call durations, in
+	// seconds, by backend (local, hsm, vault, other), operation (encrypt,
+	// decrypt, fingerprint, rewrap) and outcome (ok, error, timeout).
+	MetricKeyDuration = "cardgate.vaultclient.key_duration"
+	// MetricStoreDuration is a histogram of card-store call durations, in
+	// seconds, by store (redis, bolt, other), operation (put, get,
+	// get_and_delete_cvc, delete_cvc) and outcome (ok, error, timeout). A
+	// token that is not found is ok: the store answered.
+	MetricStoreDuration = "cardgate.vaultclient.store_duration"
+)
+
+// Outcomes recorded in the histograms.
+const (
+	outcomeOK      = "ok"
+	outcomeError   = "error"
+	outcomeTimeout = "timeout"
+)
+
+// durationBuckets suit calls that take from a fraction of a millisecond
+// (local keyring, Redis on loopback) to the default 2s timeout; the SDK's
+// default boundaries start at 5 and would put every call in one bucket.
+var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// metrics holds the instruments and the two labels fixed at New.
+type metrics struct {
+	key     metric.Float64Histogram
+	store   metric.Float64Histogram
+	backend attribute.KeyValue
+	storeKV attribute.KeyValue
+}
+
+func newMetrics(mp metric.MeterProvider, keys Keyer, store Store) (*metrics, error) {
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	m := mp.Meter(tracerName)
+	key, err := m.Float64Histogram(MetricKeyDuration,
+		metric.WithDescription("Key-backend call duration, by backend, operation and outcome."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: new: histogram: %w", err)
+	}
+	st, err := m.Float64Histogram(MetricStoreDuration,
+		metric.WithDescription("Card-store call duration, by store, operation and outcome."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: new: histogram: %w", err)
+	}
+	return &metrics{
+		key:     key,
+		store:   st,
+		backend: attribute.String("backend", backendKind(keys)),
+		storeKV: attribute.String("store", storeKind(store)),
+	}, nil
+}
+
+// backendKind names the key backend by what operators deploy (an HSM,
+// Vault), not by the Go type; wrappers and test doubles are "other".
+func backendKind(k Keyer) string {
+	switch k.(type) {
+	case *LocalKeyring:
+		return "local"
+	case *PKCS11:
+		return "hsm"
+	case *Transit:
+		return "vault"
+	}
+	return "other"
+}
+
+func storeKind(s Store) string {
+	switch s.(type) {
+	case *RedisStore:
+		return "redis"
+	case *BoltStore:
+		return "bolt"
+	}
+	return "other"
+}
+
+// recordKey records one key-backend call that started at start. callCtx
+// is the call's own context, whose deadline tells a timeout apart from a
+// failure even when the backend wrapped the error in its own.
+func (m *metrics) recordKey(callCtx context.Context, op string, start time.Time, err error) {
+	m.key.Record(callCtx, time.Since(start).Seconds(), metric.WithAttributes(
+		m.backend, attribute.String("operation", op), attribute.String("outcome", outcome(callCtx, err))))
+}
+
+// recordStore is recordKey for the card store.
+func (m *metrics) recordStore(callCtx context.Context, op string, start time.Time, err error) {
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	m.store.Record(callCtx, time.Since(start).Seconds(), metric.WithAttributes(
+		m.storeKV, attribute.String("operation", op), attribute.String("outcome", outcome(callCtx, err))))
+}
+
+func outcome(callCtx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(callCtx.Err(), context.DeadlineExceeded):
+		return outcomeTimeout
+	}
+	return outcomeError
+}

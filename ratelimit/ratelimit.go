@@ -19,6 +19,12 @@ const (
 	CodeUnavailable = "rate_limit_unavailable"
 )
 
+// Scopes name the budget that refused a request, in Error.Scope.
+const (
+	ScopeCaller            = "caller"
+	ScopeCallerDestination = "caller_destination"
+)
+
 // Limit is one budget. The zero value is no limit.
 type Limit struct {
 	// Rate requests are admitted per Per, on average.
@@ -74,6 +80,9 @@ type Error struct {
 	// Retry is how long until the request would be admitted (rate_limited
 	// only).
 	Retry time.Duration
+	// Scope is the budget whose wait is Retry (rate_limited only): when
+	// both are spent, the one that frees up last.
+	Scope string
 	Err   error
 }
 
@@ -88,8 +97,8 @@ func (e *Error) Unwrap() error             { return e.Err }
 func (e *Error) ErrorCode() string         { return e.Code }
 func (e *Error) PublicMessage() string     { return e.Message }
 func (e *Error) RetryAfter() time.Duration { return e.Retry }
-func limited(retry time.Duration) *Error {
-	return &Error{Code: CodeRateLimited, Message: "over the request budget; retry after the time in Retry-After", Retry: retry}
+func limited(retry time.Duration, scope string) *Error {
+	return &Error{Code: CodeRateLimited, Message: "over the request budget; retry after the time in Retry-After", Retry: retry, Scope: scope}
 }
 
 // digest names a caller or destination in a key: fixed length, no
@@ -143,13 +152,15 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 // gcraScript applies GCRA to every key in KEYS at the server's clock. For
 // key i, ARGV[2i-1] is its emission interval and ARGV[2i] its tolerance,
 // in microseconds. Either every key admits the request and every key's
-// theoretical arrival time (TAT) moves on, or none moves and the script
-// returns the longest wait, in microseconds. Values fit a Lua double
+// theoretical arrival time (TAT) moves on and the script returns {0, 0},
+// or none moves and it returns the longest wait, in microseconds, and the
+// 1-based index of the key that imposes it. Values fit a Lua double
 // exactly (unix microseconds are below 2^53).
 var gcraScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local wait = 0
+local which = 0
 local tats = {}
 for i = 1, #KEYS do
   local interval = tonumber(ARGV[2 * i - 1])
@@ -158,16 +169,16 @@ for i = 1, #KEYS do
   if tat < now then tat = now end
   if tat - now > tolerance then
     local w = tat - tolerance - now
-    if w > wait then wait = w end
+    if w > wait then wait = w; which = i end
   end
   tats[i] = tat + interval
 end
-if wait > 0 then return wait end
+if wait > 0 then return {wait, which} end
 for i = 1, #KEYS do
   local ttl = math.ceil((tats[i] - now) / 1000) + 1
   redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', ttl)
 end
-return 0
+return {0, 0}
 `)
 
 // Allow admits one request by caller to destination, or returns an
@@ -178,26 +189,30 @@ func (r *Redis) Allow(ctx context.Context, caller, destination string) error {
 	}
 	// One hash tag per caller: both keys of a request live in one slot.
 	tag := r.prefix + "{" + digest(caller) + "}"
-	var keys []string
+	var keys, scopes []string
 	var args []any
-	add := func(key string, l Limit) {
+	add := func(key, scope string, l Limit) {
 		if l.Unlimited() {
 			return
 		}
 		keys = append(keys, key)
+		scopes = append(scopes, scope)
 		args = append(args, l.interval().Microseconds(), l.tolerance().Microseconds())
 	}
-	add(tag+":caller", r.limits.PerCaller)
-	add(tag+":dest:"+digest(destination), r.limits.PerCallerDestination)
+	add(tag+":caller", ScopeCaller, r.limits.PerCaller)
+	add(tag+":dest:"+digest(destination), ScopeCallerDestination, r.limits.PerCallerDestination)
 
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	wait, err := gcraScript.Run(ctx, r.c, keys, args...).Int64()
+	res, err := gcraScript.Run(ctx, r.c, keys, args...).Int64Slice()
+	if err == nil && (len(res) != 2 || res[1] < 0 || res[1] > int64(len(scopes)) || (res[0] > 0) != (res[1] > 0)) {
+		err = fmt.Errorf("script answered %v", res)
+	}
 	if err != nil {
 		return &Error{Code: CodeUnavailable, Message: "the rate limit store is unavailable; nothing was sent", Err: fmt.Errorf("ratelimit: redis: %w", err)}
 	}
-	if wait > 0 {
-		return limited(time.Duration(wait) * time.Microsecond)
+	if wait := res[0]; wait > 0 {
+		return limited(time.Duration(wait)*time.Microsecond, scopes[res[1]-1])
 	}
 	return nil
 }
@@ -237,33 +252,34 @@ func (m *Memory) Allow(_ context.Context, caller, destination string) error {
 		return nil
 	}
 	type check struct {
-		key string
-		l   Limit
+		key, scope string
+		l          Limit
 	}
 	var checks []check
 	if !m.limits.PerCaller.Unlimited() {
-		checks = append(checks, check{"c\x00" + caller, m.limits.PerCaller})
+		checks = append(checks, check{"c\x00" + caller, ScopeCaller, m.limits.PerCaller})
 	}
 	if !m.limits.PerCallerDestination.Unlimited() {
-		checks = append(checks, check{"d\x00" + caller + "\x00" + destination, m.limits.PerCallerDestination})
+		checks = append(checks, check{"d\x00" + caller + "\x00" + destination, ScopeCallerDestination, m.limits.PerCallerDestination})
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	var wait time.Duration
+	var scope string
 	next := make([]time.Time, len(checks))
 	for i, c := range checks {
 		tat := m.tats[c.key]
 		if tat.Before(now) {
 			tat = now
 		}
-		if d := tat.Sub(now) - c.l.tolerance(); d > 0 {
-			wait = max(wait, d)
+		if d := tat.Sub(now) - c.l.tolerance(); d > wait {
+			wait, scope = d, c.scope
 		}
 		next[i] = tat.Add(c.l.interval())
 	}
 	if wait > 0 {
-		return limited(wait)
+		return limited(wait, scope)
 	}
 	if len(m.tats)+len(checks) > maxMemoryKeys {
 		for k, tat := range m.tats {

@@ -39,6 +39,21 @@ func code(err error) string {
 	return ""
 }
 
+// codeScope is code, and for rate_limited the scope after a slash.
+func codeScope(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeRateLimited {
+		return e.Code + "/" + e.Scope
+	}
+	return code(err)
+}
+
+// Wanted refusals, by budget.
+const (
+	limCaller = CodeRateLimited + "/" + ScopeCaller
+	limDest   = CodeRateLimited + "/" + ScopeCallerDestination
+)
+
 // TestBudgets runs the same table against the Redis and the memory
 // limiter. Limits are slow (per hour) so that the real clock Redis uses
 // cannot refill a budget while a case runs.
@@ -47,24 +62,31 @@ func TestBudgets(t *testing.T) {
 	tests := []struct {
 		name   string
 		limits Limits
-		// steps: caller, destination, want code
+		// steps: caller, destination, want codeScope
 		steps [][3]string
 	}{
 		{"burst then refused", Limits{PerCaller: Limit{Rate: 1, Per: time.Hour, Burst: 3}}, [][3]string{
-			{"a", "x", ""}, {"a", "x", ""}, {"a", "y", ""}, {"a", "z", CodeRateLimited},
+			{"a", "x", ""}, {"a", "x", ""}, {"a", "y", ""}, {"a", "z", limCaller},
 			{"b", "x", ""}, // another caller has its own budget
 		}},
 		{"per destination", Limits{PerCallerDestination: Limit{Rate: 1, Per: time.Hour, Burst: 2}}, [][3]string{
-			{"a", "x", ""}, {"a", "x", ""}, {"a", "x", CodeRateLimited},
+			{"a", "x", ""}, {"a", "x", ""}, {"a", "x", limDest},
 			{"a", "y", ""}, {"b", "x", ""},
 		}},
 		{"both: caller budget spans destinations", Limits{
 			PerCaller:            Limit{Rate: 1, Per: time.Hour, Burst: 3},
 			PerCallerDestination: Limit{Rate: 1, Per: time.Hour, Burst: 2},
 		}, [][3]string{
-			{"a", "x", ""}, {"a", "x", ""}, {"a", "x", CodeRateLimited},
+			{"a", "x", ""}, {"a", "x", ""}, {"a", "x", limDest},
 			// the refusal above consumed nothing: y still fits once
-			{"a", "y", ""}, {"a", "y", CodeRateLimited}, {"a", "z", CodeRateLimited},
+			{"a", "y", ""}, {"a", "y", limCaller}, {"a", "z", limCaller},
+		}},
+		{"both spent: the budget that frees up last", Limits{
+			PerCaller:            Limit{Rate: 1, Per: time.Hour, Burst: 2},
+			PerCallerDestination: Limit{Rate: 1, Per: 2 * time.Hour, Burst: 2},
+		}, [][3]string{
+			// after two, the caller budget frees in 1h, x's in 2h
+			{"a", "x", ""}, {"a", "x", ""}, {"a", "x", limDest}, {"a", "y", limCaller},
 		}},
 		{"unlimited", Limits{}, [][3]string{{"a", "x", ""}, {"a", "x", ""}, {"a", "x", ""}}},
 	}
@@ -89,12 +111,12 @@ func TestBudgets(t *testing.T) {
 			}{{"redis", r}, {"memory", m}} {
 				for i, s := range tt.steps {
 					err := impl.l.Allow(context.Background(), s[0], s[1])
-					if got := code(err); got != s[2] {
+					if got := codeScope(err); got != s[2] {
 						t.Errorf("%s: step %d Allow(%q, %q) = %q (%v), want %q", impl.name, i, s[0], s[1], got, err, s[2])
 					}
 					var e *Error
-					if errors.As(err, &e) && e.Code == CodeRateLimited && (e.RetryAfter() <= 0 || e.RetryAfter() > time.Hour) {
-						t.Errorf("%s: step %d RetryAfter = %v, want within (0, 1h]", impl.name, i, e.RetryAfter())
+					if errors.As(err, &e) && e.Code == CodeRateLimited && (e.RetryAfter() <= 0 || e.RetryAfter() > 2*time.Hour) {
+						t.Errorf("%s: step %d RetryAfter = %v, want within (0, 2h]", impl.name, i, e.RetryAfter())
 					}
 				}
 			}

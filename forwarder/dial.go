@@ -30,6 +30,9 @@ type route struct {
 	port  int
 	allow []netip.Prefix      // the entry's UnsafeAllowRanges
 	pins  [][sha256.Size]byte // the entry's SPKI pins; empty means none
+	// clientCert is the certificate the entry names in tls.client_cert;
+	// nil means the route never presents one.
+	clientCert *tls.Certificate
 
 	resolver    Resolver
 	classifier  *classifier
@@ -55,7 +58,7 @@ const (
 )
 
 // newRoute builds the route for target t under entry d. It fails when the
-// entry names a CA bundle the gateway was not given.
+// entry names a CA bundle or a client certificate the gateway was not given.
 func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Error) {
 	timeout := f.entryTimeout(d)
 	r := &route{
@@ -78,6 +81,16 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured", d.ID, d.TLS.CABundle))
 			}
 			r.rootCAs = pool
+		}
+		if d.TLS.ClientCert != "" {
+			cert, ok := f.clientCerts[d.TLS.ClientCert]
+			if !ok || cert == nil {
+				// Sending without it would only be refused by the processor;
+				// a configuration gap is ours to report, before any dial.
+				return nil, newError(CodeInternal, NotSent, "the entry's client certificate is not configured",
+					fmt.Errorf("forwarder: entry %s: client certificate %q not configured", d.ID, d.TLS.ClientCert))
+			}
+			r.clientCert = cert
 		}
 		r.pins = slices.Clone(d.TLS.SPKIPins)
 	}
@@ -187,6 +200,9 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		// Runs after the standard chain and name verification, never
 		// instead of it.
 		VerifyConnection: r.verifyPins,
+		// Certificates stays empty: the only certificate this connection
+		// can present is the entry's own.
+		GetClientCertificate: r.clientCertificate,
 	}
 	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, r.tlsTimeout)
@@ -202,6 +218,49 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w", r.host, err))
 	}
 	return tc, nil
+}
+
+// clientCertificate answers a processor's certificate request with the
+// entry's client certificate, or with none when the entry names none, so
+// a credential meant for one processor is never shown to another.
+func (r *route) clientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	if r.clientCert == nil {
+		return &tls.Certificate{}, nil
+	}
+	return r.clientCert, nil
+}
+
+// certificateAlerts are the TLS alerts a server sends when it refuses the
+// client's certificate (or its absence).
+var certificateAlerts = []tls.AlertError{
+	42,  // bad_certificate
+	43,  // unsupported_certificate
+	44,  // certificate_revoked
+	45,  // certificate_expired
+	46,  // certificate_unknown
+	48,  // unknown_ca
+	116, // certificate_required
+}
+
+// clientCertRefused reports whether err is a fatal alert from the processor
+// refusing the gateway's client certificate. Under TLS 1.3 the client's
+// handshake ends before the server has checked the client's certificate,
+// so such a refusal arrives only when the request is read back, although
+// the server never read the request: a TLS server reads no application
+// data before the handshake, certificate included, has succeeded.
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	// crypto/tls reports a received alert with an unexported type whose
+	// text is the same as AlertError's for the same code.
+	for _, a := range certificateAlerts {
+		if op.Err.Error() == a.Error() {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyPins requires, when the entry has SPKI pins, that some certificate

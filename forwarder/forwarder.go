@@ -211,6 +211,11 @@ type Options struct {
 	// instead of RootCAs. An entry naming a bundle that is not here is
 	// refused.
 	CABundles map[string]*x509.CertPool
+	// ClientCerts are the client certificates an entry can name in
+	// tls.client_cert, for processors that require mTLS. Each is presented
+	// only on connections for entries naming it; an entry naming one that
+	// is not here is refused (internal_error, not_sent).
+	ClientCerts map[string]*tls.Certificate
 
 	// StripResponseHeaders names extra response headers never returned to
 	// callers, on top of hop-by-hop headers, Set-Cookie and Set-Cookie2.
@@ -238,6 +243,7 @@ type Forwarder struct {
 	resolver    Resolver
 	rootCAs     *x509.CertPool
 	caBundles   map[string]*x509.CertPool
+	clientCerts map[string]*tls.Certificate
 	classifier  *classifier
 	log         *slog.Logger
 	tel         *telemetry
@@ -309,6 +315,7 @@ func New(o Options) (*Forwarder, error) {
 		resolver:    o.Resolver,
 		rootCAs:     o.RootCAs,
 		caBundles:   maps.Clone(o.CABundles),
+		clientCerts: maps.Clone(o.ClientCerts),
 		classifier:  newClassifier(),
 		log:         o.Logger,
 		tel:         tel,
@@ -863,6 +870,9 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 	}
 	timedOut := uctx.Err() == context.DeadlineExceeded || isTimeout(err)
 	canceled := parent.Err() == context.Canceled
+	if clientCertRefused(err) {
+		return newError(CodeUpstreamTLSError, NotSent, "processor refused the gateway's client certificate", fmt.Errorf("forwarder: tls: %w", err))
+	}
 	if !fw.gotConn.Load() {
 		switch {
 		case canceled:

@@ -10,8 +10,9 @@ import (
 )
 
 // Limiter enforces budgets. Allow returns nil when the request is within
-// every budget; otherwise an error with ErrorCode "rate_limited" and a
-// RetryAfter method, or any other error when the budget store failed
+// every budget; otherwise an error with ErrorCode "rate_limited", a
+// RetryAfter method and, to label the rate_limited metric, a
+// RateLimitScope method; or any other error when the budget store failed
 // (which refuses the request: budgets are a control, not a hint).
 // *ratelimit.Limiter implements it.
 type Limiter interface {
@@ -41,6 +42,12 @@ type retryAfterer interface {
 	RetryAfter() time.Duration
 }
 
+// rateLimitScoper is what a rate_limited error may implement to say which
+// budget refused: "caller" or "caller_destination".
+type rateLimitScoper interface {
+	RateLimitScope() string
+}
+
 // checkBudget asks the Limiter. Any failure refuses the request.
 func (f *Forwarder) checkBudget(ctx context.Context, r *Request) *Error {
 	if f.limiter == nil {
@@ -59,6 +66,9 @@ func (f *Forwarder) checkBudget(ctx context.Context, r *Request) *Error {
 	var ra retryAfterer
 	if e.Code == CodeRateLimited && errors.As(err, &ra) {
 		e.RetryAfter = ra.RetryAfter()
+	}
+	if e.Code == CodeRateLimited {
+		f.countRateLimited(ctx, r, err)
 	}
 	return e
 }

@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -28,6 +29,10 @@ type telemetry struct {
 	forwards   metric.Int64Counter
 	duration   metric.Float64Histogram
 	canaryUses metric.Int64Counter
+	// rateLimited counts refusals by a budget. The forwards counter has
+	// them too, under code rate_limited, but not which budget refused,
+	// which is what an operator tuning limits needs.
+	rateLimited metric.Int64Counter
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -53,7 +58,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	if err != nil {
 		return nil, fmt.Errorf("forwarder: counter: %w", err)
 	}
-	return &telemetry{tracer: tp.Tracer(instrumentationName), forwards: forwards, duration: duration, canaryUses: canaryUses}, nil
+	rateLimited, err := m.Int64Counter("cardgate.forwarder.rate_limited",
+		metric.WithDescription("Forwards refused by a budget, by scope (caller, caller_destination) and destination."))
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: counter: %w", err)
+	}
+	return &telemetry{tracer: tp.Tracer(instrumentationName), forwards: forwards, duration: duration, canaryUses: canaryUses, rateLimited: rateLimited}, nil
 }
 
 func (t *telemetry) start(ctx context.Context, fw *forward) (context.Context, trace.Span) {
@@ -193,14 +203,46 @@ func (f *Forwarder) metricDestination(fw *forward) string {
 	if fw.destination == "" {
 		return destInvalid
 	}
+	return f.listedDestination(fw.destination)
+}
+
+// listedDestination is id if an entry of the live allowlist has it, else
+// "unlisted": safe as a label for any string, even one that failed
+// validation, since only ids that auditors signed come out.
+func (f *Forwarder) listedDestination(id string) string {
 	al, err := f.allow.Current()
 	if err != nil || al == nil {
 		return destUnlisted
 	}
 	for i := range al.Doc.Destinations {
-		if al.Doc.Destinations[i].ID == fw.destination {
-			return fw.destination
+		if al.Doc.Destinations[i].ID == id {
+			return id
 		}
 	}
 	return destUnlisted
+}
+
+// Scopes of the rate_limited metric; a Limiter that does not say which
+// budget refused, or names another, is counted as "unknown" so that the
+// label set stays closed.
+const (
+	scopeCaller            = "caller"
+	scopeCallerDestination = "caller_destination"
+	scopeUnknown           = "unknown"
+)
+
+// countRateLimited records one refusal by a budget. err is the Limiter's.
+func (f *Forwarder) countRateLimited(ctx context.Context, r *Request, err error) {
+	scope := scopeUnknown
+	var s rateLimitScoper
+	if errors.As(err, &s) {
+		switch v := s.RateLimitScope(); v {
+		case scopeCaller, scopeCallerDestination:
+			scope = v
+		}
+	}
+	f.tel.rateLimited.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("scope", scope),
+		attribute.String("destination", f.listedDestination(r.Destination)),
+	))
 }

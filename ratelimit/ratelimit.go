@@ -97,6 +97,7 @@ func (e *Error) Unwrap() error             { return e.Err }
 func (e *Error) ErrorCode() string         { return e.Code }
 func (e *Error) PublicMessage() string     { return e.Message }
 func (e *Error) RetryAfter() time.Duration { return e.Retry }
+func (e *Error) RateLimitScope() string    { return e.Scope }
 func limited(retry time.Duration, scope string) *Error {
 	return &Error{Code: CodeRateLimited, Message: "over the request budget; retry after the time in Retry-After", Retry: retry, Scope: scope}
 }

@@ -161,6 +161,8 @@ admin:
 		`outcome="answered"`,
 		`cardgate_forwarder_duration_seconds_bucket{`,
 		`cardgate_allowlist_version`,
+		`cardgate_vaultclient_key_duration_seconds_bucket{backend="local",operation="decrypt",`,
+		`cardgate_vaultclient_store_duration_seconds_bucket{`,
 	} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)

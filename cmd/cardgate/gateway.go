@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,8 @@ type gateway struct {
 	forwarder *forwarder.Forwarder
 	guards    *guards
 	server    *http.Server
-	admin     *http.Server // nil unless admin.addr is set
+	admin     *http.Server    // nil unless admin.addr is set
+	crl       *api.Revocation // nil unless listen.tls.crl_file is set
 	tel       *telemetry
 	closers   []io.Closer
 }
@@ -71,6 +73,12 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	if err != nil {
 		return nil, fmt.Errorf("allowlist.allowed_signers: %w", err)
 	}
+	// Before the allowlist: it is refused if an entry names a client
+	// certificate that is not configured here.
+	clientCerts, err := loadClientCerts(cfg.Egress.ClientCerts)
+	if err != nil {
+		return nil, err
+	}
 	var state allowlist.StateStore
 	if cfg.Allowlist.StateFile != "" {
 		state = allowlist.NewFileStateStore(cfg.Allowlist.StateFile)
@@ -91,6 +99,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		State:         state,
 		Logger:        log,
 		MeterProvider: g.tel.meters,
+		Check:         func(d *allowlist.Document) error { return checkClientCerts(d, clientCerts) },
 	})
 	if err := g.allowlist.LoadContext(ctx); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
@@ -142,6 +151,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		Cards:                g.vault,
 		RootCAs:              roots,
 		CABundles:            bundles,
+		ClientCerts:          clientCerts,
 		StripResponseHeaders: cfg.Egress.StripResponseHeaders,
 		MaxRequestBodyBytes:  cfg.Listen.MaxRequestBytes,
 		Logger:               log,
@@ -159,6 +169,16 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 
+	ready := []api.Check{
+		{Name: "allowlist", Check: g.allowlistReady},
+		{Name: "cards", Check: func(ctx context.Context) (string, error) { return "", g.vault.Ping(ctx) }},
+	}
+	if cfg.Listen.TLS.CRLFile != "" {
+		if g.crl, err = openRevocation(cfg.Listen.TLS); err != nil {
+			return nil, err
+		}
+		ready = append(ready, api.Check{Name: "caller_crl", Check: func(context.Context) (string, error) { return g.crl.Check() }})
+	}
 	dev := cfg.Mode == config.ModeDev
 	handler, err := api.New(api.Options{
 		Cards:           g.vault,
@@ -166,10 +186,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		MaxRequestBytes: cfg.Listen.MaxRequestBytes,
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
-		Ready: append([]api.Check{
-			{Name: "allowlist", Check: g.allowlistReady},
-			{Name: "cards", Check: func(ctx context.Context) (string, error) { return "", g.vault.Ping(ctx) }},
-		}, g.guards.checks()...),
+		Ready:           append(ready, g.guards.checks()...),
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +207,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if cfg.Listen.TLS.Enabled() {
-		g.server.TLSConfig, err = callerTLS(cfg.Listen.TLS)
+		g.server.TLSConfig, err = callerTLS(cfg.Listen.TLS, g.crl)
 		if err != nil {
 			return nil, err
 		}
@@ -236,6 +253,12 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 	defer stopWatch()
 	go g.allowlist.Watch(watchCtx)
 	g.guards.run(watchCtx)
+	var crlPoll <-chan time.Time
+	if g.crl != nil {
+		t := time.NewTicker(crlPollInterval)
+		defer t.Stop()
+		crlPoll = t.C
+	}
 	g.log.Info("cardgate listening", slog.String("addr", ln.Addr().String()), slog.String("mode", g.cfg.Mode))
 	for {
 		select {
@@ -245,6 +268,9 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 			// The holder logs the outcome and keeps the last good
 			// allowlist when the new one fails.
 			_ = g.allowlist.LoadContext(ctx)
+			g.reloadCRL(true)
+		case <-crlPoll:
+			g.reloadCRL(false)
 		case <-ctx.Done():
 			g.log.Info("shutting down: finishing requests in flight")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
@@ -257,6 +283,29 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 			}
 			return nil
 		}
+	}
+}
+
+// crlPollInterval is how often the caller CRL file is checked for a change
+// and the live CRLs for staleness.
+const crlPollInterval = 10 * time.Second
+
+// reloadCRL re-reads the caller CRL on SIGHUP (force) or when the file
+// changed, and logs, at every poll, a CRL past its next update: from then
+// on every caller of its CA is refused at the handshake.
+func (g *gateway) reloadCRL(force bool) {
+	if g.crl == nil {
+		return
+	}
+	if force || g.crl.Changed() {
+		if err := g.crl.Load(); err != nil {
+			g.log.Error("caller CRL reload refused; keeping the last good one", slog.String("error", err.Error()))
+		} else {
+			g.log.Info("caller CRL loaded", slog.String("file", g.cfg.Listen.TLS.CRLFile))
+		}
+	}
+	if _, err := g.crl.Check(); err != nil {
+		g.log.Error("ALERT: caller CRL is stale; refusing callers until a fresh one is loaded", slog.String("error", err.Error()))
 	}
 }
 
@@ -285,7 +334,61 @@ func egressRoots(key, path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func callerTLS(c config.ListenTLS) (*tls.Config, error) {
+// loadClientCerts reads egress.client_certs. A missing file or a key that
+// does not match its certificate stops the start.
+func loadClientCerts(certs map[string]config.ClientCert) (map[string]*tls.Certificate, error) {
+	out := make(map[string]*tls.Certificate, len(certs))
+	for name, cc := range certs {
+		cert, err := tls.LoadX509KeyPair(cc.CertFile, cc.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("egress.client_certs.%s: %w", name, err)
+		}
+		out[name] = &cert
+	}
+	return out, nil
+}
+
+// checkClientCerts refuses an allowlist naming a client certificate the
+// gateway does not hold: its forwards could only fail, so the last good
+// allowlist stays live and the refusal is reported at load.
+func checkClientCerts(d *allowlist.Document, certs map[string]*tls.Certificate) error {
+	for _, dst := range d.Destinations {
+		if dst.TLS != nil && dst.TLS.ClientCert != "" && certs[dst.TLS.ClientCert] == nil {
+			return fmt.Errorf("destination %s names client certificate %q, which egress.client_certs does not configure; add it and restart", dst.ID, dst.TLS.ClientCert)
+		}
+	}
+	return nil
+}
+
+// openRevocation loads listen.tls.crl_file against the caller CAs.
+func openRevocation(c config.ListenTLS) (*api.Revocation, error) {
+	pemBytes, err := os.ReadFile(c.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+	}
+	var cas []*x509.Certificate
+	for rest := pemBytes; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		ca, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+		}
+		cas = append(cas, ca)
+	}
+	r, err := api.NewRevocation(c.CRLFile, cas, nil)
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls.crl_file: %w", err)
+	}
+	return r, nil
+}
+
+func callerTLS(c config.ListenTLS, crl *api.Revocation) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("listen.tls: %w", err)
@@ -298,12 +401,17 @@ func callerTLS(c config.ListenTLS) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("listen.tls.client_ca_file: %s holds no PEM certificate", c.ClientCAFile)
 	}
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
 		ClientCAs:    pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}, nil
+	}
+	if crl != nil {
+		// After the chain verification, never instead of it.
+		cfg.VerifyConnection = crl.VerifyConnection
+	}
+	return cfg, nil
 }
 
 // checkEviction refuses a Redis that may evict keys: an evicted card record

@@ -130,3 +130,22 @@ func serial() *big.Int {
 	}
 	return n
 }
+
+// CRL returns a DER certificate revocation list signed by the CA that
+// lists the serials of revoked, valid from thisUpdate until nextUpdate.
+func (ca *CA) CRL(revoked []*x509.Certificate, thisUpdate, nextUpdate time.Time) ([]byte, error) {
+	tmpl := &x509.RevocationList{
+		Number:     serial(),
+		ThisUpdate: thisUpdate,
+		NextUpdate: nextUpdate,
+	}
+	for _, c := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: thisUpdate})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: %w", err)
+	}
+	return der, nil
+}

@@ -1,0 +1,260 @@
+package api
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxCRLBytes bounds a caller CRL file; a larger one is a mistake.
+const maxCRLBytes = 16 << 20
+
+// Revocation refuses callers whose certificates a CRL lists. It reads one
+// file holding a CRL (PEM, possibly several blocks, or DER) for every CA
+// that issues caller certificates, checks each CRL's signature against its
+// CA, and keeps the last good set when a reload fails. It fails closed: a
+// CRL past its next update refuses every caller of its CA until a fresh
+// one is loaded, and a caller whose issuer has no CRL is refused. It is
+// safe for concurrent use.
+type Revocation struct {
+	path string
+	cas  []*x509.Certificate
+	now  func() time.Time
+
+	loadMu sync.Mutex // serializes Load
+	cur    atomic.Pointer[crlSet]
+	errMu  sync.Mutex
+	err    error // the last failed reload; nil after a success
+}
+
+// crlSet is one loaded file.
+type crlSet struct {
+	byIssuer map[string]*crl // key: the issuing CA's raw certificate
+	stamp    fileStamp
+}
+
+type crl struct {
+	issuer     string // subject, for messages
+	nextUpdate time.Time
+	revoked    map[string]bool // serial numbers, as big.Int.String()
+}
+
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+// NewRevocation loads path against the caller CAs. now nil means
+// time.Now. It fails unless every CA has a CRL in the file that it signed
+// and that is not past its next update.
+func NewRevocation(path string, cas []*x509.Certificate, now func() time.Time) (*Revocation, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if len(cas) == 0 {
+		return nil, errors.New("api: revocation: no caller CA")
+	}
+	r := &Revocation{path: path, cas: cas, now: now}
+	if err := r.Load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Load re-reads the file. On failure the last good CRLs stay in force
+// (until their own next update) and the error is returned and reported by
+// Check.
+func (r *Revocation) Load() error {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	set, err := r.read()
+	r.errMu.Lock()
+	r.err = err
+	r.errMu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.cur.Store(set)
+	return nil
+}
+
+// Changed reports whether the file's size or modification time differs
+// from the last good load (or it cannot be read), for a poller that
+// reloads on change.
+func (r *Revocation) Changed() bool {
+	fi, err := os.Stat(r.path)
+	set := r.cur.Load()
+	return err != nil || set == nil || fi.Size() != set.stamp.size || !fi.ModTime().Equal(set.stamp.modTime)
+}
+
+func (r *Revocation) read() (*crlSet, error) {
+	f, err := os.Open(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("api: revocation: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("api: revocation: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxCRLBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("api: revocation: %w", err)
+	}
+	if len(raw) > maxCRLBytes {
+		return nil, fmt.Errorf("api: revocation: %s is larger than %d bytes", r.path, maxCRLBytes)
+	}
+	ders, err := crlDERs(raw)
+	if err != nil {
+		return nil, fmt.Errorf("api: revocation: %s: %w", r.path, err)
+	}
+	now := r.now()
+	set := &crlSet{byIssuer: map[string]*crl{}, stamp: fileStamp{size: fi.Size(), modTime: fi.ModTime()}}
+	for i, der := range ders {
+		rl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d: %w", r.path, i+1, err)
+		}
+		ca := r.issuerOf(rl)
+		if ca == nil {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) is not signed by a CA in listen.tls.client_ca_file", r.path, i+1, rl.Issuer)
+		}
+		if rl.NextUpdate.IsZero() {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) has no nextUpdate, so its staleness cannot be told", r.path, i+1, rl.Issuer)
+		}
+		if !now.Before(rl.NextUpdate) {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) expired at %s; publish a fresh one", r.path, i+1, rl.Issuer, rl.NextUpdate.UTC().Format(time.RFC3339))
+		}
+		key := string(ca.Raw)
+		if _, dup := set.byIssuer[key]; dup {
+			return nil, fmt.Errorf("api: revocation: %s: two CRLs for issuer %s; keep only the newest", r.path, rl.Issuer)
+		}
+		c := &crl{issuer: ca.Subject.String(), nextUpdate: rl.NextUpdate, revoked: map[string]bool{}}
+		for _, e := range rl.RevokedCertificateEntries {
+			if e.SerialNumber != nil {
+				c.revoked[e.SerialNumber.String()] = true
+			}
+		}
+		set.byIssuer[key] = c
+	}
+	for _, ca := range r.cas {
+		if set.byIssuer[string(ca.Raw)] == nil {
+			return nil, fmt.Errorf("api: revocation: %s has no CRL for caller CA %s; add one, or its callers are all refused", r.path, ca.Subject)
+		}
+	}
+	return set, nil
+}
+
+// issuerOf returns the caller CA that signed rl, or nil.
+func (r *Revocation) issuerOf(rl *x509.RevocationList) *x509.Certificate {
+	for _, ca := range r.cas {
+		if bytes.Equal(ca.RawSubject, rl.RawIssuer) && rl.CheckSignatureFrom(ca) == nil {
+			return ca
+		}
+	}
+	return nil
+}
+
+// crlDERs returns the CRLs in raw: one or more PEM "X509 CRL" blocks, or
+// one DER CRL.
+func crlDERs(raw []byte) ([][]byte, error) {
+	if !bytes.Contains(raw, []byte("-----BEGIN")) {
+		if len(raw) == 0 {
+			return nil, errors.New("empty file")
+		}
+		return [][]byte{raw}, nil
+	}
+	var out [][]byte
+	for rest := raw; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "X509 CRL" {
+			return nil, fmt.Errorf("PEM block %q is not an X509 CRL", b.Type)
+		}
+		out = append(out, b.Bytes)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM X509 CRL block")
+	}
+	return out, nil
+}
+
+// VerifyConnection is a tls.Config.VerifyConnection for the caller
+// listener. It runs after the chain was verified against the client CAs
+// and refuses a caller when a certificate of its verified chain is listed
+// by the CRL of its issuer, when the leaf's issuer has no CRL, or when
+// that CRL is past its next update.
+func (r *Revocation) VerifyConnection(cs tls.ConnectionState) error {
+	set := r.cur.Load()
+	if set == nil {
+		return errors.New("api: revocation: no CRL loaded")
+	}
+	if len(cs.VerifiedChains) == 0 {
+		return errors.New("api: revocation: caller certificate not verified")
+	}
+	now := r.now()
+	for _, chain := range cs.VerifiedChains {
+		if err := set.check(chain, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *crlSet) check(chain []*x509.Certificate, now time.Time) error {
+	for i := 0; i+1 < len(chain); i++ {
+		c := s.byIssuer[string(chain[i+1].Raw)]
+		if c == nil {
+			if i == 0 {
+				// An intermediate that is not itself a caller CA issued
+				// the leaf: no CRL of ours covers it.
+				return fmt.Errorf("api: revocation: caller certificate issued by %s, which has no CRL", chain[1].Subject)
+			}
+			continue
+		}
+		if !now.Before(c.nextUpdate) {
+			return fmt.Errorf("api: revocation: the CRL of %s expired at %s; refusing its callers until a fresh one is loaded", c.issuer, c.nextUpdate.UTC().Format(time.RFC3339))
+		}
+		if c.revoked[chain[i].SerialNumber.String()] {
+			return fmt.Errorf("api: revocation: certificate serial %s issued by %s is revoked", chain[i].SerialNumber, c.issuer)
+		}
+	}
+	return nil
+}
+
+// Check is a readiness check: it fails when a CRL is past its next update
+// (every caller of that CA is being refused) and reports a failed reload.
+func (r *Revocation) Check() (string, error) {
+	set := r.cur.Load()
+	if set == nil {
+		return "", errors.New("api: revocation: no CRL loaded")
+	}
+	now := r.now()
+	var next time.Time
+	for _, c := range set.byIssuer {
+		if !now.Before(c.nextUpdate) {
+			return "", fmt.Errorf("api: revocation: the CRL of %s expired at %s; every caller it covers is refused", c.issuer, c.nextUpdate.UTC().Format(time.RFC3339))
+		}
+		if next.IsZero() || c.nextUpdate.Before(next) {
+			next = c.nextUpdate
+		}
+	}
+	detail := fmt.Sprintf("%d CRL(s), next update %s", len(set.byIssuer), next.UTC().Format(time.RFC3339))
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err != nil {
+		detail += "; last reload failed: " + r.err.Error()
+	}
+	return detail, nil
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // DefaultTimeout bounds one Redis call when the Set's timeout is zero.
@@ -31,19 +33,6 @@ func NewSet(c redis.UniversalClient, key string, timeout time.Duration) (*Set, e
 	return &Set{c: c, key: key, timeout: timeout}, nil
 }
 
-// validToken accepts the vault's token spelling only: tok_ and 32 of a-z2-7.
-func validToken(s string) bool {
-	if len(s) != 36 || s[:4] != "tok_" {
-		return false
-	}
-	for i := 4; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
-
 // IsCanary reports whether token is in the set.
 func (s *Set) IsCanary(ctx context.Context, token string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -57,7 +46,7 @@ func (s *Set) IsCanary(ctx context.Context, token string) (bool, error) {
 
 // Add marks token as a canary.
 func (s *Set) Add(ctx context.Context, token string) error {
-	if !validToken(token) {
+	if !vaultclient.ValidToken(token) {
 		return errors.New("canary: not a token (tok_ and 32 characters of a-z, 2-7)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

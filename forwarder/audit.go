@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // Auditor appends records to the audit log. *audit.Log implements it; it
@@ -33,19 +34,12 @@ var deniedCodes = map[string]bool{
 	CodeKillSwitchUnavailable:                     true,
 }
 
-// auditToken returns s if it is spelled like a vault token (tok_ and 32 of
-// a-z2-7), else "". Anything else is caller input that could be a card
-// number, and stays out of the audit log.
+// auditToken returns s if it is spelled like a vault token, else "".
+// Anything else is caller input that could be a card number, and stays out
+// of the audit log.
 func auditToken(s string) string {
-	const body = 32
-	if len(s) != len("tok_")+body || s[:4] != "tok_" {
+	if !vaultclient.ValidToken(s) {
 		return ""
-	}
-	for i := 4; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return ""
-		}
 	}
 	return s
 }

@@ -202,7 +202,7 @@ func (s *RedisStore) Scan(ctx context.Context, cursor string, limit int) ([]stri
 	tokens := make([]string, 0, len(keys))
 	for _, k := range keys {
 		tok := strings.TrimSuffix(strings.TrimPrefix(k, s.prefix+"{"), "}:card")
-		if validToken(tok) {
+		if ValidToken(tok) {
 			tokens = append(tokens, tok)
 		}
 	}

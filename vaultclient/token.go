@@ -23,22 +23,43 @@ const (
 // platforms Go supports (it crashes the program instead), so there is no
 // error to handle.
 func newToken() string {
-	var b [tokenRandBytes]byte
-	rand.Read(b[:])
 	enc := base32.NewEncoding(tokenBodyDigits).WithPadding(base32.NoPadding)
-	return tokenPrefix + enc.EncodeToString(b[:])
+	for {
+		var b [tokenRandBytes]byte
+		rand.Read(b[:])
+		// A draw with a long digit run (about 1 in 10^8) is drawn again:
+		// ValidToken refuses such runs.
+		if t := tokenPrefix + enc.EncodeToString(b[:]); ValidToken(t) {
+			return t
+		}
+	}
 }
 
-// validToken reports whether s is spelled like a token. It is checked
-// before the store is touched, so that a caller cannot use the store's key
-// space (other prefixes, glob characters, huge keys) through the token.
-func validToken(s string) bool {
+// maxTokenDigitRun is the longest run of digits a token may hold: shorter
+// than any card number, so that a card typed into a token-shaped value can
+// never pass for a token and be echoed in a log as one.
+const maxTokenDigitRun = 12
+
+// ValidToken reports whether s is spelled like a token: "tok_" and 32
+// characters of a-z and 2-7, with no run of more than 12 digits. Stores
+// check it before they are touched, so that a caller cannot use the
+// store's key space (other prefixes, glob characters, huge keys) through
+// the token; other packages check it before they log or record a token.
+func ValidToken(s string) bool {
 	if len(s) != tokenLen || !strings.HasPrefix(s, tokenPrefix) {
 		return false
 	}
+	run := 0
 	for i := len(tokenPrefix); i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+		switch {
+		case c >= '2' && c <= '7':
+			if run++; run > maxTokenDigitRun {
+				return false
+			}
+		case c >= 'a' && c <= 'z':
+			run = 0
+		default:
 			return false
 		}
 	}
@@ -51,7 +72,7 @@ func validToken(s string) bool {
 // names a well-formed token; a malformed one is caller input of any size
 // and content, so it is not repeated.
 func tokenNotFound(token string, cause error) *Error {
-	if !validToken(token) {
+	if !ValidToken(token) {
 		return newError(CodeTokenNotFound, "token not found", errMalformedToken)
 	}
 	return newError(CodeTokenNotFound, "token not found", cause)

@@ -179,8 +179,8 @@ func TestToken(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		tok := newToken()
-		if !validToken(tok) {
-			t.Fatalf("validToken(newToken() = %q) = false", tok)
+		if !ValidToken(tok) {
+			t.Fatalf("ValidToken(newToken() = %q) = false", tok)
 		}
 		if seen[tok] {
 			t.Fatalf("newToken repeated %q", tok)
@@ -188,14 +188,19 @@ func TestToken(t *testing.T) {
 		seen[tok] = true
 	}
 	good := newToken()
+	if ok := "tok_" + strings.Repeat("a", 20) + strings.Repeat("2", 12); !ValidToken(ok) {
+		t.Errorf("ValidToken(%q) = false, want true: 12 digits in a row are allowed", ok)
+	}
 	for _, bad := range []string{
 		"", "tok_", "tok_" + strings.Repeat("a", 31), "tok_" + strings.Repeat("a", 33),
 		"TOK_" + good[4:], "tok_" + strings.ToUpper(good[4:]), "tkn_" + good[4:],
 		"tok_" + strings.Repeat("a", 31) + "1", "tok_" + strings.Repeat("a", 31) + "*",
 		"tok_" + strings.Repeat("a", 31) + "}", good + "\n",
+		// A card number spelled with the token's digits is not a token.
+		"tok_4242424242424242" + strings.Repeat("a", 16), "tok_" + strings.Repeat("a", 19) + strings.Repeat("2", 13),
 	} {
-		if validToken(bad) {
-			t.Errorf("validToken(%q) = true, want false", bad)
+		if ValidToken(bad) {
+			t.Errorf("ValidToken(%q) = true, want false", bad)
 		}
 	}
 }

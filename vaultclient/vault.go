@@ -266,7 +266,7 @@ func (v *Vault) DetokenizeConsumingCVC(ctx context.Context, token string) (*Card
 }
 
 func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (*Card, error) {
-	if !validToken(token) {
+	if !ValidToken(token) {
 		return nil, tokenNotFound(token, nil)
 	}
 	get := v.get
@@ -349,7 +349,7 @@ func (v *Vault) ConsumeCVC(ctx context.Context, token string) error {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.ConsumeCVC")
 	defer span.End()
 	var err error
-	if !validToken(token) {
+	if !ValidToken(token) {
 		err = tokenNotFound(token, nil)
 	} else if derr := v.deleteCVC(ctx, token); derr != nil {
 		err = newError(CodeStoreUnavailable, "card store unavailable", derr) // derr names the token

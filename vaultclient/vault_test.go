@@ -34,7 +34,7 @@ func TestTokenizeDetokenize(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Tokenize: %v", err)
 					}
-					if !validToken(info.Token) {
+					if !ValidToken(info.Token) {
 						t.Errorf("token %q is not well formed", info.Token)
 					}
 					fp, err := base64.RawURLEncoding.DecodeString(info.Fingerprint)
@@ -107,7 +107,7 @@ func TestDetokenizeNotFound(t *testing.T) {
 		if e.PublicMessage() != "token not found" {
 			t.Errorf("Detokenize(%.40q) message = %q, want %q", token, e.PublicMessage(), "token not found")
 		}
-		if !validToken(token) && strings.Contains(err.Error(), token) && token != "" {
+		if !ValidToken(token) && strings.Contains(err.Error(), token) && token != "" {
 			t.Errorf("error %q repeats a malformed token", err)
 		}
 	}

@@ -65,7 +65,10 @@ func (e *Error) Error() string {
 		s += ": " + e.Message
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		// Causes can quote what the processor sent (net/http quotes a
+		// malformed header line in its error), so they are masked like a
+		// response before they reach any log.
+		s += ": " + string(Redact(nil, []byte(e.Err.Error())))
 	}
 	return s
 }

@@ -801,7 +801,14 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		// No GetBody: the transport may then never replay a request whose
 		// body it has started to send, so a card is never sent twice by us.
 	} else {
-		req.Body = http.NoBody
+		// Not http.NoBody: net/http treats a request with a nil or NoBody
+		// body as replayable, and silently resends it when a pooled
+		// connection breaks after the request was written, which would send
+		// a card in a header twice. An empty body of our own type is not
+		// replayable. For GET-like methods the transport finds it empty and
+		// sends no body; for POST, PUT and PATCH it sends an empty chunked
+		// body.
+		req.Body = emptyBody{}
 	}
 	req = req.WithContext(uctx)
 
@@ -1071,3 +1078,10 @@ func (fw *forward) tlsInfo() (version, peerCert string) {
 	defer fw.tlsMu.Unlock()
 	return fw.tlsVersion, fw.peerCert
 }
+
+// emptyBody is a request body with nothing in it that net/http cannot
+// replay (see send).
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }

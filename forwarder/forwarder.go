@@ -435,15 +435,16 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	fw.host = v.target.host
 	fw.destination = r.Destination
 
-	// 2. Canary tokens alert on any use, whatever else happens to the
-	// request; the refusal comes where an unknown token's would.
-	if e := f.checkCanary(ctx, fw, r); e != nil {
+	// 2. Budgets, before anything that writes an audit record or an
+	// alert, so that a flood of refused requests (canary uses among them)
+	// cannot flood the audit log.
+	if e := f.checkBudget(ctx, r); e != nil {
 		return nil, e
 	}
 
-	// 3. Budgets, before anything that writes an audit record, so that a
-	// flood of refused requests cannot flood the audit log.
-	if e := f.checkBudget(ctx, r); e != nil {
+	// 3. Canary tokens alert on any use within the budget; the refusal
+	// comes where an unknown token's would.
+	if e := f.checkCanary(ctx, fw, r); e != nil {
 		return nil, e
 	}
 

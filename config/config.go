@@ -40,7 +40,7 @@ const (
 	DefaultReadTimeout       = 15 * time.Second
 	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
-	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultShutdownTimeout   = 60 * time.Second // at least the write timeout: a forward in flight may take that long
 	DefaultMaxRequestBytes   = 256 << 10
 	DefaultMaxHeaderBytes    = 32 << 10
 	DefaultThreshold         = 2 // M-of-N: one auditor alone cannot widen the allowlist
@@ -425,8 +425,16 @@ func (c *Config) Validate() error {
 	// The answer to a forward must be able to reach the caller after the
 	// processor took its whole timeout; otherwise the caller sees a broken
 	// connection for a card that was sent, and is likely to retry it.
-	if c.Listen.WriteTimeout > 0 && c.Egress.Timeout > 0 && c.Listen.WriteTimeout < c.Egress.Timeout+WriteMargin {
-		bad("listen.write_timeout", "%v must exceed egress.timeout (%v) by at least %v, so a processor's late answer still reaches the caller", c.Listen.WriteTimeout, c.Egress.Timeout, WriteMargin)
+	// The server's write deadline starts when the request's headers are
+	// read; the body may take up to read_timeout to arrive before the
+	// forward starts.
+	if c.Listen.WriteTimeout > 0 && c.Egress.Timeout > 0 && c.Listen.WriteTimeout < c.Listen.ReadTimeout+c.Egress.Timeout+WriteMargin {
+		bad("listen.write_timeout", "%v must be at least listen.read_timeout (%v) + egress.timeout (%v) + %v, so a processor's late answer still reaches the caller", c.Listen.WriteTimeout, c.Listen.ReadTimeout, c.Egress.Timeout, WriteMargin)
+	}
+	// SIGTERM drains for shutdown_timeout; a shorter drain than the longest
+	// forward would cut a forward whose card was already sent.
+	if c.Listen.ShutdownTimeout > 0 && c.Listen.ShutdownTimeout < c.Listen.WriteTimeout {
+		bad("listen.shutdown_timeout", "%v must be at least listen.write_timeout (%v), so that forwards in flight finish after SIGTERM", c.Listen.ShutdownTimeout, c.Listen.WriteTimeout)
 	}
 	positive("listen.idle_timeout", c.Listen.IdleTimeout)
 	positive("listen.shutdown_timeout", c.Listen.ShutdownTimeout)
@@ -568,15 +576,17 @@ func checkOTLPEndpoint(raw string) string {
 		return "required for the otlp exporter: the collector's traces URL such as https://otel-collector:4318/v1/traces"
 	}
 	u, err := url.Parse(raw)
+	// Messages name the URL without its password: configuration errors are
+	// printed and logged.
 	switch {
 	case err != nil:
-		return fmt.Sprintf("%q is not a URL", raw)
+		return "the value is not a URL"
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%q must start with https:// (or http:// on a private network)", raw)
+		return fmt.Sprintf("%q must start with https:// (or http:// on a private network)", u.Redacted())
 	case u.Host == "":
-		return fmt.Sprintf("%q names no host", raw)
+		return fmt.Sprintf("%q names no host", u.Redacted())
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		return fmt.Sprintf("%q must not carry credentials, a query or a fragment: send credentials in OTEL_EXPORTER_OTLP_HEADERS", raw)
+		return fmt.Sprintf("%q must not carry credentials, a query or a fragment: send credentials in OTEL_EXPORTER_OTLP_HEADERS", u.Redacted())
 	}
 	return ""
 }

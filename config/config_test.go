@@ -104,6 +104,8 @@ func TestValidate(t *testing.T) {
 		{"unknown store", func(c *Config) { c.Store.Backend = "s3" }, "store.backend"},
 		{"zero timeout", func(c *Config) { c.Egress.Timeout = 0 }, "egress.timeout"},
 		{"write timeout shorter than the upstream's", func(c *Config) { c.Egress.Timeout = 60 * time.Second }, "listen.write_timeout"},
+		{"write timeout without room for the body", func(c *Config) { c.Listen.ReadTimeout = 30 * time.Second }, "listen.write_timeout"},
+		{"shutdown shorter than a forward", func(c *Config) { c.Listen.ShutdownTimeout = 30 * time.Second }, "listen.shutdown_timeout"},
 		{"negative cvc ttl", func(c *Config) { c.Cards.CVCTTL = -time.Second }, "cards.cvc_ttl"},
 		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"crl without tls", func(c *Config) { c.Listen.TLS = ListenTLS{CRLFile: "callers.crl"} }, "listen.tls"},

@@ -98,8 +98,11 @@ func (c *Config) validateForwarding(bad func(key, format string, args ...any)) {
 	redisStore := c.Store.Backend == StoreRedis
 
 	a := c.Audit
-	if a.File == "" && a.RedisStream == "" && !dev {
-		bad("audit", "a sink is required outside dev mode: set audit.file (a JSON-lines file, fsynced per record) and/or audit.redis_stream (a stream key on the store's Redis); every forward writes its intent record there before the card is sent")
+	if a.File == "" && !dev {
+		// The stream alone is not durable: Redis acknowledges an XADD from
+		// memory, so a crash or failover can lose the intent record of a
+		// card that was sent. The fsynced file is the durable copy.
+		bad("audit.file", "required outside dev mode: a JSON-lines file, fsynced per record group, that holds every forward's intent record before the card is sent; audit.redis_stream may be added as the shared, queryable copy")
 	}
 	if a.RedisStream != "" && !redisStore {
 		bad("audit.redis_stream", "needs store.backend: redis (the stream lives on the store's Redis); use audit.file with the bolt store")

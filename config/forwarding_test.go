@@ -35,13 +35,18 @@ func TestValidateForwarding(t *testing.T) {
 	}{
 		{"dev without an audit sink", func(c *Config) {}, ""},
 		{"production with a file sink", production, ""},
-		{"production without a sink", func(c *Config) { production(c); c.Audit.File = "" }, "audit"},
+		{"production without a sink", func(c *Config) { production(c); c.Audit.File = "" }, "audit.file"},
 		{"stream with bolt", func(c *Config) { c.Audit.RedisStream = "cardgate:audit" }, "audit.redis_stream"},
-		{"stream with redis", func(c *Config) {
+		{"stream and file with redis", func(c *Config) {
+			production(c)
+			redis(c)
+			c.Audit = Audit{File: "audit.log", RedisStream: "cardgate:audit", Timeout: time.Second}
+		}, ""},
+		{"stream alone in production", func(c *Config) {
 			production(c)
 			redis(c)
 			c.Audit = Audit{RedisStream: "cardgate:audit", Timeout: time.Second}
-		}, ""},
+		}, "audit.file"},
 		{"zero audit timeout", func(c *Config) { c.Audit.Timeout = 0 }, "audit.timeout"},
 		{"limits", func(c *Config) { c.Limits = Limits{PerCaller: limit, PerCallerDestination: limit} }, ""},
 		{"negative rate", func(c *Config) { c.Limits.PerCaller.Rate = -1 }, "limits.per_caller.rate"},

@@ -190,7 +190,7 @@ func (c *Config) validateKeys(bad func(key, format string, args ...any), dev boo
 		case v.Address == "":
 			bad("keys.vault.address", "required: Vault's https:// URL, or set %s", EnvVaultAddr)
 		case !strings.HasPrefix(v.Address, "https://"):
-			bad("keys.vault.address", "%q must be an https:// URL: card keys are never reached in clear", v.Address)
+			bad("keys.vault.address", "must be an https:// URL: card keys are never reached in clear")
 		}
 		if v.Mount == "" {
 			bad("keys.vault.mount", "required (default %q)", DefaultVaultMount)

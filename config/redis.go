@@ -120,7 +120,9 @@ func (r *Redis) validate(bad func(key, format string, args ...any)) {
 	}
 	for i, a := range r.Addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			bad(fmt.Sprintf("store.redis.addrs[%d]", i), "%q is not host:port", a)
+			// Not echoed: a mistyped address can be a whole redis:// URL
+			// with its password.
+			bad(fmt.Sprintf("store.redis.addrs[%d]", i), "is not host:port (write 10.0.0.5:6379, without a scheme or credentials)")
 		}
 	}
 	if r.Mode != RedisSentinel {

@@ -161,8 +161,10 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DialTimeout:          cfg.Egress.DialTimeout,
 		DNSTimeout:           cfg.Egress.DNSTimeout,
 		MaxResponseBytes:     cfg.Egress.MaxResponseBytes,
-		// The answer must reach the caller before the server's write deadline.
-		MaxTimeout: cfg.Listen.WriteTimeout - config.WriteMargin,
+		// The answer must reach the caller before the server's write
+		// deadline, which runs from the request's headers: the body may
+		// take up to the read timeout before the forward starts.
+		MaxTimeout: cfg.Listen.WriteTimeout - cfg.Listen.ReadTimeout - config.WriteMargin,
 	}
 	g.guards.apply(&fo, cfg)
 	if g.forwarder, err = forwarder.New(fo); err != nil {
@@ -248,8 +250,10 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 		}
 		errc <- g.server.Serve(ln)
 	}()
-	// The allowlist reloads on a file change as well as on SIGHUP.
-	watchCtx, stopWatch := context.WithCancel(ctx)
+	// The allowlist reloads on a file change as well as on SIGHUP. The
+	// watchers outlive SIGTERM until the drain is over: forwards still in
+	// flight need a fresh kill switch and canary snapshot.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.allowlist.Watch(watchCtx)
 	g.guards.run(watchCtx)

@@ -66,8 +66,13 @@ func NewWatcher(o WatcherOptions) (*Watcher, error) {
 	return &Watcher{set: o.Set, interval: o.PollInterval, maxStale: o.MaxStaleness, now: o.Now, log: o.Logger}, nil
 }
 
-// Refresh reads the set once.
+// Refresh reads the set once. The snapshot's age counts from when the read
+// started (a slow read is no fresher than its start), and the read is
+// bounded by half the staleness allowed, as the kill switch's is.
 func (w *Watcher) Refresh(ctx context.Context) error {
+	start := w.now()
+	ctx, cancel := context.WithTimeout(ctx, w.maxStale/2)
+	defer cancel()
 	members, err := w.set.List(ctx)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -79,7 +84,7 @@ func (w *Watcher) Refresh(ctx context.Context) error {
 	for _, m := range members {
 		tokens[m] = struct{}{}
 	}
-	w.tokens, w.readAt = tokens, w.now()
+	w.tokens, w.readAt = tokens, start
 	return nil
 }
 

@@ -184,7 +184,10 @@ func TestTokenizeRefusals(t *testing.T) {
 		})
 	}
 	// Only the allowlist's rollback mark may be there; no card record.
-	keys := e.redis.Client().Keys(t.Context(), "*").Val()
+	keys, err := e.redis.Client().Keys(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
 	for _, k := range keys {
 		if !strings.Contains(k, "allowlist:state:") {
 			t.Errorf("Redis holds key %q after refused tokenizations, want no card record", k)

@@ -34,7 +34,10 @@ func TestDrillTransitDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Tokenize with Vault up: %v", err)
 	}
-	keys := srv.Client().DBSize(ctx).Val()
+	keys, err := srv.Client().DBSize(ctx).Result()
+	if err != nil {
+		t.Fatalf("DBSIZE: %v", err)
+	}
 
 	// Generous: the backend's own retries come on top of the key timeout,
 	// and a loaded CI machine is slow. A hang would blow well past it.
@@ -65,8 +68,8 @@ func TestDrillTransitDown(t *testing.T) {
 					t.Errorf("%s with Vault %s = %v, want %s", op.name, phase.name, err, CodeKeyBackendUnavailable)
 				}
 			}
-			if n := srv.Client().DBSize(ctx).Val(); n != keys {
-				t.Errorf("the store holds %d keys after tokenizing with Vault %s, want %d: nothing written", n, phase.name, keys)
+			if n, err := srv.Client().DBSize(ctx).Result(); err != nil || n != keys {
+				t.Errorf("the store holds %d keys (%v) after tokenizing with Vault %s, want %d: nothing written", n, err, phase.name, keys)
 			}
 		})
 	}

@@ -312,8 +312,8 @@ func TestRedisStoreOutOfMemoryWritesNothing(t *testing.T) {
 	if err := c.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatalf("CONFIG SET maxmemory: %v", err)
 	}
-	if n := c.DBSize(ctx).Val(); n != 0 {
-		t.Errorf("DBSIZE after refused Put = %d, want 0; dump:\n%s", n, srv.Dump())
+	if n, err := c.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Errorf("DBSIZE after refused Put = %d, %v; want 0; dump:\n%s", n, err, srv.Dump())
 	}
 }
 

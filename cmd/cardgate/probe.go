@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 )
@@ -32,6 +33,10 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// not become a general-purpose client inside the card environment.
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return fmt.Errorf("probe: %q is not an http:// URL", fs.Arg(0))
+	}
+	// Loopback only: a healthcheck probes its own container.
+	if ip, err := netip.ParseAddr(u.Hostname()); u.Hostname() != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return fmt.Errorf("probe: %s is not a loopback address; the probe only checks its own container", u.Hostname())
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -316,6 +316,8 @@ func TestProbe(t *testing.T) {
 		{"https refused", []string{"https://127.0.0.1:1/healthz"}, true},
 		{"no url", nil, true},
 		{"nothing listening", []string{"-timeout", "1s", "http://127.0.0.1:1/healthz"}, true},
+		{"not loopback", []string{"-timeout", "1s", "http://10.0.0.1:9464/healthz"}, true},
+		{"a name", []string{"-timeout", "1s", "http://processor.example:80/"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

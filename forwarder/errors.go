@@ -3,6 +3,8 @@ package forwarder
 import (
 	"errors"
 	"time"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // Error codes owned by this package. They are API: callers and the HTTP
@@ -68,7 +70,7 @@ func (e *Error) Error() string {
 		// Causes can quote what the processor sent (net/http quotes a
 		// malformed header line in its error), so they are masked like a
 		// response before they reach any log.
-		s += ": " + string(Redact(nil, []byte(e.Err.Error())))
+		s += ": " + string(cardscan.Redact(nil, []byte(e.Err.Error())))
 	}
 	return s
 }

@@ -187,6 +187,29 @@ func TestForwardFormEscaping(t *testing.T) {
 	}
 }
 
+// TestForwardMasksFormEncodedResponse: a processor that answers in form
+// encoding spells a card with '+' or percent-escapes, and the caller still
+// sees it masked, in the body and in a header.
+func TestForwardMasksFormEncodedResponse(t *testing.T) {
+	const body = "card=4242+4242+4242+4242&spaced=4242%204242%204242%204242&dashed=4242%2D4242%2d4242%2D4242&digits=%34%32%34%32424242424242&ok=1"
+	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Card", "4242+4242+4242+4242")
+		w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+		w.Write([]byte(body))
+	})
+	resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"n":"{{card.number}}"}`))
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	const want = "card=****+****+****+4242&spaced=****%20****%20****%204242&dashed=****%2D****%2d****%2D4242&digits=%2A%2A%2A%2A********4242&ok=1"
+	if resp.Body != want {
+		t.Errorf("caller body = %q, want %q", resp.Body, want)
+	}
+	if got := resp.Headers.Get("X-Card"); got != "****+****+****+4242" {
+		t.Errorf("X-Card = %q, want masked", got)
+	}
+}
+
 // TestForwardRefusesBeforeSending covers templates, slots and literal cards.
 // In each case the processor receives nothing.
 func TestForwardRefusesBeforeSending(t *testing.T) {
@@ -237,6 +260,10 @@ func TestForwardRefusesBeforeSending(t *testing.T) {
 		{"literal card in header", func(r *Request) { r.Headers["X-Ref"] = []string{"5555 5555 5555 4444"} }, CodeLiteralCard, "X-Ref"},
 		{"literal card in listed card header", func(r *Request) { r.Headers["X-Card-Number"] = []string{"4242424242424242"} }, CodeLiteralCard, "X-Card-Number"},
 		{"literal card as token", func(r *Request) { r.Card = "4242424242424242" }, CodeLiteralCard, "card"},
+		{"literal card form-spelled in json body", func(r *Request) { r.Body = `{"n":"4242+4242+4242+4242"}` }, CodeLiteralCard, "body"},
+		{"literal card percent-spaced in header", func(r *Request) { r.Headers["X-Ref"] = []string{"4242%204242%2D4242%2d4242"} }, CodeLiteralCard, "X-Ref"},
+		{"literal card percent-escaped digits in body", func(r *Request) { r.Body = `{"n":"%34%32%34%32424242424242"}` }, CodeLiteralCard, "body"},
+		{"literal card with pluses as token", func(r *Request) { r.Card = "4242+4242+4242+4242" }, CodeLiteralCard, "card"},
 		{"literal card in form body encoded", func(r *Request) {
 			r.Headers["Content-Type"] = []string{"application/x-www-form-urlencoded"}
 			r.Body = "n={{card.number}}&x=4242%204242%204242%204242"

@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
@@ -849,7 +850,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 	red := f.getBuf()
 	defer f.putBuf(red)
-	*red = redact((*red)[:0], (*raw)[:n], cvc)
+	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
 	} else {
@@ -967,11 +968,11 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header 
 	var buf []byte
 	for name, vals := range h {
 		k := http.CanonicalHeaderKey(name)
-		if hopByHop(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || containsCardString(k) {
+		if hopByHop(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || cardscan.ContainsString(k) {
 			continue
 		}
 		for _, v := range vals {
-			buf = redact(buf[:0], []byte(v), cvc)
+			buf = cardscan.RedactCVC(buf[:0], []byte(v), cvc)
 			out[k] = append(out[k], string(buf))
 		}
 	}

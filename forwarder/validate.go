@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // validated is a request that passed every check that does not need the
@@ -89,7 +90,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		// anything.
 		return invalid("destination: must be an allowlist entry id: 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
 	}
-	if containsCardString(r.Destination) {
+	if cardscan.ContainsString(r.Destination) {
 		// The grammar admits digits and separators; a card spelled in them
 		// would reach the log line, the span, the metric labels and the
 		// audit record, which all name the destination.
@@ -107,7 +108,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if len(r.Card) > maxTokenBytes || !printableToken(r.Card) {
 		return invalid("card: must be a token of printable ASCII characters")
 	}
-	if isWholeCardNumber(r.Card) {
+	if cardscan.IsCardNumber(r.Card) {
 		// The card field is compared whole: a token is never all digits,
 		// and a long random token must not trip the >19-digit rule.
 		return literal("card")
@@ -134,7 +135,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if strings.Contains(r.URL, openDelim) || strings.Contains(decodedURL, openDelim) {
 		return nil, notSent(CodeInvalidTemplate, "url: card placeholders are not allowed in the URL or query")
 	}
-	if containsCardString(r.URL) || containsCardString(decodedURL) {
+	if cardscan.ContainsString(r.URL) || cardscan.ContainsString(decodedURL) {
 		return literal("url")
 	}
 	t, e := parseTarget(r.URL)
@@ -175,7 +176,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			return invalid("headers: invalid header name")
 		}
 		// A card in a name is refused before any message names the header.
-		if containsCardString(name) {
+		if cardscan.ContainsString(name) {
 			return literal("headers")
 		}
 		canon := http.CanonicalHeaderKey(name)
@@ -195,7 +196,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			if !validHeaderValue(val) {
 				return invalid("headers: " + canon + " has a value with control characters")
 			}
-			if containsCardString(val) {
+			if cardscan.ContainsString(val) {
 				return literal("headers: " + canon)
 			}
 			phs, e := parsePlaceholders(val, "header "+canon)
@@ -226,7 +227,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if int64(len(r.Body)) > f.maxReqBody {
 		return invalid("body: larger than " + strconv.FormatInt(f.maxReqBody, 10) + " bytes")
 	}
-	if containsCardString(r.Body) {
+	if cardscan.ContainsString(r.Body) {
 		return literal("body")
 	}
 	phs, e := parsePlaceholders(r.Body, "body")
@@ -244,7 +245,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		case bodyForm:
 			// A form body is decoded by the processor: a card typed in
 			// percent-encoded form is still a card.
-			if dec, err := url.QueryUnescape(r.Body); err == nil && containsCardString(dec) {
+			if dec, err := url.QueryUnescape(r.Body); err == nil && cardscan.ContainsString(dec) {
 				return literal("body")
 			}
 		default:
@@ -337,27 +338,4 @@ func (v *validated) renderHeaders(cv fieldValues) (http.Header, *Error) {
 	h.Set("User-Agent", UserAgent)
 	h.Set("Accept-Encoding", "identity")
 	return h, nil
-}
-
-// isWholeCardNumber reports whether s is nothing but digits and
-// separators (as Redact reads them), with 13–19 digits that pass Luhn.
-func isWholeCardNumber(s string) bool {
-	b := []byte(s)
-	var d [maxCardDigits]byte
-	n := 0
-	for i := 0; i < len(b); {
-		k, w, c := tokenAt(b, i)
-		switch k {
-		case tokDigit:
-			if n == maxCardDigits {
-				return false
-			}
-			d[n] = c
-			n++
-		case tokOther:
-			return false
-		}
-		i += w
-	}
-	return n >= minCardDigits && luhn(d[:n])
 }

@@ -1,20 +1,21 @@
-package forwarder
+package cardscan
 
-// Card-number detection, shared by the response scanner (Redact) and the
-// request check that refuses literal card numbers typed by a caller
-// (containsCard). One definition serves both so that what we refuse to send
-// and what we refuse to show can never drift apart.
-//
 // Definitions:
 //
 //   - Input is read as a sequence of tokens. A digit is an ASCII digit, a
-//     fullwidth digit (U+FF10–U+FF19, 3 bytes of UTF-8) or a JSON escape of
-//     either (\u0030–\u0039, \uff10–\uff19, 6 bytes). A separator is one
-//     of ' ', '\t', '\r', '\n', '.', '-', '/', '_', a no-break space
-//     (U+00A0, 2 bytes), a JSON escape of one of them (\u0020, \u002d, …,
-//     \u00a0) or the JSON escapes \t, \n, \r and \/. An escaped backslash
-//     (\\) is one token, so the "\u0034" in "\\u0034" is text, as a JSON
-//     parser reads it. Every other byte is a token of its own.
+//     fullwidth digit (U+FF10–U+FF19, 3 bytes of UTF-8), a JSON escape of
+//     either (\u0030–\u0039, \uff10–\uff19, 6 bytes) or a percent-escape
+//     of an ASCII digit (%30–%39, 3 bytes). A separator is one of ' ',
+//     '\t', '\r', '\n', '.', '-', '/', '_', '+' (a space in a form-encoded
+//     body), a no-break space (U+00A0, 2 bytes), a JSON escape of one of
+//     them (\u0020, \u002d, …, \u00a0), a percent-escape of an ASCII one
+//     (%20, %2D, %2B, …, any case of hex) or the JSON escapes \t, \n, \r
+//     and \/. An escaped backslash (\\) is one token, so the "\u0034" in
+//     "\\u0034" is text, as a JSON parser reads it. Any other JSON escape
+//     or percent-escape (%22, %3A, …) is one token too, so that its hex
+//     digits are not read as digits: URL-encoded JSON puts "%22" right
+//     before a number. A '%' not followed by two hex digits is one byte.
+//     Every other byte is a token of its own.
 //   - A run is a maximal sequence of digit groups joined by one to three
 //     separators ("4242 4242-4242 4242", "4242 - 4242\u00a04242.4242" are
 //     runs of four groups; "4242    4242" is two runs). Wider gaps end a run.
@@ -31,12 +32,13 @@ package forwarder
 //
 // Masking replaces every digit of a card number except its last four with a
 // mask of the same length: '*' for an ASCII digit, '＊' (U+FF0A) for a
-// fullwidth one and \u002a for an escaped one, so the output has the
-// input's length, stays valid UTF-8 and valid JSON where the input was
-// ("**** **** **** 4242", "************4242"); separators stay. Only the
-// last four are kept, not the first six as PCI DSS would permit, because
-// the caller never needs the BIN from a response. When two card numbers
-// overlap, a digit is masked if either masks it.
+// fullwidth one, \u002a for a JSON-escaped one and %2A for a
+// percent-escaped one, so the output has the input's length, stays valid
+// UTF-8, valid JSON and valid form encoding where the input was
+// ("**** **** **** 4242", "************4242", "%2A%2A…4242"); separators
+// stay. Only the last four are kept, not the first six as PCI DSS would
+// permit, because the caller never needs the BIN from a response. When two
+// card numbers overlap, a digit is masked if either masks it.
 //
 // The card's own CVC, when the forward used it, is masked ("***") wherever
 // it is a whole digit group. A bare JSON number that gets masked makes the
@@ -44,8 +46,15 @@ package forwarder
 //
 // Known false positives: about one in ten random 13–19 digit identifiers
 // passes Luhn and is masked in responses and refused in requests; with '.',
-// '/' and '_' as separators, so are some dotted or slashed number sequences
-// (IPv4 address lists, long decimals, numeric path segments).
+// '/', '_' and '+' as separators, so are some dotted, slashed or summed
+// number sequences (IPv4 address lists, long decimals, numeric path
+// segments).
+//
+// Known gaps: percent-escapes of multi-byte characters (a no-break space
+// as %C2%A0, fullwidth digits as %EF%BC%90…) are not read, and a card
+// written right after a literal '%' loses its first two digits to the
+// escape they seem to form ("100%4242…" reads as "100", 'B', "42…"); the
+// forwarder also scans a request's form body after decoding it.
 
 const (
 	minCardDigits = 13
@@ -60,19 +69,19 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // isSepByte reports whether c is an ASCII separator.
 func isSepByte(c byte) bool {
 	switch c {
-	case ' ', '\t', '\r', '\n', '.', '-', '/', '_':
+	case ' ', '\t', '\r', '\n', '.', '-', '/', '_', '+':
 		return true
 	}
 	return false
 }
 
 // digitStart marks the bytes that can start a digit token: ASCII digits,
-// the backslash of an escape and the first byte of a fullwidth digit
-// (0xEF). A lookup in a constant keeps the scan for the next digit, where
+// the '%' and the backslash of an escape and the first byte of a fullwidth
+// digit (0xEF). A lookup in a constant keeps the scan for the next digit, where
 // a response body spends most of its time, to one load and one compare.
 const digitStart = "" +
 	"................................" +
-	"................\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01......" +
+	".....\x01..........\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01......" +
 	"............................\x01..." +
 	"................................" +
 	"................................" +
@@ -98,6 +107,8 @@ func tokenAt(s []byte, i int) (tokKind, int, byte) {
 		return tokSep, 1, 0
 	case c == '\\':
 		return escapeAt(s, i)
+	case c == '%':
+		return percentAt(s, i)
 	case c == 0xEF:
 		if i+2 < len(s) && s[i+1] == 0xBC && s[i+2] >= 0x90 && s[i+2] <= 0x99 {
 			return tokDigit, 3, '0' + s[i+2] - 0x90
@@ -140,12 +151,42 @@ func escapeAt(s []byte, i int) (tokKind, int, byte) {
 	return tokOther, 1, 0
 }
 
-// appendMask appends the mask for a digit token of width w.
-func appendMask(dst []byte, w int) []byte {
-	switch w {
-	case 3:
+// percentAt reads the token at a '%', s[i].
+func percentAt(s []byte, i int) (tokKind, int, byte) {
+	if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+		return tokOther, 1, 0
+	}
+	switch b := unhex(s[i+1])<<4 | unhex(s[i+2]); {
+	case isDigit(b):
+		return tokDigit, 3, b
+	case isSepByte(b):
+		return tokSep, 3, 0
+	}
+	return tokOther, 3, 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// appendMask appends the mask for the digit token tok.
+func appendMask(dst, tok []byte) []byte {
+	switch {
+	case tok[0] == '%':
+		return append(dst, "%2A"...)
+	case len(tok) == 3:
 		return append(dst, "\uFF0A"...)
-	case 6:
+	case len(tok) == 6:
 		return append(dst, `\u002a`...)
 	}
 	return append(dst, maskByte)
@@ -154,32 +195,48 @@ func appendMask(dst []byte, w int) []byte {
 // Redact appends src to dst with every card number masked, and returns the
 // extended buffer. It makes one pass over src and allocates only when dst
 // must grow.
-func Redact(dst, src []byte) []byte { return redact(dst, src, nil) }
+func Redact(dst, src []byte) []byte { return RedactCVC(dst, src, nil) }
 
-// redact is Redact that also masks cvc (when non-empty) as a whole digit
-// group.
-func redact(dst, src, cvc []byte) []byte {
+// RedactCVC is Redact that also masks cvc, when it is not empty, wherever
+// it is a whole digit group: the forwarder passes the CVC of the card a
+// forward sent, so that a processor echoing it does not show it.
+func RedactCVC(dst, src, cvc []byte) []byte {
 	var s scanner
 	s.cvc = cvc
 	return s.run(dst, src, false)
 }
 
-// containsCard reports whether src holds a card number under the same
-// definition Redact masks.
-func containsCard(src []byte) bool {
+// Contains reports whether src holds a card number: whether Redact would
+// mask anything in it.
+func Contains(src []byte) bool {
 	var s scanner
 	s.run(nil, src, true)
 	return s.found
 }
 
-func containsCardString(s string) bool {
+// ContainsString is Contains for a string.
+func ContainsString(s string) bool {
 	// The conversion does not escape, so it does not allocate.
-	return containsCard([]byte(s))
+	return Contains([]byte(s))
+}
+
+// ContainsAnyWindow is ContainsString that also counts every 13–19
+// consecutive digits of a run that pass the Luhn check, wherever they start
+// and end, not only whole groups. It is for identifiers, which have no
+// business holding a long digit run at all: it also finds a card glued to
+// other digits in a group of 14–19 ("74242424242424242", a card and a
+// digit), which ContainsString passes when the whole group fails Luhn. The
+// price is more false positives, so it is not for free text.
+func ContainsAnyWindow(s string) bool {
+	sc := scanner{anyWindow: true}
+	sc.run(nil, []byte(s), true)
+	return sc.found
 }
 
 type scanner struct {
-	cvc   []byte
-	found bool
+	cvc       []byte
+	found     bool
+	anyWindow bool // detect mode only: see ContainsAnyWindow
 }
 
 // run copies src to dst, masking cards. In detect mode it writes nothing and
@@ -219,6 +276,10 @@ func (s *scanner) run(dst, src []byte, detect bool) []byte {
 		// separator before j belongs to no run because it has no digit on
 		// its left in this run (the previous run ended before it).
 		end := runEnd(src, j)
+		if s.anyWindow && anyWindow(src[j:end]) {
+			s.found = true
+			return dst
+		}
 		dst = s.maskRun(dst, src[j:end], detect)
 		if detect && s.found {
 			return dst
@@ -330,7 +391,7 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 			if nd > maxCardDigits {
 				break
 			}
-			if nd >= minCardDigits && luhn(digits[:nd]) {
+			if nd >= minCardDigits && Luhn(digits[:nd]) {
 				s.found = true
 				if detect {
 					return dst
@@ -377,7 +438,7 @@ func emitMasked(dst, b []byte, n int) []byte {
 		}
 		k, w, _ := tokenAt(b, i)
 		if k == tokDigit {
-			dst = appendMask(dst, w)
+			dst = appendMask(dst, b[i:i+w])
 		} else {
 			dst = append(dst, b[i:i+w]...)
 		}
@@ -386,8 +447,62 @@ func emitMasked(dst, b []byte, n int) []byte {
 	return append(dst, b[i:]...)
 }
 
-// luhn reports whether the ASCII digits d pass the Luhn check.
-func luhn(d []byte) bool {
+// anyWindow reports whether some 13–19 consecutive digit tokens of run
+// pass the Luhn check. It keeps the last 19 digits in a ring and checks
+// the windows ending at each digit; it is quadratic in nothing but the
+// window size, and it is meant for short identifiers.
+func anyWindow(run []byte) bool {
+	var ring, win [maxCardDigits]byte
+	n := 0
+	for i := 0; i < len(run); {
+		k, w, d := tokenAt(run, i)
+		i += w
+		if k != tokDigit {
+			continue
+		}
+		ring[n%maxCardDigits] = d
+		n++
+		for l := minCardDigits; l <= min(n, maxCardDigits); l++ {
+			for j := range l {
+				win[j] = ring[(n-l+j)%maxCardDigits]
+			}
+			if Luhn(win[:l]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IsCardNumber reports whether s is nothing but digit and separator
+// tokens, with 13–19 digits that pass the Luhn check: a field that should
+// hold something else (a token) and holds a card instead. It compares the
+// whole of s, so a long random value never trips the rule for groups of
+// more than 19 digits.
+func IsCardNumber(s string) bool {
+	b := []byte(s) // does not escape, so does not allocate
+	var d [maxCardDigits]byte
+	n := 0
+	for i := 0; i < len(b); {
+		k, w, c := tokenAt(b, i)
+		switch k {
+		case tokDigit:
+			if n == maxCardDigits {
+				return false
+			}
+			d[n] = c
+			n++
+		case tokOther:
+			return false
+		}
+		i += w
+	}
+	return n >= minCardDigits && Luhn(d[:n])
+}
+
+// Luhn reports whether the ASCII digits d pass the Luhn check. Any other
+// byte in d makes the result meaningless; callers check digits first.
+func Luhn(d []byte) bool {
 	sum := 0
 	double := false
 	for i := len(d) - 1; i >= 0; i-- {

@@ -6,7 +6,8 @@
 // It must never hold card data: a Record has no free-form text field, every
 // string field has a strict format, the token field accepts only a token id
 // ("tok_…"), and Append refuses (ErrInvalid) any identifier that contains a
-// Luhn-valid run of 13–19 digits. It must never report success before the
+// Luhn-valid run of 13–19 digits (cardscan.ContainsAnyWindow: separators
+// as the forwarder reads them, any window of a run). It must never report success before the
 // record is durable in every sink: Append returns nil only after each sink
 // confirmed the write (fsync for the file, the Redis primary's reply for
 // the stream), and any failure is an error (ErrUnavailable) on which the

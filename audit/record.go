@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // Kind says what a record is about.
@@ -197,7 +199,12 @@ func checkID(field, v string, re shape, required bool) error {
 	if !re.MatchString(v) {
 		return fieldError(field, "must match "+re.String())
 	}
-	if containsCardNumber(v) {
+	// Any window, not only whole digit groups: an identifier has no
+	// business holding a long digit run at all, so a card glued to other
+	// digits counts too. Identifier generators draw from alphabets where
+	// long digit runs are rare (base32, as tokens do) to keep false
+	// positives, which refuse the forward, negligible.
+	if cardscan.ContainsAnyWindow(v) {
 		return fieldError(field, "holds a card-like number (13–19 digits passing the Luhn check)")
 	}
 	return nil

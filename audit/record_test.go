@@ -16,42 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestContainsCardNumber(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want bool
-	}{
-		{"empty", "", false},
-		{"visa test number", "4242424242424242", true},
-		{"amex 15 digits", "378282246310005", true},
-		{"13 digits", "4222222222222", true},
-		{"19 digits", "6304000000000000000", true},
-		{"dashes", "4242-4242-4242-4242", true},
-		{"spaces", "4242 4242 4242 4242", true},
-		{"inside an id", "req_4242424242424242x", true},
-		{"not aligned to groups", "9-4242424242424242", true},
-		{"glued to other digits", "74242424242424242", true},
-		{"luhn invalid", "4242424242421", false},
-		{"luhn invalid 14 digits, no valid window", "12345678901234", false},
-		// 4242424242424241 fails Luhn, but its first 15 digits pass: every
-		// window counts, not only the whole run.
-		{"valid window inside an invalid run", "4242424242424241", true},
-		{"12 digits", "424242424242", false},
-		{"double separator splits", "4242  4242 4242 4242", false},
-		{"dot is not a separator", "4242.4242.4242.4242", false},
-		{"short numbers", "req_123-456-789", false},
-		{"token alphabet", testToken, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := containsCardNumber(tt.in); got != tt.want {
-				t.Errorf("containsCardNumber(%q) = %v, want %v", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 // TestAppendRefuses checks that records that could carry card data, or
 // that are malformed, are refused before anything is written.
 func TestAppendRefuses(t *testing.T) {
@@ -67,6 +31,10 @@ func TestAppendRefuses(t *testing.T) {
 		{"token with spaces", func(r *Record) { r.Token = "tok_abc def" }, "token"},
 		{"card in caller", func(r *Record) { r.Caller = "billing-" + card }, "caller"},
 		{"card with dashes in request id", func(r *Record) { r.RequestID = "4242-4242-4242-4242" }, "request_id"},
+		{"card with underscores in request id", func(r *Record) { r.RequestID = "4242_4242_4242_4242" }, "request_id"},
+		{"card with double dashes in forward id", func(r *Record) { r.ForwardID = "fwd_4242--4242--4242--4242" }, "forward_id"},
+		{"card with dots in caller", func(r *Record) { r.Caller = "billing.4242.4242.4242.4242" }, "caller"},
+		{"card glued to a digit in caller", func(r *Record) { r.Caller = "billing-74242424242424242" }, "caller"},
 		{"card in forward id", func(r *Record) { r.ForwardID = "fwd_" + card }, "forward_id"},
 		{"card in destination", func(r *Record) { r.Destination = "acme" + card }, "destination"},
 		{"card in reason", func(r *Record) { r.Reason = "x" + card }, "reason"},

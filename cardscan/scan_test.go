@@ -130,6 +130,17 @@ func TestContainsAnyWindow(t *testing.T) {
 		{"glued, dotted (old audit missed)", "7.4242424242424242", true, true},
 		{"token alphabet", "tok_abcdefghijklmnopqrstuvwxyz234567", false, false},
 		{"short numbers", "req_123-456-789", false, false},
+		// The old audit scan's own table, with what changed marked.
+		{"amex 15 digits", "378282246310005", true, true},
+		{"13 digits", "4222222222222", true, true},
+		{"19 digits", "6304000000000000000", true, true},
+		{"dashes", "4242-4242-4242-4242", true, true},
+		{"spaces", "4242 4242 4242 4242", true, true},
+		{"inside an id", "req_4242424242424242x", true, true},
+		{"not aligned to groups", "9-4242424242424242", true, true},
+		{"luhn invalid", "4242424242421", false, false},
+		{"double separator joins (old audit split)", "4242  4242 4242 4242", true, true},
+		{"dot separates (old audit did not)", "4242.4242.4242.4242", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // recordFormat is the version of the stored record layout below. A reader
@@ -124,7 +126,7 @@ func decodeCardPayload(p []byte) (*cardPayload, error) {
 			return fail("number")
 		}
 	}
-	if !luhn(c.number) {
+	if !cardscan.Luhn(c.number) {
 		return fail("number")
 	}
 	p = p[n:]

@@ -5,6 +5,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // Validation limits.
@@ -133,29 +135,11 @@ func normalizeNumber(s string) ([]byte, error) {
 			return nil, numberError()
 		}
 	}
-	if len(digits) < minPANLen || !luhn(digits) {
+	if len(digits) < minPANLen || !cardscan.Luhn(digits) {
 		clear(digits)
 		return nil, numberError()
 	}
 	return digits, nil
-}
-
-// luhn reports whether digits (ASCII '0'–'9' only) pass the Luhn check.
-func luhn(digits []byte) bool {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
 }
 
 // expired reports whether a card valid through month/year has expired at

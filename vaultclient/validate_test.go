@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 func TestValidate(t *testing.T) {
@@ -162,15 +164,16 @@ func TestDetectBrand(t *testing.T) {
 	}
 }
 
+// TestLuhn checks the shared Luhn check on this package's test cards.
 func TestLuhn(t *testing.T) {
 	for _, c := range testCards {
-		if !luhn([]byte(c.digits)) {
-			t.Errorf("luhn(%s) = false, want true", c.digits)
+		if !cardscan.Luhn([]byte(c.digits)) {
+			t.Errorf("cardscan.Luhn(%s) = false, want true", c.digits)
 		}
 	}
 	for _, n := range []string{"4242424242424241", "1234567812345678", "378282246310006"} {
-		if luhn([]byte(n)) {
-			t.Errorf("luhn(%s) = true, want false", n)
+		if cardscan.Luhn([]byte(n)) {
+			t.Errorf("cardscan.Luhn(%s) = true, want false", n)
 		}
 	}
 }

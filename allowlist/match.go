@@ -153,7 +153,7 @@ func matchURL(d *Destination, u *url.URL) string {
 	if raw == "" {
 		raw = "/"
 	}
-	if err := checkPath(raw, false); err != nil {
+	if err := CheckPath(raw); err != nil {
 		return "path is not clean"
 	}
 	p := u.Path
@@ -162,7 +162,7 @@ func matchURL(d *Destination, u *url.URL) string {
 	}
 	// u.Path is decoded; with encoded slashes, dots and backslashes
 	// refused above, its segments are the raw segments decoded one by one.
-	if err := checkPath(p, false); err != nil {
+	if err := CheckPath(p); err != nil {
 		return "path is not clean"
 	}
 	if !pathUnder(p, d.PathPrefix) {

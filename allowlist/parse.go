@@ -240,7 +240,6 @@ type rawTLS struct {
 
 var (
 	reEnvironment = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	reID          = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	reVersion     = regexp.MustCompile(`^[1-9][0-9]{0,15}$`)
 	reSHA256      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	reCaller      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$`)
@@ -368,7 +367,7 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 	if d.ID, err = required(r.ID, at+".id"); err != nil {
 		return nil, err
 	}
-	if !reID.MatchString(d.ID) {
+	if !ValidID(d.ID) {
 		return nil, malformed("%s.id: %q must be lowercase letters, digits, '.', '-' or '_'", at, d.ID)
 	}
 	at = fmt.Sprintf("%s (id %q)", at, d.ID)
@@ -643,73 +642,17 @@ func checkHostName(h string, wildcard bool) error {
 	return nil
 }
 
-// checkPath refuses paths that different parsers could read differently:
-// dot segments, empty segments, backslashes, control bytes, and encoded
-// slashes, dots, backslashes or NULs. In the document (entry set) no
-// percent-escape is allowed at all.
+// checkPath is CheckPath with the path named in the message, for the
+// document's errors. In the document (entry set) no percent-escape is
+// allowed at all.
 func checkPath(p string, entry bool) error {
-	if !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("path %q must start with /", p)
-	}
-	if strings.Contains(p, `\`) {
-		return fmt.Errorf("path %q must not contain a backslash", p)
-	}
-	// A ';' starts path parameters, which servers such as Tomcat and Jetty
-	// strip before they normalize: "/v1/..;/admin" is "/v1/../admin" there.
-	if strings.Contains(p, ";") {
-		return fmt.Errorf("path %q must not contain ';' (path parameters)", p)
-	}
-	lp := strings.ToLower(p)
-	for _, bad := range []string{"%2f", "%2e", "%5c", "%00", "%3b"} {
-		if strings.Contains(lp, bad) {
-			return fmt.Errorf("path %q must not contain encoded slashes, dots, backslashes, semicolons or NULs", p)
-		}
+	if r := pathProblem(p); r != "" {
+		return fmt.Errorf("path %q %s", p, r)
 	}
 	if entry && strings.Contains(p, "%") {
 		return fmt.Errorf("path prefix %q must not contain percent-escapes", p)
 	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c < 0x21 || c >= 0x7f {
-			return fmt.Errorf("path %q contains a space, control or non-ASCII character", p)
-		}
-		// An escape of a non-ASCII or control byte (overlong UTF-8 dots
-		// such as %c0%ae among them) has no business in a processor path.
-		if c == '%' {
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return fmt.Errorf("path %q has a malformed percent-escape", p)
-			}
-			if b := unhex(p[i+1])<<4 | unhex(p[i+2]); b < 0x21 || b >= 0x7f {
-				return fmt.Errorf("path %q escapes a space, control or non-ASCII byte", p)
-			}
-		}
-	}
-	if p == "/" {
-		return nil
-	}
-	for s := range strings.SplitSeq(strings.TrimSuffix(p[1:], "/"), "/") {
-		switch s {
-		case "":
-			return fmt.Errorf("path %q has an empty segment (//)", p)
-		case ".", "..":
-			return fmt.Errorf("path %q has a dot segment", p)
-		}
-	}
 	return nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // SHA256Hex returns the lowercase hex sha256 of raw, as sha256sum prints it.

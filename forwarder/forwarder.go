@@ -109,13 +109,12 @@ const (
 
 // Request limits that are not configurable.
 const (
-	maxURLBytes           = 8 << 10
-	maxHeaders            = 64
-	maxHeaderBytes        = 32 << 10
-	maxDestinationIDBytes = 63 // the allowlist's bound on an entry id
-	maxTokenBytes         = 256
-	maxCardHeaderNm       = 128
-	maxRoutes             = 1024 // transports kept at once (entries × hosts)
+	maxURLBytes     = 8 << 10
+	maxHeaders      = 64
+	maxHeaderBytes  = 32 << 10
+	maxTokenBytes   = 256
+	maxCardHeaderNm = 128
+	maxRoutes       = 1024 // transports kept at once (entries × hosts)
 )
 
 // AllowlistSource yields the live, verified allowlist. allowlist.Holder

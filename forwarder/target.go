@@ -1,10 +1,13 @@
 package forwarder
 
 import (
+	"errors"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 // target is the one normalized form of the destination URL. It is what the
@@ -134,8 +137,14 @@ func parseTarget(raw string) (*target, *Error) {
 	if p == "" {
 		p = "/"
 	}
-	if msg := checkPath(p); msg != "" {
-		return bad(msg)
+	// The allowlist's own check, which Match applies to the same path: the
+	// path prefix it checked must be the path the processor routes on.
+	if err := allowlist.CheckPath(p); err != nil {
+		var pe *allowlist.PathError
+		if !errors.As(err, &pe) {
+			return bad("path is not clean")
+		}
+		return bad("path " + pe.Reason)
 	}
 	t.path = p
 	return t, nil
@@ -228,64 +237,4 @@ func looksNumeric(l string) bool {
 		}
 	}
 	return true
-}
-
-// checkPath returns "" for a clean escaped path. Servers and intermediaries
-// disagree on "..", encoded separators and empty segments; refusing them
-// means the path prefix the allowlist checked is the path the processor
-// routes on. It mirrors allowlist/parse.go checkPath, which Match applies
-// to the same path: the two must refuse the same things.
-func checkPath(p string) string {
-	if p[0] != '/' {
-		return "path must be absolute"
-	}
-	// A ';' starts path parameters, which servers such as Tomcat and Jetty
-	// strip before they normalize: "/v1/..;/admin" is "/v1/../admin" there.
-	if strings.Contains(p, ";") {
-		return "path must not contain ';' (path parameters)"
-	}
-	lower := strings.ToLower(p)
-	for _, enc := range []string{"%2f", "%5c", "%2e", "%00", "%3b"} {
-		if strings.Contains(lower, enc) {
-			return "path must not contain an encoded '/', '\\', '.', ';' or NUL"
-		}
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] != '%' {
-			continue
-		}
-		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-			return "path has a bad escape"
-		}
-		// An escape of a space, a control or a non-ASCII byte (overlong
-		// UTF-8 dots such as %c0%ae among them, which old decoders read
-		// as '.') has no business in a processor path.
-		if b := unhex(p[i+1])<<4 | unhex(p[i+2]); b < 0x21 || b >= 0x7f {
-			return "path must not escape a space, control or non-ASCII byte"
-		}
-	}
-	segs := strings.Split(p[1:], "/")
-	for i, s := range segs {
-		if s == "." || s == ".." {
-			return "path must not contain '.' or '..' segments"
-		}
-		if s == "" && i != len(segs)-1 {
-			return "path must not contain empty segments"
-		}
-	}
-	return ""
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }

@@ -1,9 +1,13 @@
 package forwarder
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 // TestParseTarget pins down the one normalization: what Match sees, what is
@@ -68,6 +72,30 @@ func TestParseTarget(t *testing.T) {
 			got := &out{tg.host, tg.path, tg.rawQuery, tg.hostPort(), tg.dialAddr(), tg.URL().String(), tg.port}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("parseTarget(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+// TestParseTargetPathAgreesWithAllowlist: the forwarder refuses exactly the
+// paths the allowlist's Match would, with the allowlist's reason and
+// without repeating the path.
+func TestParseTargetPathAgreesWithAllowlist(t *testing.T) {
+	for _, p := range []string{"/", "/v1/charges", "/v1/charges/", "/v1/a%41b", "/v1/a%20b", "/v1;x", "/v1/..;/admin",
+		"/v1/%2e%2e/x", "/v1%2Fx", "/v1%5c", "/v1%00", "/v1%3B", "/v1/%c0%ae", "/v1//x", "/v1/../x", "/v1/./x", "/v1/.",
+		"/v1/%7e", "/v1/~user/x-y_z.json"} {
+		t.Run(p, func(t *testing.T) {
+			_, e := parseTarget("https://pay.example.com" + p)
+			err := allowlist.CheckPath(p)
+			if (e == nil) != (err == nil) {
+				t.Fatalf("parseTarget(%q) = %v, allowlist.CheckPath = %v; want both to refuse or both to accept", p, e, err)
+			}
+			var pe *allowlist.PathError
+			if err != nil && errors.As(err, &pe) && !strings.Contains(e.Message, pe.Reason) {
+				t.Errorf("parseTarget(%q) message %q, want the allowlist's reason %q", p, e.Message, pe.Reason)
+			}
+			if e != nil && len(p) > 3 && strings.Contains(e.Message, p) {
+				t.Errorf("parseTarget(%q) message %q repeats the path", p, e.Message)
 			}
 		})
 	}

@@ -85,7 +85,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if r.Destination == "" {
 		return invalid("destination: is required")
 	}
-	if !validDestinationID(r.Destination) {
+	if !allowlist.ValidID(r.Destination) {
 		// The value is not echoed: it matched no grammar, so it could be
 		// anything.
 		return invalid("destination: must be an allowlist entry id: 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
@@ -270,26 +270,6 @@ func hasPlaceholders(ss []slot) []slot {
 		}
 	}
 	return out
-}
-
-// validDestinationID reports whether s is spelled like an allowlist entry
-// id, by the rule allowlist/parse.go (reID) enforces on every entry:
-// ^[a-z0-9][a-z0-9._-]{0,62}$. Anything else cannot name an entry, and is
-// refused before it is recorded anywhere.
-func validDestinationID(s string) bool {
-	if s == "" || len(s) > maxDestinationIDBytes {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func printableToken(s string) bool {

@@ -9,13 +9,14 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 // Codes of the errors Check returns. They are API.
@@ -35,9 +36,6 @@ const (
 
 // maxReasonBytes bounds the operator's free-text reason.
 const maxReasonBytes = 200
-
-// reID is the allowlist's destination id syntax, plus All.
-var reID = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9._-]{0,62})$`)
 
 // Switch is one disable: why, when, and by whom (free text the operator
 // gives; it is shown by `cardgate destinations status` and in the log,
@@ -71,7 +69,7 @@ func (e *Error) PublicMessage() string { return e.Message }
 
 // ValidateID reports whether id names a destination (or All).
 func ValidateID(id string) error {
-	if !reID.MatchString(id) {
+	if id != All && !allowlist.ValidID(id) {
 		return fmt.Errorf("killswitch: %q is not a destination id (lowercase letters, digits, '.', '-', '_') or %q", id, All)
 	}
 	return nil

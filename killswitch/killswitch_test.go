@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/internal/redistest"
 )
 
@@ -192,5 +194,25 @@ func TestFileStoreMalformedFailsClosed(t *testing.T) {
 func TestNewWatcherRefusesSlowPolling(t *testing.T) {
 	if _, err := NewWatcher(WatcherOptions{Store: NewFileStore("x"), PollInterval: time.Second, MaxStaleness: time.Second}); err == nil {
 		t.Error("NewWatcher accepted a poll interval as long as the staleness bound")
+	}
+}
+
+// TestValidateID: a switch names an allowlist entry id, by the allowlist's
+// own grammar, or All.
+func TestValidateID(t *testing.T) {
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{All, true}, {"acme-charges", true}, {"acme.v2_eu", true}, {"0", true}, {strings.Repeat("a", 63), true},
+		{"", false}, {"**", false}, {"a*", false}, {"Acme", false}, {"-acme", false}, {".acme", false},
+		{strings.Repeat("a", 64), false}, {"acme charges", false}, {"acme\n", false},
+	} {
+		if got := ValidateID(tt.id) == nil; got != tt.want {
+			t.Errorf("ValidateID(%q) = %v, want ok %v", tt.id, ValidateID(tt.id), tt.want)
+		}
+		if tt.id != All && allowlist.ValidID(tt.id) != tt.want {
+			t.Errorf("allowlist.ValidID(%q) = %v, want %v: the two grammars drifted", tt.id, !tt.want, tt.want)
+		}
 	}
 }

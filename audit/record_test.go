@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/allowlist"
 )
 
 // TestAppendRefuses checks that records that could carry card data, or
@@ -263,6 +265,29 @@ func TestShapesAgreeWithTheirRules(t *testing.T) {
 			if got, want := sh.MatchString(in), re.MatchString(in); got != want {
 				t.Errorf("%s.MatchString(%q) = %v, regexp %s says %v", name, in, got, sh.rule, want)
 			}
+		}
+	}
+}
+
+// TestDestinationShapeAgreesWithAllowlist: a record's destination is an
+// allowlist entry id. audit keeps its own shape rather than import
+// allowlist (which would bring YAML, SSH signatures and OpenTelemetry into
+// the audit package and its verifier); this test keeps the two equal.
+func TestDestinationShapeAgreesWithAllowlist(t *testing.T) {
+	ids := []string{"", "a", "0", "acme-charges", "acme.v2_eu", "-a", ".a", "_a", "A", "acme charges", "acme/x",
+		"*", "é", strings.Repeat("a", 63), strings.Repeat("a", 64), "a\n", "a:b", "a@b"}
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "az09._-A/ *:"
+	for range 2000 {
+		b := make([]byte, r.IntN(66))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		ids = append(ids, string(b))
+	}
+	for _, id := range ids {
+		if got, want := reDestination.MatchString(id), allowlist.ValidID(id); got != want {
+			t.Errorf("reDestination.MatchString(%q) = %v, allowlist.ValidID = %v", id, got, want)
 		}
 	}
 }

@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/internal/redistest"
 	"github.com/cardgate/cardgate/internal/testpki"
 )
@@ -242,11 +244,70 @@ func (e *env) start() {
 	e.t.Cleanup(func() { e.assertNoCardsIn("gateway log", []byte(p.log())) })
 }
 
+// cardSpelling is one way a test card number could be written: grouped
+// with a separator, or with its digits escaped.
+type cardSpelling struct {
+	card, how, text string
+}
+
+// testCardSpellings lists the test cards as written plain, grouped (4-4-4-4,
+// or 4-6-5 for Amex) with spaces, dashes, dots, '+', %20 or a JSON-escaped
+// space, and with every digit JSON-escaped (\u0034…) or percent-escaped
+// (%34…). These are what a log line, an encoder or a careless format could
+// make of a card. cardscan reads them all, but run over the captured bytes
+// it flags what only looks like a card: the all-zero hash that starts an
+// audit chain (a group of more than 19 digits), certificate serials,
+// Unix-nanosecond span times and the rate limiter's microsecond times in
+// Redis.
+var testCardSpellings = cardSpellings()
+
+func cardSpellings() []cardSpelling {
+	var out []cardSpelling
+	for _, c := range testCards {
+		groups := []string{c[0:4], c[4:8], c[8:12], c[12:]}
+		if len(c) == 15 {
+			groups = []string{c[0:4], c[4:10], c[10:]}
+		}
+		out = append(out, cardSpelling{c, "plain", c})
+		for _, sep := range []string{" ", "-", ".", "+", "%20", "%2D", `\u0020`} {
+			out = append(out, cardSpelling{c, "grouped with " + strconv.Quote(sep), strings.Join(groups, sep)})
+		}
+		var js, pct strings.Builder
+		for _, d := range c {
+			fmt.Fprintf(&js, `\u%04x`, d)
+			fmt.Fprintf(&pct, "%%%02X", d)
+		}
+		out = append(out, cardSpelling{c, "JSON-escaped", js.String()}, cardSpelling{c, "percent-escaped", pct.String()})
+	}
+	return out
+}
+
+// TestCardSpellings: every spelling assertNoCardsIn looks for is one the
+// gateway's own detector reads as a card, and the forms that matter are
+// there.
+func TestCardSpellings(t *testing.T) {
+	have := map[string]bool{}
+	for _, sp := range testCardSpellings {
+		have[sp.text] = true
+		if !cardscan.ContainsString(sp.text) {
+			t.Errorf("cardscan.ContainsString(%s spelled %s) = false, want true", sp.card[:6], sp.how)
+		}
+	}
+	for _, want := range []string{visa, "4242 4242 4242 4242", "4242-4242-4242-4242", "4242.4242.4242.4242",
+		"3782 822463 10005", "5555+5555+5555+4444", "4111%201111%201111%201111",
+		`\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032`,
+		"%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32"} {
+		if !have[want] {
+			t.Errorf("assertNoCardsIn does not look for %q", want)
+		}
+	}
+}
+
 func (e *env) assertNoCardsIn(what string, b []byte) {
 	e.t.Helper()
-	for _, c := range testCards {
-		if bytes.Contains(b, []byte(c)) {
-			e.t.Errorf("%s contains the test card number %s…", what, c[:6])
+	for _, sp := range testCardSpellings {
+		if bytes.Contains(b, []byte(sp.text)) {
+			e.t.Errorf("%s contains the test card number %s… (%s)", what, sp.card[:6], sp.how)
 		}
 	}
 	if bytes.Contains(b, []byte(`"`+testCVC+`"`)) || bytes.Contains(b, []byte("cvc="+testCVC)) {

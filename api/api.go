@@ -86,7 +86,13 @@ func New(o Options) (http.Handler, error) {
 		writeError(w, r, &Error{Code: CodeNotFound, Message: "no such route"})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, &Error{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path})
+		// The route's pattern and a known method only: both raw values
+		// are caller input.
+		route := "this route"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		writeError(w, r, &Error{Code: CodeMethodNotAllowed, Message: knownMethod(r.Method) + " is not allowed on " + route})
 	})
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
@@ -342,9 +348,33 @@ func decodeError(err error) error {
 	// value), so it is safe to echo and worth naming.
 	const prefix = "json: unknown field "
 	if msg := err.Error(); len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return &Error{Code: CodeInvalidJSON, Message: "unknown field " + msg[len(prefix):]}
+		// Named only when it looks like a field name: a key is caller
+		// input too, and could be a card number.
+		if name := msg[len(prefix):]; safeFieldName(name) {
+			return &Error{Code: CodeInvalidJSON, Message: "unknown field " + name}
+		}
+		return &Error{Code: CodeInvalidJSON, Message: "unknown field"}
 	}
 	return &Error{Code: CodeInvalidJSON, Message: "the body is not a valid request"}
+}
+
+// safeFieldName reports whether a quoted JSON key from encoding/json's
+// message is short and made of letters, '_' and at most a few digits.
+func safeFieldName(quoted string) bool {
+	if len(quoted) < 3 || len(quoted) > 42 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
+		return false
+	}
+	digits := 0
+	for _, c := range []byte(quoted[1 : len(quoted)-1]) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case c >= '0' && c <= '9':
+			digits++
+		default:
+			return false
+		}
+	}
+	return digits <= 4
 }
 
 func isJSON(ct string) bool {

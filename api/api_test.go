@@ -311,3 +311,21 @@ func TestAccessLogHasNoRawPath(t *testing.T) {
 		t.Errorf("access log does not name the routes:\n%s", log)
 	}
 }
+
+// Keys and methods are caller input: the answer names them only when they
+// cannot be a card number.
+func TestErrorsDoNotEchoCardLikeInput(t *testing.T) {
+	h := newHandler(t, &recorder{}, Options{DevCallers: true})
+	for _, body := range []string{`{"4242424242424242":1}`, `{"card_4242424242424242":1}`} {
+		if w, _ := do(h, "POST", "/v1/forward", body, devCaller); w.Code != 400 || strings.Contains(w.Body.String(), "4242") {
+			t.Errorf("POST %s = %d %s, want 400 without the key", body, w.Code, w.Body.String())
+		}
+	}
+	if w, eb := do(h, "POST", "/v1/forward", `{"proxy":1}`, devCaller); eb.Error.Message != `unknown field "proxy"` {
+		t.Errorf("unknown field message = %q (%d), want it named", eb.Error.Message, w.Code)
+	}
+	w, _ := do(h, "4111111111111111", "/v1/forward", "", devCaller)
+	if strings.Contains(w.Body.String(), "4111") {
+		t.Errorf("method-not-allowed answer echoes the method: %s", w.Body.String())
+	}
+}

@@ -99,7 +99,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		State:         state,
 		Logger:        log,
 		MeterProvider: g.tel.meters,
-		Check:         func(d *allowlist.Document) error { return checkClientCerts(d, clientCerts) },
+		Check:         func(d *allowlist.Document) error { return checkDestinationTLS(d, clientCerts, cfg.Egress.CABundles) },
 	})
 	if err := g.allowlist.LoadContext(ctx); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
@@ -352,13 +352,19 @@ func loadClientCerts(certs map[string]config.ClientCert) (map[string]*tls.Certif
 	return out, nil
 }
 
-// checkClientCerts refuses an allowlist naming a client certificate the
-// gateway does not hold: its forwards could only fail, so the last good
-// allowlist stays live and the refusal is reported at load.
-func checkClientCerts(d *allowlist.Document, certs map[string]*tls.Certificate) error {
+// checkDestinationTLS refuses an allowlist naming a client certificate or
+// CA bundle this gateway does not configure: its forwards could only fail,
+// so the last good allowlist stays live and the refusal is reported at load.
+func checkDestinationTLS(d *allowlist.Document, certs map[string]*tls.Certificate, bundles map[string]string) error {
 	for _, dst := range d.Destinations {
-		if dst.TLS != nil && dst.TLS.ClientCert != "" && certs[dst.TLS.ClientCert] == nil {
+		if dst.TLS == nil {
+			continue
+		}
+		if dst.TLS.ClientCert != "" && certs[dst.TLS.ClientCert] == nil {
 			return fmt.Errorf("destination %s names client certificate %q, which egress.client_certs does not configure; add it and restart", dst.ID, dst.TLS.ClientCert)
+		}
+		if dst.TLS.CABundle != "" && bundles[dst.TLS.CABundle] == "" {
+			return fmt.Errorf("destination %s names CA bundle %q, which egress.ca_bundles does not configure; add it and restart", dst.ID, dst.TLS.CABundle)
 		}
 	}
 	return nil

@@ -122,8 +122,13 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	g.closers = append(g.closers, keys)
+	storeTimeout := time.Duration(0) // vaultclient's default, for bolt
+	if cfg.Store.Backend == config.StoreRedis {
+		storeTimeout = cfg.Store.Redis.Timeout
+	}
 	g.vault, err = vaultclient.New(store, keys, vaultclient.Options{
 		CVCTTL:         cfg.Cards.CVCTTL,
+		StoreTimeout:   storeTimeout,
 		KeyTimeout:     keyTimeout(cfg),
 		Logger:         log,
 		TracerProvider: g.tel.tracers,
@@ -161,6 +166,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DialTimeout:          cfg.Egress.DialTimeout,
 		DNSTimeout:           cfg.Egress.DNSTimeout,
 		MaxResponseBytes:     cfg.Egress.MaxResponseBytes,
+		// One Detokenize: a store read and a key-backend call, each bounded
+		// by its own configured timeout inside vaultclient.
+		CardTimeout: cardTimeout(storeTimeout, keyTimeout(cfg)),
 		// The answer must reach the caller before the server's write
 		// deadline, which runs from the request's headers: the body may
 		// take up to the read timeout before the forward starts.
@@ -439,4 +447,16 @@ func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Log
 		return fmt.Errorf("store.redis: Redis maxmemory-policy is %q; cardgate needs noeviction, or Redis may evict card records and the allowlist rollback mark", p)
 	}
 	return nil
+}
+
+// cardTimeout bounds one Detokenize from the outside: the store's and the
+// key backend's own timeouts (zero: vaultclient's defaults), plus a margin.
+func cardTimeout(store, key time.Duration) time.Duration {
+	if store == 0 {
+		store = vaultclient.DefaultStoreTimeout
+	}
+	if key == 0 {
+		key = vaultclient.DefaultKeyTimeout
+	}
+	return store + key + time.Second
 }

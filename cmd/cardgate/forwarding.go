@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -31,7 +32,12 @@ type guards struct {
 	watcher  *killswitch.Watcher     // nil only in dev mode with bolt and no killswitch.file
 	canaries *canary.Watcher         // nil with bolt
 	idem     *idempotency.RedisStore // nil with bolt
+	log      *slog.Logger
 }
+
+// headInterval is how often the audit chain's head goes to the operational
+// log (see logHeads).
+const headInterval = time.Minute
 
 // Redis keys of the operator-controlled state, shared with the CLI.
 func killSwitchKey(cfg config.Config) string {
@@ -55,7 +61,7 @@ func killSwitchStore(cfg config.Config, rdb redis.UniversalClient) killswitch.St
 // openGuards builds the guards. Whatever it opens that needs closing is
 // appended to *closers, also on error.
 func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, closers *[]io.Closer) (*guards, error) {
-	g := &guards{}
+	g := &guards{log: log}
 	redisStore := cfg.Store.Backend == config.StoreRedis
 
 	var sinks []audit.Sink
@@ -216,6 +222,33 @@ func (g *guards) run(ctx context.Context) {
 	}
 	if g.canaries != nil {
 		go g.canaries.Run(ctx)
+	}
+	go g.logHeads(ctx)
+}
+
+// logHeads writes the audit chain's head (chain, seq, hash) to the
+// operational log every headInterval and once more at the end. The
+// operational log is shipped elsewhere, so these lines are anchors that a
+// later `cardgate audit verify --expect-last` can hold the audit log to:
+// records cut from a chain's end show up against them.
+func (g *guards) logHeads(ctx context.Context) {
+	t := time.NewTicker(headInterval)
+	defer t.Stop()
+	last := uint64(0)
+	for {
+		done := false
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-t.C:
+		}
+		if chain, seq, hash := g.auditor.Head(); chain != "" && (seq != last || done) {
+			g.log.Info("audit chain head", slog.String("chain", chain), slog.Uint64("seq", seq), slog.String("hash", hash))
+			last = seq
+		}
+		if done {
+			return
+		}
 	}
 }
 

@@ -452,6 +452,13 @@ func (k *LocalKeyring) Primary(ctx context.Context) (KeyID, error) {
 // Rewrap implements Keyer by opening and sealing again under the primary,
 // in memory.
 func (k *LocalKeyring) Rewrap(ctx context.Context, items []DecryptItem) ([]Sealed, error) {
+	return openAndSeal(ctx, k, items)
+}
+
+// openAndSeal rewraps for backends without a re-encrypt operation: it
+// opens items and seals them again under the primary, zeroing the
+// plaintexts afterwards.
+func openAndSeal(ctx context.Context, k Keyer, items []DecryptItem) ([]Sealed, error) {
 	pts, err := k.Decrypt(ctx, items)
 	if err != nil {
 		return nil, err

@@ -399,16 +399,7 @@ func (p *PKCS11) classifyOpen(a cipher.AEAD, it DecryptItem, openErr error) (err
 // zeroed); `cardgate keys rewrap` runs it in an operator's process, not in
 // the gateway.
 func (p *PKCS11) Rewrap(ctx context.Context, items []DecryptItem) ([]Sealed, error) {
-	pts, err := p.Decrypt(ctx, items)
-	if err != nil {
-		return nil, err
-	}
-	defer wipeAll(pts)
-	enc := make([]EncryptItem, len(items))
-	for i, it := range items {
-		enc[i] = EncryptItem{Binding: it.Binding, Plaintext: pts[i]}
-	}
-	return p.Encrypt(ctx, enc)
+	return openAndSeal(ctx, p, items)
 }
 
 // Fingerprint implements Keyer with CKM_SHA256_HMAC in the HSM, under the

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -42,10 +45,21 @@ type crlSet struct {
 }
 
 type crl struct {
-	issuer     string // subject, for messages
+	issuer     string   // subject, for messages
+	number     *big.Int // the CRL number extension; nil when absent
+	thisUpdate time.Time
 	nextUpdate time.Time
 	revoked    map[string]bool // serial numbers, as big.Int.String()
 }
+
+// Extensions that make a CRL cover only part of what its issuer revoked:
+// a delta CRL, and an issuing distribution point (which can scope a CRL to
+// some certificates or reasons). Loaded as a CA's whole CRL, either would
+// admit certificates the CA revoked elsewhere.
+var (
+	oidDeltaCRLIndicator        = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
+)
 
 type fileStamp struct {
 	size    int64
@@ -133,11 +147,22 @@ func (r *Revocation) read() (*crlSet, error) {
 		if !now.Before(rl.NextUpdate) {
 			return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) expired at %s; publish a fresh one", r.path, i+1, rl.Issuer, rl.NextUpdate.UTC().Format(time.RFC3339))
 		}
+		if rl.ThisUpdate.After(now.Add(crlClockSkew)) {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) is dated %s, in the future", r.path, i+1, rl.Issuer, rl.ThisUpdate.UTC().Format(time.RFC3339))
+		}
+		for _, ext := range rl.Extensions {
+			if ext.Id.Equal(oidDeltaCRLIndicator) || ext.Id.Equal(oidIssuingDistributionPoint) {
+				return nil, fmt.Errorf("api: revocation: %s: CRL %d (issuer %s) is a delta or partitioned CRL; give the CA's complete CRL", r.path, i+1, rl.Issuer)
+			}
+		}
 		key := string(ca.Raw)
 		if _, dup := set.byIssuer[key]; dup {
 			return nil, fmt.Errorf("api: revocation: %s: two CRLs for issuer %s; keep only the newest", r.path, rl.Issuer)
 		}
-		c := &crl{issuer: ca.Subject.String(), nextUpdate: rl.NextUpdate, revoked: map[string]bool{}}
+		c := &crl{issuer: ca.Subject.String(), number: rl.Number, thisUpdate: rl.ThisUpdate, nextUpdate: rl.NextUpdate, revoked: map[string]bool{}}
+		if err := notOlder(r.cur.Load(), key, c); err != nil {
+			return nil, fmt.Errorf("api: revocation: %s: CRL %d: %w", r.path, i+1, err)
+		}
 		for _, e := range rl.RevokedCertificateEntries {
 			if e.SerialNumber != nil {
 				c.revoked[e.SerialNumber.String()] = true
@@ -151,6 +176,47 @@ func (r *Revocation) read() (*crlSet, error) {
 		}
 	}
 	return set, nil
+}
+
+// crlClockSkew is how far in the future a CRL's thisUpdate may be.
+const crlClockSkew = 5 * time.Minute
+
+// notOlder refuses a CRL older than the one in force for the same CA: a
+// signature proves who issued a CRL, not that it is current, and an older
+// CRL published before a revocation would readmit the revoked caller. CRL
+// numbers are compared when both have one, issue dates otherwise.
+func notOlder(cur *crlSet, key string, next *crl) error {
+	if cur == nil {
+		return nil
+	}
+	prev := cur.byIssuer[key]
+	if prev == nil {
+		return nil
+	}
+	if prev.number != nil && next.number != nil {
+		if next.number.Cmp(prev.number) < 0 {
+			return fmt.Errorf("CRL number %s of %s is lower than the one in force (%s): refusing a rollback", next.number, next.issuer, prev.number)
+		}
+		return nil
+	}
+	if next.thisUpdate.Before(prev.thisUpdate) {
+		return fmt.Errorf("the CRL of %s was issued %s, before the one in force (%s): refusing a rollback", next.issuer, next.thisUpdate.UTC().Format(time.RFC3339), prev.thisUpdate.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Handler refuses, on every request, a caller whose certificate a CRL
+// loaded after its handshake revokes (or whose CRL has gone stale), and
+// closes its connection.
+func (r *Revocation) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if err := r.CheckState(req.TLS); err != nil {
+			w.Header().Set("Connection", "close")
+			writeError(w, req, &Error{Code: CodeUnauthenticated, Message: "the caller certificate is revoked, or its CRL is stale"})
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
 }
 
 // issuerOf returns the caller CA that signed rl, or nil.
@@ -196,6 +262,17 @@ func crlDERs(raw []byte) ([][]byte, error) {
 // by the CRL of its issuer, when the leaf's issuer has no CRL, or when
 // that CRL is past its next update.
 func (r *Revocation) VerifyConnection(cs tls.ConnectionState) error {
+	return r.CheckState(&cs)
+}
+
+// CheckState applies the CRLs to a connection's verified chains. The
+// handshake check alone would let a caller revoked while its connection
+// is open go on being served over keep-alive or HTTP/2; Handler runs this
+// on every request too.
+func (r *Revocation) CheckState(cs *tls.ConnectionState) error {
+	if cs == nil {
+		return errors.New("api: revocation: not a TLS connection")
+	}
 	set := r.cur.Load()
 	if set == nil {
 		return errors.New("api: revocation: no CRL loaded")

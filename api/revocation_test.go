@@ -3,6 +3,8 @@ package api
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -159,4 +161,37 @@ func TestRevocation(t *testing.T) {
 			t.Errorf("VerifyConnection = %v, want refused: no CRL covers the leaf", err)
 		}
 	})
+}
+
+// A delta CRL, or one scoped by an issuing distribution point, covers only
+// part of what its CA revoked; loaded as the CA's CRL it would admit the
+// rest, so it is refused.
+func TestRevocationRefusesPartialCRLs(t *testing.T) {
+	ca, err := testpki.NewCA("callers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for name, oid := range map[string]asn1.ObjectIdentifier{
+		"delta":                      {2, 5, 29, 27},
+		"issuing distribution point": {2, 5, 29, 28},
+	} {
+		t.Run(name, func(t *testing.T) {
+			value, _ := asn1.Marshal(1)
+			if name != "delta" {
+				value, _ = asn1.Marshal(struct{}{})
+			}
+			der, err := ca.CRLWithExtensions(nil, now.Add(-time.Minute), now.Add(time.Hour), []pkix.Extension{{Id: oid, Critical: true, Value: value}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "callers.crl")
+			if err := os.WriteFile(p, der, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewRevocation(p, []*x509.Certificate{ca.Cert}, time.Now); err == nil || !strings.Contains(err.Error(), "delta or partitioned") {
+				t.Errorf("NewRevocation(%s CRL) = %v, want a refusal", name, err)
+			}
+		})
+	}
 }

@@ -268,6 +268,9 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Errorf("after SIGTERM: exit %d, %v; want exit 0\nlog:\n%s", code, err, e.gw.log())
 	}
+	if !strings.Contains(e.gw.log(), `"msg":"audit chain head"`) || !strings.Contains(e.gw.log(), `"final":true`) {
+		t.Errorf("no final audit chain head in the log after SIGTERM:\n%s", e.gw.log())
+	}
 }
 
 func itoa(n int) string {

@@ -107,21 +107,44 @@ func TestCallerRevocation(t *testing.T) {
 	}
 
 	// A new CRL revoking the other one too takes effect on SIGHUP, for
-	// new connections.
+	// new connections and for the open one.
+	older, err := os.ReadFile(crl)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.writeCRL(crl, time.Hour, revoked, kept)
+	waitForLogCount := func(msg string, before int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(e.gw.log(), msg) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q after SIGHUP:\n%s", msg, e.gw.log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	before := strings.Count(e.gw.log(), "caller CRL loaded")
 	if err := e.gw.signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(e.gw.log(), "caller CRL loaded") == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload after SIGHUP:\n%s", e.gw.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForLogCount("caller CRL loaded", before)
 	if err := e.tryCaller(kept); err == nil {
 		t.Errorf("a caller certificate revoked by the reloaded CRL was accepted")
+	}
+	// c still holds its keep-alive connection from before the reload.
+	if status, out := e.post(c, "/v1/cards", map[string]any{"number": visa, "exp_month": 12, "exp_year": time.Now().Year() + 2}); status != http.StatusUnauthorized || errCode(out) != "unauthenticated" {
+		t.Errorf("revoked caller on its open connection = %d %v, want 401 unauthenticated", status, out)
+	}
+
+	// Putting the older CRL back is a rollback: refused, the newer one stays.
+	if err := os.WriteFile(crl, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failedBefore := strings.Count(e.gw.log(), "refusing a rollback")
+	e.gw.signal(syscall.SIGHUP)
+	waitForLogCount("refusing a rollback", failedBefore)
+	if err := e.tryCaller(kept); err == nil {
+		t.Errorf("an older CRL put back by a rollback readmitted a revoked caller")
 	}
 	if err := e.tryCaller(e.callerCert(billing)); err != nil {
 		t.Errorf("a fresh caller certificate was refused after the reload: %v", err)

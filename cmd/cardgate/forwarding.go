@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,10 @@ type guards struct {
 	canaries *canary.Watcher         // nil with bolt
 	idem     *idempotency.RedisStore // nil with bolt
 	log      *slog.Logger
+
+	headMu    sync.Mutex
+	lastChain string // the head logHead logged last
+	lastSeq   uint64
 }
 
 // headInterval is how often the audit chain's head goes to the operational
@@ -234,22 +239,30 @@ func (g *guards) run(ctx context.Context) {
 func (g *guards) logHeads(ctx context.Context) {
 	t := time.NewTicker(headInterval)
 	defer t.Stop()
-	last := uint64(0)
 	for {
-		done := false
 		select {
 		case <-ctx.Done():
-			done = true
+			return // the final head is logged by serve, after the drain
 		case <-t.C:
-		}
-		if chain, seq, hash := g.auditor.Head(); chain != "" && (seq != last || done) {
-			g.log.Info("audit chain head", slog.String("chain", chain), slog.Uint64("seq", seq), slog.String("hash", hash))
-			last = seq
-		}
-		if done {
-			return
+			g.logHead(false)
 		}
 	}
+}
+
+// logHead logs the audit chain's head if it moved since the last line, or
+// always when final (at shutdown, once every forward has finished).
+func (g *guards) logHead(final bool) {
+	if g == nil || g.auditor == nil {
+		return
+	}
+	chain, seq, hash := g.auditor.Head()
+	g.headMu.Lock()
+	defer g.headMu.Unlock()
+	if chain == "" || (!final && chain == g.lastChain && seq == g.lastSeq) {
+		return
+	}
+	g.lastChain, g.lastSeq = chain, seq
+	g.log.Info("audit chain head", slog.String("chain", chain), slog.Uint64("seq", seq), slog.String("hash", hash), slog.Bool("final", final))
 }
 
 // logSink is dev mode's audit sink when none is configured: records go to

@@ -31,10 +31,18 @@ func TestLogHeads(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	g := &guards{auditor: l, log: slog.New(slog.NewJSONHandler(&buf, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the final line is written when the gateway stops
-	g.logHeads(ctx)
+	g.logHead(false)
 	if !strings.Contains(buf.String(), `"msg":"audit chain head"`) || !strings.Contains(buf.String(), rec.Hash) {
 		t.Errorf("log = %s, want the chain head with hash %s", buf.String(), rec.Hash)
+	}
+	// An unchanged head is not repeated, except as the final line.
+	n := strings.Count(buf.String(), "audit chain head")
+	g.logHead(false)
+	if strings.Count(buf.String(), "audit chain head") != n {
+		t.Errorf("an unchanged head was logged again:\n%s", buf.String())
+	}
+	g.logHead(true)
+	if !strings.Contains(buf.String(), `"final":true`) {
+		t.Errorf("no final head line:\n%s", buf.String())
 	}
 }

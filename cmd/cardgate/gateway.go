@@ -202,6 +202,11 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	g.admin = g.tel.newAdminServer(ctx, cfg, handler, log)
+	if g.crl != nil {
+		// Per request as well as per handshake: a CRL loaded while a
+		// caller's connection is open must stop that connection too.
+		handler = g.crl.Handler(handler)
+	}
 	handler = g.tel.traceRequests(handler)
 	g.server = &http.Server{
 		Handler:           handler,
@@ -287,7 +292,11 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 			g.log.Info("shutting down: finishing requests in flight")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
 			defer cancel()
-			if err := g.server.Shutdown(sctx); err != nil {
+			err := g.server.Shutdown(sctx)
+			// The last anchor against truncating the audit log, written
+			// once no forward can append to it any more.
+			g.guards.logHead(true)
+			if err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,9 @@ import (
 type CA struct {
 	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
+
+	mu        sync.Mutex
+	crlNumber int64 // the last CRL number issued; CRL numbers only grow
 }
 
 // NewCA makes a CA valid for a day.
@@ -133,11 +137,23 @@ func serial() *big.Int {
 
 // CRL returns a DER certificate revocation list signed by the CA that
 // lists the serials of revoked, valid from thisUpdate until nextUpdate.
+// Each CRL of a CA gets the next CRL number.
 func (ca *CA) CRL(revoked []*x509.Certificate, thisUpdate, nextUpdate time.Time) ([]byte, error) {
+	return ca.CRLWithExtensions(revoked, thisUpdate, nextUpdate, nil)
+}
+
+// CRLWithExtensions is CRL with extra extensions (a delta CRL indicator,
+// say), for tests of CRLs a verifier must refuse.
+func (ca *CA) CRLWithExtensions(revoked []*x509.Certificate, thisUpdate, nextUpdate time.Time, ext []pkix.Extension) ([]byte, error) {
+	ca.mu.Lock()
+	ca.crlNumber++
+	number := big.NewInt(ca.crlNumber)
+	ca.mu.Unlock()
 	tmpl := &x509.RevocationList{
-		Number:     serial(),
-		ThisUpdate: thisUpdate,
-		NextUpdate: nextUpdate,
+		Number:          number,
+		ThisUpdate:      thisUpdate,
+		NextUpdate:      nextUpdate,
+		ExtraExtensions: ext,
 	}
 	for _, c := range revoked {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,

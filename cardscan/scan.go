@@ -29,6 +29,9 @@ package cardscan
 //     without a Luhn check: a card glued to other digits (number followed
 //     by expiry, say) hides in it, and nothing a processor returns in that
 //     form is worth the risk.
+//   - When adding a group carries a candidate past 19 digits, a candidate
+//     may also end inside that group, at any digit: "4242 4242 4242
+//     42421226" is a card with its expiry glued to the last group.
 //
 // Masking replaces every digit of a card number except its last four with a
 // mask of the same length: '*' for an ASCII digit, '＊' (U+FF0A) for a
@@ -50,7 +53,11 @@ package cardscan
 // number sequences (IPv4 address lists, long decimals, numeric path
 // segments).
 //
-// Known gaps: percent-escapes of multi-byte characters (a no-break space
+// Known gaps: HTML entities (&nbsp;, &#52;), double percent-encoding
+// (%2520, %2534), JSON nested in a JSON string (\\u0020), other Unicode
+// spaces and dashes (U+2000–U+200B, U+2010–U+2013, U+202F), commas and
+// colons as separators, non-ASCII digits other than fullwidth ones, and
+// UTF-16 bodies are not read; percent-escapes of multi-byte characters (a no-break space
 // as %C2%A0, fullwidth digits as %EF%BC%90…) are not read, and a card
 // written right after a literal '%' loses its first two digits to the
 // escape they seem to form ("100%4242…" reads as "100", 'B', "42…"); the
@@ -370,9 +377,14 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 			return dst
 		}
 
-		// Candidates starting at group g: extend over whole groups.
+		// Candidates starting at group g: extend over whole groups. A group
+		// that carries the count past 19 digits may hide a card glued to
+		// more digits ("4242 4242 4242 42421226": the last group holds the
+		// card's end and an expiry), so inside such a group a candidate
+		// may also end at any digit.
 		nd := 0
 		for p := g; p < len(run) && nd <= maxCardDigits; {
+			glued, gluedEnd := false, 0
 			for p < len(run) {
 				w, d := 1, run[p]
 				if !isDigit(d) {
@@ -387,8 +399,18 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 				starts[nd%keepDigits] = p
 				nd++
 				p += w
+				if nd >= minCardDigits && nd <= maxCardDigits && Luhn(digits[:nd]) {
+					glued, gluedEnd = true, max(gluedEnd, starts[nd%keepDigits])
+				}
 			}
 			if nd > maxCardDigits {
+				if glued {
+					s.found = true
+					if detect {
+						return dst
+					}
+					maskEnd = max(maskEnd, gluedEnd)
+				}
 				break
 			}
 			if nd >= minCardDigits && Luhn(digits[:nd]) {

@@ -28,6 +28,8 @@ func TestRedact(t *testing.T) {
 		{"luhn invalid", "4242424242424241", "", "4242424242424241"},
 		{"12 digits", "424242424242", "", "424242424242"},
 		{"double space joins", "4242  4242 4242 4242", "", "****  **** **** 4242"},
+		{"expiry glued to the last group", "4242 4242 4242 42421226", "", "**** **** **** 42421226"},
+		{"digits glued to the last group", "5555-5555-5555-44441234", "", "****-****-****-44441234"},
 		{"three separators join", "4242 - 4242 - 4242 - 4242", "", "**** - **** - **** - 4242"},
 		{"four separators break run", "4242    4242 4242 4242", "", "4242    4242 4242 4242"},
 		{"dots", "4242.4242.4242.4242", "", "****.****.****.4242"},
@@ -318,8 +320,23 @@ func redactReference(in, cvc []byte) []byte {
 			if b > a && !joined(b-1) {
 				break
 			}
+			prev := len(digits)
 			digits = append(digits, digitsOf(groups[b])...)
 			if len(digits) > maxCardDigits {
+				// The group that overflows may end a card mid-group.
+				for n := max(minCardDigits, prev+1); n <= maxCardDigits; n++ {
+					if Luhn(digits[:n]) {
+						var pos []int
+						for _, g := range groups[a : b+1] {
+							for k := g.a; k < g.b; k++ {
+								pos = append(pos, k)
+							}
+						}
+						for _, k := range pos[:n-keepDigits] {
+							mask[k] = true
+						}
+					}
+				}
 				break
 			}
 			if len(digits) >= minCardDigits && Luhn(digits) {
@@ -355,7 +372,7 @@ func FuzzRedact(f *testing.F) {
 		"4242-4242-4242-4242-4242-4242-4242", strings.Repeat("1 ", 40), "42424242424242424242424242",
 		"0000000000000 000000000", "4224242424242 4242", "4242 - 4242\u00a04242.4242", `\u0034242424242424242`,
 		"４２４２４２４２４２４２４２４２", `\\u0034\u0032\/4242\t424242424242`, "1.2.3.4  5/6/7_8\r\n9",
-		"4242+4242+4242+4242", "4242%204242%2D4242%2d4242", "%34%32%3442424242424242", "%4%2%%%20%3", "100%4242424242424242"} {
+		"4242+4242+4242+4242", "4242%204242%2D4242%2d4242", "4242 4242 4242 42421226", "%34%32%3442424242424242", "%4%2%%%20%3", "100%4242424242424242"} {
 		f.Add([]byte(s), []byte("123"))
 		f.Add([]byte(s), []byte(nil))
 	}

@@ -55,25 +55,15 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(anchors.flag(false), "expect", "a hash that must be on its chain (repeatable)")
 	fs.Var(anchors.flag(true), "expect-last", "a hash that must be its chain's last record (repeatable)")
 
-	// Flags may come before or after FILE.
-	var files []string
-	rest := args[1:]
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 
 	var rep *audit.Report
-	var err error
 	switch {
 	case *cfgPath != "" && *addrs == "" && len(files) == 0:
 		rep, err = verifyConfigured(ctx, *cfgPath, *stream, anchors)

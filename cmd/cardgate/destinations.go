@@ -45,21 +45,12 @@ func runDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 	path := fs.String("config", "cardgate.yaml", "the gateway's configuration file")
 	reason := fs.String("reason", "", "why (disable only): printable ASCII, at most 200 bytes; shown by status and in the gateway log, never to callers")
 	all := fs.Bool("all", false, "every destination: the global switch")
-	// Flags may come before or after the operands.
-	var operands []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		operands = append(operands, fs.Arg(0))
-		rest = fs.Args()[1:]
+	operands, err := parseInterspersed(fs, args)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	if len(operands) == 0 {
 		fs.Usage()

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -81,4 +82,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "cardgate: unknown command %q\n\n%s", args[0], usage)
 	return errUsage
+}
+
+// errHelp means -h was asked for and the usage printed: not a failure.
+var errHelp = errors.New("help")
+
+// parseInterspersed parses fs's flags wherever they stand among the
+// operands, which the std flag package stops at, and returns the operands.
+// -h gives errHelp; a bad flag, errUsage (fs has printed why).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

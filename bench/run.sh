@@ -2,28 +2,37 @@
 # Side-by-side benchmark: the same wrk load, in one run on one machine,
 # against (1) the upstream directly, (2) an nginx reverse-proxy hop,
 # (3) a plain Go httputil.ReverseProxy hop, (4) cardgate /v1/forward with
-# Redis and the local keyring[, (5) cardgate with Redis and SoftHSM2 when
-# the HSM backend is built]. Every hop accepts plain HTTP on loopback from
-# wrk and speaks TLS (verified) to the upstream over pooled connections.
+# Redis and the local keyring, (5) cardgate /v1/forward with Redis and
+# SoftHSM2 (keys.backend: hsm, PKCS#11). Every hop accepts plain HTTP on
+# loopback from wrk and speaks TLS (verified) to the upstream over pooled
+# connections.
 #
-# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate"]
-# CARDGATE_BIN runs that binary instead of building one (for profiling).
-# Needs wrk, nginx, redis-server, ssh-keygen (installed from Debian's
-# packages when missing and running as root).
+# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate cardgate-hsm"]
+# CARDGATE_BIN runs that binary instead of building one (for profiling);
+# cardgate-hsm needs it built with cgo (the PKCS#11 module is a C library).
+# Needs wrk, nginx, redis-server, ssh-keygen, softhsm2 (installed from
+# Debian's packages when missing and running as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 conns="1 32 256"
 warmup=2
-targets="direct nginx goproxy cardgate"
+targets="direct nginx goproxy cardgate cardgate-hsm"
 while getopts "d:c:w:t:" opt; do
   case $opt in
     d) duration=$OPTARG ;;
     c) conns=$OPTARG ;;
     w) warmup=$OPTARG ;;
     t) targets=$OPTARG ;;
-    *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup]"; exit 2 ;;
+    *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup] [-t \"targets\"]"; exit 2 ;;
+  esac
+done
+# A misspelt target would otherwise be skipped without a word.
+for t in $targets; do
+  case $t in
+    direct | nginx | goproxy | cardgate | cardgate-hsm) ;;
+    *) echo "bench: unknown target $t (direct nginx goproxy cardgate cardgate-hsm)" >&2; exit 2 ;;
   esac
 done
 
@@ -32,10 +41,19 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v softhsm2-util >/dev/null || need+=(softhsm2)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+# SoftHSM2's PKCS#11 module, looked up where vaultclient/pkcs11_test.go
+# looks (Debian/Ubuntu first).
+softhsm_lib=""
+for l in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+  /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so /usr/lib64/pkcs11/libsofthsm2.so \
+  /usr/local/lib/softhsm/libsofthsm2.so /opt/homebrew/lib/softhsm/libsofthsm2.so; do
+  if [ -e "$l" ]; then softhsm_lib=$l; break; fi
+done
 
 work=$(mktemp -d /tmp/cardgate-bench.XXXXXX)
 pids=()
@@ -135,12 +153,16 @@ YAML
 mkdir -p "$work/sigs"
 ssh-keygen -q -Y sign -f "$work/auditor" -n cardgate-allowlist@v1 "$work/allowlist.yaml"
 mv "$work/allowlist.yaml.sig" "$work/sigs/bench.sig"
-"$work/cardgate" keys init "$work/keyring.json" >/dev/null
-cat >"$work/cardgate.yaml" <<YAML
+# cardgate_config NAME PORT REDIS_DB KEYS_YAML: one instance's config. Both
+# instances share the allowlist, upstream and Redis server; each has its own
+# Redis database (so tokens, allowlist state and idempotency keys don't mix)
+# and its own audit file.
+cardgate_config() {
+  cat >"$work/$1.yaml" <<YAML
 mode: dev
 environment: bench
 listen:
-  addr: 127.0.0.1:$cg_port
+  addr: 127.0.0.1:$2
 allowlist:
   path: $work/allowlist.yaml
   signatures_dir: $work/sigs
@@ -150,39 +172,78 @@ store:
   backend: redis
   redis:
     addrs: [127.0.0.1:$redis_port]
+    db: $3
 keys:
-  backend: local
-  local:
-    path: $work/keyring.json
+$4
 egress:
   ca_file: $work/ca.pem
 # As in production: every forward writes an intent and a result record,
 # fsynced, before and after the card is sent.
 audit:
-  file: $work/audit.jsonl
+  file: $work/$1-audit.jsonl
 log:
   level: warn
 YAML
+}
+"$work/cardgate" keys init "$work/keyring.json" >/dev/null
+cardgate_config cardgate "$cg_port" 0 "  backend: local
+  local:
+    path: $work/keyring.json"
 "$work/cardgate" serve -config "$work/cardgate.yaml" 2>"$work/cardgate.log" &
 cg_pid=$!
 pids+=($cg_pid)
+
+# (5) cardgate-hsm: the same, with its keys in a SoftHSM2 token initialised
+# here. SoftHSM2 reads SOFTHSM2_CONF when the module loads, so the token
+# lives in $work and nothing touches the machine's own tokens. Only started
+# when asked for, so the other targets run where cgo or SoftHSM2 is missing.
+hsm_pid=""
+case " $targets " in *" cardgate-hsm "*)
+  [ -n "$softhsm_lib" ] || { echo "bench: SoftHSM2's libsofthsm2.so not found" >&2; exit 1; }
+  hsm_port=$(free_port)
+  mkdir -p "$work/softhsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/softhsm/tokens" >"$work/softhsm/softhsm2.conf"
+  export SOFTHSM2_CONF=$work/softhsm/softhsm2.conf CARDGATE_HSM_PIN=1234
+  softhsm2-util --init-token --free --label cardgate-bench --so-pin 87654321 --pin "$CARDGATE_HSM_PIN" >/dev/null
+  # The PIN comes from CARDGATE_HSM_PIN, as the config's validation asks;
+  # max_sessions and timeout stay at their defaults (16, 2s).
+  cardgate_config cardgate-hsm "$hsm_port" 1 "  backend: hsm
+  hsm:
+    library: $softhsm_lib
+    token_label: cardgate-bench"
+  # The hsm backend does not create keys on start: keys init -config
+  # generates card key v1 and the fingerprint key inside the token.
+  "$work/cardgate" keys init -config "$work/cardgate-hsm.yaml" >/dev/null
+  "$work/cardgate" serve -config "$work/cardgate-hsm.yaml" 2>"$work/cardgate-hsm.log" &
+  hsm_pid=$!
+  pids+=($hsm_pid)
+  ;;
+esac
 
 wait_http "https://$up_addr/stats"
 wait_http "http://127.0.0.1:$nginx_port/stats"
 wait_http "http://127.0.0.1:$goproxy_port/stats"
 wait_http "http://127.0.0.1:$cg_port/readyz"
+[ -z "$hsm_pid" ] || wait_http "http://127.0.0.1:$hsm_port/readyz"
 
 # The same card body for every target. cardgate gets a token and a
 # template that renders to these bytes.
 card_body='{"amount":1000,"currency":"usd","number":"4242424242424242","exp":"12/2030"}'
 printf '%s' "$card_body" >"$work/direct.json"
-token=$(curl -fsS -H 'Content-Type: application/json' -H 'Cardgate-Dev-Caller: bench' \
-  -d '{"number":"4242424242424242","exp_month":12,"exp_year":2030}' "http://127.0.0.1:$cg_port/v1/cards" |
-  sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || { echo "bench: tokenize failed" >&2; cat "$work/cardgate.log" >&2; exit 1; }
-cat >"$work/forward.json" <<JSON
+# tokenize PORT NAME: store the card through that instance and write
+# $work/NAME-forward.json, a forward of its token to the upstream.
+tokenize() {
+  local token
+  token=$(curl -fsS -H 'Content-Type: application/json' -H 'Cardgate-Dev-Caller: bench' \
+    -d '{"number":"4242424242424242","exp_month":12,"exp_year":2030}' "http://127.0.0.1:$1/v1/cards" |
+    sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+  [ -n "$token" ] || { echo "bench: tokenize through $2 failed" >&2; cat "$work/$2.log" >&2; exit 1; }
+  cat >"$work/$2-forward.json" <<JSON
 {"destination":"bench-upstream","url":"https://127.0.0.1:$up_port/v1/charges","method":"POST","card":"$token","headers":{"Content-Type":["application/json"]},"body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}
 JSON
+}
+tokenize "$cg_port" cardgate
+[ -z "$hsm_pid" ] || tokenize "$hsm_port" cardgate-hsm
 
 handshakes() { curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" | sed -n 's/.*"handshakes":\([0-9]*\).*/\1/p'; }
 run_wrk() { # name url bodyfile headers conns
@@ -205,33 +266,43 @@ for c in $conns; do
       direct) run_wrk direct "https://$up_addr/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
       nginx) run_wrk nginx "http://127.0.0.1:$nginx_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
       goproxy) run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
-      cardgate) run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+      cardgate) run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/cardgate-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+      cardgate-hsm) run_wrk cardgate-hsm "http://127.0.0.1:$hsm_port/v1/forward" "$work/cardgate-hsm-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
     esac
   done
 done
+# Peak RSS (VmHWM) of each cardgate process; SoftHSM2 runs inside the
+# cardgate-hsm process, so its memory is counted there.
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cg_pid/status")
+hsm_rss_kb=""
+[ -z "$hsm_pid" ] || hsm_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$hsm_pid/status")
 stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')
 
 echo
 echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, wrk over loopback, $(date -u +%F)"
 echo
-awk -v rss="$rss_kb" -v conns="$conns" '
+awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" '
   { split($0, f, " "); name=f[1]; c=f[2];
     for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
     rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
+  # A ratio or difference whose other side was not run (-t) prints as "-".
+  function ratio(a, b, c) { return ((a, c) in rps && (b, c) in rps && rps[b, c] > 0) ? sprintf("%.2f", rps[a, c]/rps[b, c]) : "-" }
+  function added(a, c, q) { return ((a, c) in rps && ("direct", c) in rps) ? sprintf("%.2f", (v[a, c, q] - v["direct", c, q])/1000) : "-" }
   END {
-    printf "%-9s %5s %10s %9s %9s %9s %7s %7s %11s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes"
-    n = split("direct nginx goproxy cardgate", order, " ")
+    printf "%-12s %5s %10s %9s %9s %9s %7s %7s %11s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes"
+    n = split("direct nginx goproxy cardgate cardgate-hsm", order, " ")
     m = split(conns, cs, " ")
     for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
       if (!((t, c) in rps)) continue
-      printf "%-9s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"] }
+      printf "%-12s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"] }
     print ""
-    printf "%-5s %14s %16s %20s %20s\n", "conns", "cardgate/nginx", "cardgate/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
-    for (j = 1; j <= m; j++) { c = cs[j]
-      printf "%-5d %14.2f %16.2f %20.2f %20.2f\n", c, rps["cardgate", c]/rps["nginx", c], rps["cardgate", c]/rps["goproxy", c],
-        (v["cardgate", c, "p50"] - v["direct", c, "p50"])/1000, (v["cardgate", c, "p99"] - v["direct", c, "p99"])/1000 }
+    printf "%-12s %5s %10s %12s %24s %24s\n", "target", "conns", "rps/nginx", "rps/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
+    k = split("cardgate cardgate-hsm", cg, " ")
+    for (i = 1; i <= k; i++) for (j = 1; j <= m; j++) { t = cg[i]; c = cs[j]
+      if (!((t, c) in rps)) continue
+      printf "%-12s %5d %10s %12s %24s %24s\n", t, c, ratio(t, "nginx", c), ratio(t, "goproxy", c), added(t, c, "p50"), added(t, c, "p99") }
     printf "\ncardgate peak RSS: %.1f MB\n", rss / 1024
+    if (hsm_rss != "") printf "cardgate-hsm peak RSS: %.1f MB\n", hsm_rss / 1024
   }' "$results"
 echo "upstream TLS handshakes vs requests, whole run: $stats"
 echo "(handshakes: new TLS connections the upstream saw during each measured run; wrk's own for direct)"

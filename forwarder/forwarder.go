@@ -849,6 +849,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 	red := f.getBuf()
 	defer f.putBuf(red)
+	*red = growZeroed(*red, n) // masking keeps the length
 	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
@@ -920,12 +921,14 @@ func identityEncoding(h http.Header) bool {
 }
 
 // readCapped reads r into *buf, up to max bytes. More than max is an error.
+// The buffer grows by copying into a larger one and zeroing the old, so no
+// copy of the response is left behind for the GC.
 func readCapped(buf *[]byte, r io.Reader, max int64) (int, error) {
 	b := (*buf)[:0]
 	lr := io.LimitReader(r, max+1)
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			b = growZeroed(b, len(b)+minBufGrowth)
 		}
 		n, err := lr.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -940,6 +943,22 @@ func readCapped(buf *[]byte, r io.Reader, max int64) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// minBufGrowth is the least a full buffer grows by.
+const minBufGrowth = 4 << 10
+
+// growZeroed returns b's contents in a buffer of capacity at least n
+// (doubling at least), and zeroes b: append would leave the old array, which
+// may hold card data, to the GC as it is.
+func growZeroed(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b
+	}
+	out := make([]byte, len(b), max(n, 2*cap(b)))
+	copy(out, b)
+	clear(b[:cap(b)])
+	return out
 }
 
 // hopByHop are the headers of one connection (RFC 9110 §7.6.1), never passed
@@ -978,17 +997,26 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header 
 	return out
 }
 
+// bufSize is the capacity of a new pooled buffer: enough for a typical
+// request or response, small enough that hundreds of forwards in flight hold
+// little memory. Larger bodies grow the buffer (growZeroed), and a grown
+// buffer goes back to the pool at its new size.
+const bufSize = 4 << 10
+
 func (f *Forwarder) getBuf() *[]byte {
 	if b, ok := f.bufs.Get().(*[]byte); ok {
 		return b
 	}
-	b := make([]byte, 0, 32<<10)
+	b := make([]byte, 0, bufSize)
 	return &b
 }
 
 // putBuf zeroes a buffer before pooling it: it may have held card data.
+// Every pooled buffer is zero beyond its length, and every writer appends
+// or reads into it only through its length, so zeroing up to the length
+// zeroes all it held.
 func (f *Forwarder) putBuf(b *[]byte) {
-	clear((*b)[:cap(*b)])
+	clear(*b)
 	*b = (*b)[:0]
 	if cap(*b) > 4<<20 {
 		return // let the GC have outsized buffers
@@ -1039,7 +1067,10 @@ func (f *Forwarder) renderBody(v *validated, cv fieldValues) (*pooledBody, *Erro
 	if v.body.text == "" {
 		return nil, nil
 	}
+	// The buffer is sized for the worst case first, so that rendering never
+	// grows it: append would leave a copy of the card to the GC.
 	buf := f.getBuf()
+	*buf = growZeroed(*buf, bodyBound(v.body, cv))
 	out, e := renderBody((*buf)[:0], v.body, v.bodyKind, cv)
 	*buf = out
 	if e != nil {

@@ -269,6 +269,18 @@ func renderBody(dst []byte, sl slot, kind bodyKind, v fieldValues) ([]byte, *Err
 	return append(dst, sl.text[last:]...), nil
 }
 
+// bodyBound is an upper bound on the size renderBody writes for sl: an
+// escape at most sextuples a value (one byte becomes \u00XX in JSON, %XX in
+// a form). A value that cannot be read adds nothing; renderBody reports it.
+func bodyBound(sl slot, v fieldValues) int {
+	n := len(sl.text)
+	for _, ph := range sl.phs {
+		s, _ := v.value(ph.field)
+		n += 6 * len(s)
+	}
+	return n
+}
+
 // renderHeader returns the header value with placeholders replaced. The
 // result must still be a valid header value: CR, LF, NUL and other control
 // characters are refused, not escaped, so a value can never split a header.

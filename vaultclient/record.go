@@ -56,26 +56,35 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
+// decodeCardRecord decodes the canonical form without reflection (see
+// recordcanon.go) and anything else with decodeStrict.
 func decodeCardRecord(data []byte) (*cardRecord, error) {
-	var r cardRecord
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, err
+	r := new(cardRecord)
+	if !r.decodeCanonical(data) {
+		*r = cardRecord{}
+		if err := decodeStrict(data, r); err != nil {
+			return nil, err
+		}
 	}
 	if r.Format != recordFormat {
 		return nil, fmt.Errorf("record format %d is not %d: %w", r.Format, recordFormat, errCorrupt)
 	}
-	return &r, nil
+	return r, nil
 }
 
+// decodeCVCRecord is decodeCardRecord for a CVC record.
 func decodeCVCRecord(data []byte) (*cvcRecord, error) {
-	var r cvcRecord
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, err
+	r := new(cvcRecord)
+	if !r.decodeCanonical(data) {
+		*r = cvcRecord{}
+		if err := decodeStrict(data, r); err != nil {
+			return nil, err
+		}
 	}
 	if r.Format != recordFormat {
 		return nil, fmt.Errorf("cvc record format %d is not %d: %w", r.Format, recordFormat, errCorrupt)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // The sealed payloads are small binary encodings rather than JSON so that

@@ -44,6 +44,51 @@ type metrics struct {
 	store   metric.Float64Histogram
 	backend attribute.KeyValue
 	storeKV attribute.KeyValue
+	// keyOpts and storeOpts are the attribute options of every operation
+	// this package records, by outcome, built once at New: building an
+	// attribute set on each call costs several allocations, on every
+	// Detokenize. They are read-only after New.
+	keyOpts   map[string]*outcomeOpts
+	storeOpts map[string]*outcomeOpts
+}
+
+// outcomeOpts holds one operation's record options, by outcome index
+// (see outcomeIndex).
+type outcomeOpts [len(outcomes)][]metric.RecordOption
+
+// outcomes are the outcome attribute values, by outcome index.
+var outcomes = [...]string{outcomeOK, outcomeError, outcomeTimeout}
+
+// Operations recorded in the histograms.
+var (
+	keyOps   = []string{"encrypt", "decrypt", "fingerprint", "rewrap"}
+	storeOps = []string{"put", "get", "get_and_delete_cvc", "delete_cvc"}
+)
+
+func newOutcomeOpts(fixed attribute.KeyValue, ops []string) map[string]*outcomeOpts {
+	m := make(map[string]*outcomeOpts, len(ops))
+	for _, op := range ops {
+		o := new(outcomeOpts)
+		for i := range outcomes {
+			o[i] = recordOpts(fixed, op, i)
+		}
+		m[op] = o
+	}
+	return m
+}
+
+func recordOpts(fixed attribute.KeyValue, op string, outcome int) []metric.RecordOption {
+	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+		fixed, attribute.String("operation", op), attribute.String("outcome", outcomes[outcome])))}
+}
+
+// opts returns the record options for op and outcome, from m when op is
+// one of the precomputed operations.
+func opts(m map[string]*outcomeOpts, fixed attribute.KeyValue, op string, outcome int) []metric.RecordOption {
+	if o, ok := m[op]; ok {
+		return o[outcome]
+	}
+	return recordOpts(fixed, op, outcome)
 }
 
 func newMetrics(mp metric.MeterProvider, keys Keyer, store Store) (*metrics, error) {
@@ -63,12 +108,15 @@ func newMetrics(mp metric.MeterProvider, keys Keyer, store Store) (*metrics, err
 	if err != nil {
 		return nil, fmt.Errorf("vaultclient: new: histogram: %w", err)
 	}
-	return &metrics{
+	mt := &metrics{
 		key:     key,
 		store:   st,
 		backend: attribute.String("backend", backendKind(keys)),
 		storeKV: attribute.String("store", storeKind(store)),
-	}, nil
+	}
+	mt.keyOpts = newOutcomeOpts(mt.backend, keyOps)
+	mt.storeOpts = newOutcomeOpts(mt.storeKV, storeOps)
+	return mt, nil
 }
 
 // backendKind names the key backend by what operators deploy (an HSM,
@@ -99,8 +147,7 @@ func storeKind(s Store) string {
 // is the call's own context, whose deadline tells a timeout apart from a
 // failure even when the backend wrapped the error in its own.
 func (m *metrics) recordKey(callCtx context.Context, op string, start time.Time, err error) {
-	m.key.Record(callCtx, time.Since(start).Seconds(), metric.WithAttributes(
-		m.backend, attribute.String("operation", op), attribute.String("outcome", outcome(callCtx, err))))
+	m.key.Record(callCtx, time.Since(start).Seconds(), opts(m.keyOpts, m.backend, op, outcomeIndex(callCtx, err))...)
 }
 
 // recordStore is recordKey for the card store.
@@ -108,16 +155,16 @@ func (m *metrics) recordStore(callCtx context.Context, op string, start time.Tim
 	if errors.Is(err, ErrNotFound) {
 		err = nil
 	}
-	m.store.Record(callCtx, time.Since(start).Seconds(), metric.WithAttributes(
-		m.storeKV, attribute.String("operation", op), attribute.String("outcome", outcome(callCtx, err))))
+	m.store.Record(callCtx, time.Since(start).Seconds(), opts(m.storeOpts, m.storeKV, op, outcomeIndex(callCtx, err))...)
 }
 
-func outcome(callCtx context.Context, err error) string {
+// outcomeIndex returns the index in outcomes of a call's outcome.
+func outcomeIndex(callCtx context.Context, err error) int {
 	switch {
 	case err == nil:
-		return outcomeOK
+		return 0 // outcomeOK
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(callCtx.Err(), context.DeadlineExceeded):
-		return outcomeTimeout
+		return 2 // outcomeTimeout
 	}
-	return outcomeError
+	return 1 // outcomeError
 }

@@ -42,7 +42,6 @@ type route struct {
 	tlsTimeout  time.Duration
 
 	transport *http.Transport
-	client    *http.Client
 }
 
 // Transport limits that are not per-entry settings. Idle connections are
@@ -118,12 +117,6 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 			SendPingTimeout: 30 * time.Second, // detect dead pooled connections
 			PingTimeout:     15 * time.Second,
 		},
-	}
-	r.client = &http.Client{
-		Transport: r.transport,
-		// A redirect is returned to the caller, never followed: its target
-		// was not checked against the allowlist.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return r, nil
 }

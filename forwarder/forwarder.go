@@ -813,7 +813,10 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 	req = req.WithContext(uctx)
 
-	resp, err := rt.client.Do(req)
+	// The transport, not an http.Client: a RoundTrip is one exchange, so a
+	// redirect comes back as an answer and is never followed (its target
+	// was not checked against the allowlist).
+	resp, err := rt.transport.RoundTrip(req)
 	if err != nil {
 		return nil, f.classifySendError(ctx, uctx, fw, err)
 	}

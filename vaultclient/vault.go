@@ -284,7 +284,8 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 	if err != nil {
 		return nil, v.corrupt(ctx, token, err)
 	}
-	items := []DecryptItem{{Binding: Binding{Token: token, Field: FieldCard}, Sealed: Sealed{Key: rec.Key, Blob: rec.Card}}}
+	items := make([]DecryptItem, 1, 2) // room for the CVC: one allocation, not two
+	items[0] = DecryptItem{Binding: Binding{Token: token, Field: FieldCard}, Sealed: Sealed{Key: rec.Key, Blob: rec.Card}}
 	if e.CVC != nil {
 		cr, err := decodeCVCRecord(e.CVC)
 		if err != nil {
@@ -523,6 +524,9 @@ func spanErr(span trace.Span, err error) {
 }
 
 func spanKey(span trace.Span, id KeyID) {
+	if !span.IsRecording() {
+		return // spare the attribute slice
+	}
 	span.SetAttributes(
 		attribute.String("cardgate.key.backend", id.Backend),
 		attribute.String("cardgate.key.name", id.Name),

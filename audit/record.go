@@ -133,13 +133,13 @@ const maxSafeInteger = 1<<53 - 1
 // because every forward validates two records, and regexp matching cost a
 // few percent of a forward's CPU.
 var (
-	reID          = shape{rule: `^[A-Za-z0-9_-]{1,64}$`, first: alnum + "_-", rest: alnum + "_-", max: 64}
-	reToken       = shape{rule: `^tok_[A-Za-z0-9]{1,124}$`, prefix: "tok_", first: alnum, rest: alnum, max: 124}
-	reCaller      = shape{rule: `^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$`, first: alnum, rest: alnum + "._:/@-", max: 128}
-	reDestination = shape{rule: `^[a-z0-9][a-z0-9._-]{0,62}$`, first: lowerDigit, rest: lowerDigit + "._-", max: 63}
-	reReason      = shape{rule: `^[a-z0-9_.]{1,64}$`, first: lowerDigit + "_.", rest: lowerDigit + "_.", max: 64}
-	reSHA256      = shape{rule: `^[0-9a-f]{64}$`, first: hexLower, rest: hexLower, min: 64, max: 64}
-	reChain       = shape{rule: `^[0-9a-f]{24}$`, first: hexLower, rest: hexLower, min: 24, max: 24}
+	reID          = shape{rule: `^[A-Za-z0-9_-]{1,64}$`, first: setOf(alnum + "_-"), rest: setOf(alnum + "_-"), max: 64}
+	reToken       = shape{rule: `^tok_[A-Za-z0-9]{1,124}$`, prefix: "tok_", first: setOf(alnum), rest: setOf(alnum), max: 124}
+	reCaller      = shape{rule: `^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$`, first: setOf(alnum), rest: setOf(alnum + "._:/@-"), max: 128}
+	reDestination = shape{rule: `^[a-z0-9][a-z0-9._-]{0,62}$`, first: setOf(lowerDigit), rest: setOf(lowerDigit + "._-"), max: 63}
+	reReason      = shape{rule: `^[a-z0-9_.]{1,64}$`, first: setOf(lowerDigit + "_."), rest: setOf(lowerDigit + "_."), max: 64}
+	reSHA256      = shape{rule: `^[0-9a-f]{64}$`, first: setOf(hexLower), rest: setOf(hexLower), min: 64, max: 64}
+	reChain       = shape{rule: `^[0-9a-f]{24}$`, first: setOf(hexLower), rest: setOf(hexLower), min: 24, max: 24}
 )
 
 const (
@@ -148,12 +148,23 @@ const (
 	hexLower   = "0123456789abcdef"
 )
 
+// byteSet is a set of bytes, looked up with one load.
+type byteSet [256]bool
+
+func setOf(chars string) *byteSet {
+	var s byteSet
+	for i := 0; i < len(chars); i++ {
+		s[chars[i]] = true
+	}
+	return &s
+}
+
 // shape is a fixed prefix, then one byte from first, then bytes from rest,
 // for min to max bytes after the prefix (min 0 means 1).
 type shape struct {
 	rule        string // the same shape as a regular expression, for messages
 	prefix      string
-	first, rest string
+	first, rest *byteSet
 	min, max    int
 }
 
@@ -165,21 +176,27 @@ func (p shape) MatchString(s string) bool {
 	if !ok || len(body) < max(p.min, 1) || len(body) > p.max {
 		return false
 	}
-	if strings.IndexByte(p.first, body[0]) < 0 {
+	if !p.first[body[0]] {
 		return false
 	}
 	for i := 1; i < len(body); i++ {
-		if strings.IndexByte(p.rest, body[i]) < 0 {
+		if !p.rest[body[i]] {
 			return false
 		}
 	}
 	return true
 }
 
-// tlsVersions are the values TLSVersion may take (tls.VersionName's
-// spelling). Older versions are listed so that a record of a refused
-// downgrade can still be written.
-var tlsVersions = map[string]bool{"TLS 1.0": true, "TLS 1.1": true, "TLS 1.2": true, "TLS 1.3": true}
+// validTLSVersion reports whether v is a value TLSVersion may take
+// (tls.VersionName's spelling). Older versions are listed so that a record
+// of a refused downgrade can still be written.
+func validTLSVersion(v string) bool {
+	switch v {
+	case "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3":
+		return true
+	}
+	return false
+}
 
 // fieldError names the offending field and the rule, never the value: the
 // value is what failed validation and may be a card number.
@@ -204,10 +221,29 @@ func checkID(field, v string, re shape, required bool) error {
 	// digits counts too. Identifier generators draw from alphabets where
 	// long digit runs are rare (base32, as tokens do) to keep false
 	// positives, which refuse the forward, negligible.
-	if cardscan.ContainsAnyWindow(v) {
+	if mayHoldCard(v) && cardscan.ContainsAnyWindow(v) {
 		return fieldError(field, "holds a card-like number (13–19 digits passing the Luhn check)")
 	}
 	return nil
+}
+
+// minCardDigits is the fewest digits a card number has (cardscan's bound).
+const minCardDigits = 13
+
+// mayHoldCard reports whether v, which matched one of the identifier
+// shapes, has enough digits for cardscan to find a card in it. The shapes
+// admit only ASCII letters, digits and ._:/@- (no '%' or backslash escape, no
+// fullwidth digit), so the only digits cardscan reads in v are its ASCII
+// digits, and a card needs at least 13 of them. Most identifiers have far
+// fewer, and skip the scan.
+func mayHoldCard(v string) bool {
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if '0' <= v[i] && v[i] <= '9' {
+			n++
+		}
+	}
+	return n >= minCardDigits
 }
 
 // checkDigest checks a hex sha256 field. Digests are not scanned for card
@@ -254,12 +290,14 @@ func (r *Record) validateContent() error {
 	if r.ResolvedIP != "" {
 		// Canonical form only, so that one address has one spelling in the
 		// log and the field cannot carry anything else.
+		// (Compared in a stack buffer: a.String() would allocate.)
+		var buf [64]byte
 		a, err := netip.ParseAddr(r.ResolvedIP)
-		if err != nil || a.String() != r.ResolvedIP {
+		if err != nil || string(a.AppendTo(buf[:0])) != r.ResolvedIP {
 			return fieldError("resolved_ip", "must be an IP address in canonical form")
 		}
 	}
-	if r.TLSVersion != "" && !tlsVersions[r.TLSVersion] {
+	if r.TLSVersion != "" && !validTLSVersion(r.TLSVersion) {
 		return fieldError("tls_version", `must be "TLS 1.0" … "TLS 1.3"`)
 	}
 	if err := checkDigest("peer_cert_sha256", r.PeerCertSHA256); err != nil {
@@ -344,14 +382,20 @@ const hashSuffix = `,"hash":""}`
 
 // canonical returns the bytes the hash is computed over: the compact JSON
 // encoding of r, fields in struct order, without the "hash" member and
-// without a trailing newline. encoding/json is deterministic for a struct
-// (fixed order, fixed number and time formats); HTML escaping is off so
-// that the bytes equal what jq -c prints for the same object.
+// without a trailing newline. See appendCanonical.
 func (r *Record) canonical() ([]byte, error) {
+	return r.appendCanonical(nil)
+}
+
+// canonicalJSON is canonical by way of encoding/json, which defines the
+// canonical form: encoding/json is deterministic for a struct (fixed order,
+// fixed number and time formats); HTML escaping is off so that the bytes
+// equal what jq -c prints for the same object. It appends to dst.
+func (r *Record) canonicalJSON(dst []byte) ([]byte, error) {
 	c := *r
 	c.Hash = ""
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(&c); err != nil {
 		return nil, fmt.Errorf("audit: encode record: %w", err)
@@ -373,6 +417,21 @@ func (r *Record) seal() (canon []byte, hash string, err error) {
 	}
 	sum := sha256.Sum256(canon)
 	return canon, hex.EncodeToString(sum[:]), nil
+}
+
+// appendSealed appends r's stored line (no newline) to dst, and returns
+// the hash it holds. r.Hash is ignored.
+func (r *Record) appendSealed(dst []byte) (line []byte, hash [sha256.Size * 2]byte, err error) {
+	start := len(dst)
+	dst, err = r.appendCanonical(dst)
+	if err != nil {
+		return dst[:start], hash, err
+	}
+	sum := sha256.Sum256(dst[start:])
+	hex.Encode(hash[:], sum[:])
+	dst = append(dst[:len(dst)-1], `,"hash":"`...)
+	dst = append(dst, hash[:]...)
+	return append(dst, `"}`...), hash, nil
 }
 
 // storedLine returns the stored form of a record with canonical bytes

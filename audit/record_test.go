@@ -41,9 +41,17 @@ func TestAppendRefuses(t *testing.T) {
 		{"card in destination", func(r *Record) { r.Destination = "acme" + card }, "destination"},
 		{"card in reason", func(r *Record) { r.Reason = "x" + card }, "reason"},
 		{"free text in reason", func(r *Record) { r.Reason = "Card 4242 declined" }, "reason"},
+		{"13-digit card in request id", func(r *Record) { r.RequestID = "4222222222222" }, "request_id"},
+		{"13-digit card spread over caller", func(r *Record) { r.Caller = "billing/4/2/2/2/2/2/2/2/2/2/2/2/2" }, "caller"},
 		{"ip not canonical", func(r *Record) { r.ResolvedIP = "203.000.113.7" }, "resolved_ip"},
 		{"ipv6 not canonical", func(r *Record) { r.ResolvedIP = "2001:DB8::1" }, "resolved_ip"},
+		{"ipv6 zeros not compressed", func(r *Record) { r.ResolvedIP = "2001:db8:0:0::1" }, "resolved_ip"},
+		{"ipv4-mapped not canonical", func(r *Record) { r.ResolvedIP = "::FFFF:203.0.113.7" }, "resolved_ip"},
+		{"ip with port", func(r *Record) { r.ResolvedIP = "203.0.113.7:443" }, "resolved_ip"},
+		{"ip with spaces", func(r *Record) { r.ResolvedIP = " 203.0.113.7" }, "resolved_ip"},
 		{"unknown tls version", func(r *Record) { r.TLSVersion = "SSL 3.0" }, "tls_version"},
+		{"tls version lowercase", func(r *Record) { r.TLSVersion = "tls 1.3" }, "tls_version"},
+		{"tls version 1.4", func(r *Record) { r.TLSVersion = "TLS 1.4" }, "tls_version"},
 		{"fingerprint uppercase", func(r *Record) { r.PeerCertSHA256 = strings.ToUpper(testSHA) }, "peer_cert_sha256"},
 		{"allowlist sha short", func(r *Record) { r.AllowlistSHA256 = testSHA[:63] }, "allowlist_sha256"},
 		{"allowlist version beyond 2^53", func(r *Record) { r.AllowlistVersion = 1 << 53 }, "allowlist_version"},
@@ -127,6 +135,10 @@ func TestAcceptedKinds(t *testing.T) {
 		{"canary", Record{Kind: KindCanary, RequestID: "req_1", Caller: "billing", Token: testToken,
 			Decision: DecisionDeny, Reason: "canary_token"}},
 		{"ipv6", func() Record { r := intent(1); r.ResolvedIP = "2001:db8::1"; return r }()},
+		{"ipv4-mapped ipv6", func() Record { r := intent(1); r.ResolvedIP = "::ffff:203.0.113.7"; return r }()},
+		{"long ipv6", func() Record { r := intent(1); r.ResolvedIP = "2001:db8:1:2:3:4:5:6"; return r }()},
+		{"every tls version", func() Record { r := intent(1); r.TLSVersion = "TLS 1.0"; return r }()},
+		{"12 digits in request id", func() Record { r := intent(1); r.RequestID = "422222222222"; return r }()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,8 @@ import (
 // sink must store, byte for byte. Write returns nil only once every record
 // of the batch is durable in the sink's terms (see each sink's
 // documentation); on an error the Log treats the whole batch as possibly
-// partly written.
+// partly written. Write must not keep batch after it returns (the Log
+// reuses it); the records and lines it points to are never reused.
 type Sink interface {
 	Write(ctx context.Context, batch []Entry) error
 }
@@ -66,29 +67,34 @@ type Log struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	// qmu guards the queue of appends waiting for the next group write,
-	// and busy, which is true while some Append leads the writing.
+	// qmu guards the queue of appends waiting for the next group write;
+	// busy, which is true while some Append leads the writing; and spare,
+	// an empty queue the leader hands back for reuse.
 	qmu   sync.Mutex
 	queue []*waiter
+	spare []*waiter
 	busy  bool
 
 	mu    sync.Mutex
-	chain string // empty: start a new chain on the next Append
-	seq   uint64 // seq of the last record appended to chain
-	last  string // hash of that record; zeroHash before the first
+	chain string  // empty: start a new chain on the next Append
+	seq   uint64  // seq of the last record appended to chain
+	last  string  // hash of that record; zeroHash before the first
+	batch []Entry // the group being written, reused between groups
+	ends  []int   // where each line of the group ends in its buffer
 }
 
-// waiter is one Append waiting for its record to be written.
+// waiter is one Append waiting for its record to be written. The Append
+// that owns it arms done (Add(1)) before each wait; whoever answers sets
+// rec, err or lead and then calls done.Done, and touches the waiter no
+// more. It is answered once per wait: with a result, or with lead (no
+// result yet: this Append now leads the writing, and waits again for its
+// own result).
 type waiter struct {
-	ctx context.Context
-	rec Record
-	res chan appendResult // buffered: 1
-}
-
-type appendResult struct {
+	ctx  context.Context
 	rec  Record
 	err  error
-	lead bool // no result yet: this Append now leads the writing
+	lead bool
+	done sync.WaitGroup
 }
 
 // New returns a Log writing to o.Sinks. It starts the first chain.
@@ -150,20 +156,40 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 		return Record{}, err
 	}
 
-	w := &waiter{ctx: ctx, rec: rec, res: make(chan appendResult, 1)}
+	w := &waiter{ctx: ctx, rec: rec}
+	w.done.Add(1)
 	l.qmu.Lock()
 	l.queue = append(l.queue, w)
 	lead := !l.busy
 	l.busy = true
 	l.qmu.Unlock()
 	if !lead {
-		if r := <-w.res; !r.lead {
-			return r.rec, r.err
+		w.done.Wait()
+		if !w.lead {
+			return w.result()
 		}
+		// Nobody answers w again before this Append writes its group.
+		w.lead = false
+		w.done.Add(1)
 	}
 	l.lead()
-	r := <-w.res
-	return r.rec, r.err
+	w.done.Wait()
+	return w.result()
+}
+
+// result is what Append returns once w was answered.
+func (w *waiter) result() (Record, error) {
+	if w.err != nil {
+		return Record{}, w.err
+	}
+	return w.rec, nil
+}
+
+// answer gives w its result and wakes its Append. The caller must not touch
+// w afterwards.
+func (w *waiter) answer(err error) {
+	w.err = err
+	w.done.Done()
 }
 
 // lead writes every queued append as one group, then hands the lead to the
@@ -172,12 +198,15 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 func (l *Log) lead() {
 	l.qmu.Lock()
 	group := l.queue
-	l.queue = nil
+	l.queue, l.spare = l.spare[:0], nil
 	l.qmu.Unlock()
 
 	l.writeGroup(group)
+	clear(group) // every waiter was answered: drop them
 
 	l.qmu.Lock()
+	// Only the leader takes or returns spare, and there is one leader.
+	l.spare = group[:0]
 	if len(l.queue) == 0 {
 		l.busy = false
 		l.qmu.Unlock()
@@ -185,7 +214,8 @@ func (l *Log) lead() {
 	}
 	next := l.queue[0]
 	l.qmu.Unlock()
-	next.res <- appendResult{lead: true}
+	next.lead = true
+	next.done.Done()
 }
 
 // writeGroup seals the group's records into the chain, writes them to every
@@ -193,8 +223,16 @@ func (l *Log) lead() {
 func (l *Log) writeGroup(group []*waiter) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	batch := make([]Entry, 0, len(group))
-	live := group[:0:0]
+	// The group's lines share one buffer, allocated per group and never
+	// reused: a sink may still hold lines after its Write returned (the
+	// Redis sink after a timeout).
+	size := 0
+	for _, w := range group {
+		size += w.rec.storedLenBound()
+	}
+	buf := make([]byte, 0, size)
+	ends := l.ends[:0]
+	live := group[:0] // filtered in place
 	seq, last := l.seq, l.last
 	for _, w := range group {
 		// A caller that is gone gets nothing written: starting a write only
@@ -203,7 +241,7 @@ func (l *Log) writeGroup(group []*waiter) {
 		// (a result after the card was sent) needs a context that the
 		// caller cannot cancel.
 		if err := w.ctx.Err(); err != nil {
-			w.res <- appendResult{err: fmt.Errorf("audit: append: %w", err)}
+			w.answer(fmt.Errorf("audit: append: %w", err))
 			continue
 		}
 		if l.chain == "" {
@@ -217,23 +255,31 @@ func (l *Log) writeGroup(group []*waiter) {
 		// UTC, and Round(0) drops the monotonic reading, so the value
 		// encodes and compares exactly as it will after being read back.
 		rec.Time = l.now().UTC().Round(0)
-		canon, hash, err := rec.seal()
+		var hash [64]byte
+		var err error
+		buf, hash, err = rec.appendSealed(buf)
 		if err != nil {
-			w.res <- appendResult{err: err}
+			w.answer(err)
 			continue
 		}
-		rec.Hash = hash
+		rec.Hash = string(hash[:])
 		w.rec = rec
 		seq, last = rec.Seq, rec.Hash
 		live = append(live, w)
-		batch = append(batch, Entry{Line: storedLine(canon, hash)})
+		ends = append(ends, len(buf))
 	}
+	l.ends = ends
 	if len(live) == 0 {
 		return
 	}
+	batch := l.batch[:0]
+	start := 0
 	for i, w := range live {
-		batch[i].Rec = &w.rec
+		batch = append(batch, Entry{Rec: &w.rec, Line: buf[start:ends[i]:ends[i]]})
+		start = ends[i]
 	}
+	l.batch = batch
+	defer clear(batch) // keep neither records nor lines alive
 	// The group's callers share one write: none of them may cancel it for
 	// the others. The sinks bound it with their own deadlines.
 	ctx := context.WithoutCancel(live[0].ctx)
@@ -252,13 +298,13 @@ func (l *Log) writeGroup(group []*waiter) {
 			slog.String("error", err.Error()))
 		l.chain = ""
 		for _, w := range live {
-			w.res <- appendResult{err: fmt.Errorf("audit: append seq %d of chain %s: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, err)}
+			w.answer(fmt.Errorf("audit: append seq %d of chain %s: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, err))
 		}
 		return
 	}
 	l.seq, l.last = seq, last
 	for _, w := range live {
-		w.res <- appendResult{rec: w.rec}
+		w.answer(nil)
 	}
 }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -214,5 +215,98 @@ func TestGroupCommitFailureFailsTheWholeGroup(t *testing.T) {
 	r, err := l.Append(context.Background(), intent(11))
 	if err != nil || r.Seq != 1 {
 		t.Errorf("Append after the failures = seq %d, %v; want seq 1 of a new chain", r.Seq, err)
+	}
+}
+
+// flakySink fails every third write, writing nothing then.
+type flakySink struct {
+	memSink
+	writes int
+}
+
+func (s *flakySink) Write(ctx context.Context, batch []Entry) error {
+	s.mu.Lock()
+	s.writes++
+	fail := s.writes%3 == 0
+	s.mu.Unlock()
+	time.Sleep(100 * time.Microsecond)
+	if fail {
+		return errors.New("flaky")
+	}
+	return s.memSink.Write(ctx, batch)
+}
+
+// TestAppendStress runs concurrent appends, some of them canceled, against
+// a sink that fails now and then: every Append returns once, a success
+// returns the record its line holds, a failure returns the zero Record, and
+// what the sink holds verifies.
+func TestAppendStress(t *testing.T) {
+	sink := &flakySink{}
+	l := newTestLog(t, sink)
+	const workers, each = 16, 40
+	type outcome struct {
+		rec Record
+		err error
+	}
+	out := make([][]outcome, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				ctx := context.Background()
+				if i%7 == 3 {
+					c, cancel := context.WithCancel(ctx)
+					cancel()
+					ctx = c
+				}
+				rec, err := l.Append(ctx, intent(w*each+i))
+				out[w] = append(out[w], outcome{rec, err})
+			}
+		})
+	}
+	wg.Wait()
+	lines := map[string]string{} // hash → line
+	for _, line := range sink.lines {
+		var r Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		lines[r.Hash] = line
+	}
+	ok := 0
+	for w := range workers {
+		if len(out[w]) != each {
+			t.Fatalf("worker %d got %d results, want %d", w, len(out[w]), each)
+		}
+		for i, o := range out[w] {
+			switch {
+			case o.err != nil:
+				if o.rec != (Record{}) {
+					t.Errorf("worker %d append %d failed (%v) but returned a record", w, i, o.err)
+				}
+				if i%7 != 3 && !errors.Is(o.err, ErrUnavailable) {
+					t.Errorf("worker %d append %d = %v, want ErrUnavailable", w, i, o.err)
+				}
+			case i%7 == 3:
+				t.Errorf("worker %d append %d with a canceled context succeeded", w, i)
+			default:
+				ok++
+				line, found := lines[o.rec.Hash]
+				if !found {
+					t.Errorf("worker %d append %d: returned record is not in the sink", w, i)
+					continue
+				}
+				canon, _, err := o.rec.seal()
+				if err != nil || string(storedLine(canon, o.rec.Hash)) != line {
+					t.Errorf("worker %d append %d: returned record does not match its line", w, i)
+				}
+			}
+		}
+	}
+	if ok != len(sink.lines) || ok == 0 {
+		t.Errorf("%d appends succeeded, sink holds %d lines", ok, len(sink.lines))
+	}
+	if rep, err := Verify(strings.NewReader(sink.text())); err != nil {
+		t.Errorf("Verify = %v, %+v", err, rep.Problems)
 	}
 }

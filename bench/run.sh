@@ -7,7 +7,11 @@
 # loopback from wrk and speaks TLS (verified) to the upstream over pooled
 # connections.
 #
-# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate cardgate-hsm"]
+# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate cardgate-hsm"] [-r BYTES]
+# -r BYTES pads the upstream's JSON answer to about BYTES (default 0: its
+# ~70-byte answer), with text, ids, timestamps and amounts full of digit runs
+# that are not card numbers, to show how the ratios change with the size of
+# the response cardgate must scan.
 # CARDGATE_BIN runs that binary instead of building one (for profiling);
 # cardgate-hsm needs it built with cgo (the PKCS#11 module is a C library).
 # Needs wrk, nginx, redis-server, ssh-keygen, softhsm2 (installed from
@@ -19,15 +23,20 @@ duration=10
 conns="1 32 256"
 warmup=2
 targets="direct nginx goproxy cardgate cardgate-hsm"
-while getopts "d:c:w:t:" opt; do
+resp_bytes=0
+while getopts "d:c:w:t:r:" opt; do
   case $opt in
     d) duration=$OPTARG ;;
     c) conns=$OPTARG ;;
     w) warmup=$OPTARG ;;
     t) targets=$OPTARG ;;
-    *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup] [-t \"targets\"]"; exit 2 ;;
+    r) resp_bytes=$OPTARG ;;
+    *) echo "usage: $0 [-d seconds] [-c \"1 32 256\"] [-w warmup] [-t \"targets\"] [-r bytes]"; exit 2 ;;
   esac
 done
+case $resp_bytes in
+  '' | *[!0-9]*) echo "bench: -r takes a byte count, not $resp_bytes" >&2; exit 2 ;;
+esac
 # A misspelt target would otherwise be skipped without a word.
 for t in $targets; do
   case $t in
@@ -79,7 +88,7 @@ go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/goproxy" ./bench/goproxy
 
 # (1) the upstream
-"$work/upstream" -ca-out "$work/ca.pem" -addr-out "$work/upstream.addr" 2>"$work/upstream.log" &
+"$work/upstream" -resp-bytes "$resp_bytes" -ca-out "$work/ca.pem" -addr-out "$work/upstream.addr" 2>"$work/upstream.log" &
 pids+=($!)
 for _ in $(seq 1 100); do [ -s "$work/upstream.addr" ] && break; sleep 0.05; done
 up_addr=$(cat "$work/upstream.addr"); up_port=${up_addr##*:}
@@ -279,7 +288,10 @@ hsm_rss_kb=""
 stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')
 
 echo
-echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, wrk over loopback, $(date -u +%F)"
+# The size the upstream actually answers with (-r 0 is its small answer).
+resp_size=$(curl -fsS --cacert "$work/ca.pem" -d '' -o "$work/response.json" "https://$up_addr/v1/charges" &&
+  wc -c <"$work/response.json" | tr -d ' ') || resp_size=$resp_bytes
+echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, response body ~$resp_size bytes, wrk over loopback, $(date -u +%F)"
 echo
 awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" '
   { split($0, f, " "); name=f[1]; c=f[2];

@@ -13,9 +13,8 @@ import (
 // are all plain (printable ASCII other than '"' and '\') and whose time is
 // in UTC within years 0–9999 is therefore spelled here by hand, exactly as
 // encoding/json spells it (TestCanonicalMatchesJSON and FuzzCanonical check
-// that). Nearly every record Append writes is such a record: the chain
-// fields and validateContent admit nothing else, except in the zone of an
-// IPv6 resolved_ip. Any other record (such a zone, or whatever Verify
+// that). Every record Append writes is such a record: the chain fields and
+// validateContent admit nothing else. Any other record (whatever Verify
 // decodes from a log) goes through canonicalJSON.
 func (r *Record) appendCanonical(dst []byte) ([]byte, error) {
 	if !r.plain() {

@@ -289,12 +289,13 @@ func (r *Record) validateContent() error {
 	}
 	if r.ResolvedIP != "" {
 		// Canonical form only, so that one address has one spelling in the
-		// log and the field cannot carry anything else.
+		// log and the field cannot carry anything else; no IPv6 zone, which
+		// is free text ("fe80::1%anything").
 		// (Compared in a stack buffer: a.String() would allocate.)
 		var buf [64]byte
 		a, err := netip.ParseAddr(r.ResolvedIP)
-		if err != nil || string(a.AppendTo(buf[:0])) != r.ResolvedIP {
-			return fieldError("resolved_ip", "must be an IP address in canonical form")
+		if err != nil || a.Zone() != "" || string(a.AppendTo(buf[:0])) != r.ResolvedIP {
+			return fieldError("resolved_ip", "must be an IP address in canonical form, without a zone")
 		}
 	}
 	if r.TLSVersion != "" && !validTLSVersion(r.TLSVersion) {

@@ -49,6 +49,8 @@ func TestAppendRefuses(t *testing.T) {
 		{"ipv4-mapped not canonical", func(r *Record) { r.ResolvedIP = "::FFFF:203.0.113.7" }, "resolved_ip"},
 		{"ip with port", func(r *Record) { r.ResolvedIP = "203.0.113.7:443" }, "resolved_ip"},
 		{"ip with spaces", func(r *Record) { r.ResolvedIP = " 203.0.113.7" }, "resolved_ip"},
+		{"ipv6 with a zone", func(r *Record) { r.ResolvedIP = "fe80::1%eth0" }, "resolved_ip"},
+		{"ipv6 zone holding digits", func(r *Record) { r.ResolvedIP = "fe80::1%" + "4242424242424242" }, "resolved_ip"},
 		{"unknown tls version", func(r *Record) { r.TLSVersion = "SSL 3.0" }, "tls_version"},
 		{"tls version lowercase", func(r *Record) { r.TLSVersion = "tls 1.3" }, "tls_version"},
 		{"tls version 1.4", func(r *Record) { r.TLSVersion = "TLS 1.4" }, "tls_version"},

@@ -36,3 +36,19 @@ func benchMatch(b *testing.B, a *Allowlist, q Query) {
 		}
 	}
 }
+
+// TestMatchAllocationBudget holds Match to the README's budget: none.
+func TestMatchAllocationBudget(t *testing.T) {
+	a := fixtureAllowlist(t)
+	u, _ := url.Parse("https://api.acme.example/v1/charges/ch_1/capture")
+	q := Query{DestinationID: "acme-charges", Caller: "billing", Method: "POST", URL: u,
+		Fields: []Field{FieldNumber, FieldExpMonth, FieldExpYear, FieldCVC}, Now: testNow}
+	got := testing.AllocsPerRun(200, func() {
+		if _, err := a.Match(q); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 0 {
+		t.Errorf("Match allocates %.1f times, budget 0", got)
+	}
+}

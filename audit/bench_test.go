@@ -112,3 +112,23 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
 }
+
+// TestAppendAllocationBudget holds Append to the allocation budget the
+// README documents (a count, not a time, so it is stable on any machine).
+func TestAppendAllocationBudget(t *testing.T) {
+	const budget = 4
+	l, err := New(Options{Sinks: []Sink{discard{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec := intent(1)
+	got := testing.AllocsPerRun(200, func() {
+		if _, err := l.Append(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got > budget {
+		t.Errorf("Append allocates %.1f times per record, budget %d", got, budget)
+	}
+}

@@ -56,3 +56,45 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// TestRenderAllocationBudget holds template parsing and rendering to the
+// README's budgets.
+func TestRenderAllocationBudget(t *testing.T) {
+	card := &vaultclient.Card{
+		Number: vaultclient.NewPAN("4242424242424242"), CVC: vaultclient.NewCVC("123"),
+		Name: vaultclient.NewName(`Zoë "Q" O'Brien & Sons`), ExpMonth: 3, ExpYear: 2031,
+	}
+	tests := []struct {
+		kind                bodyKind
+		body                string
+		parseMax, renderMax float64
+	}{
+		{bodyJSON, `{"number":"{{card.number}}","cvc":"{{card.cvc}}","exp_month":{{card.exp_month}},"exp_year":{{card.exp_year}},"name":"{{card.name}}"}`, 4, 2},
+		{bodyForm, `card[number]={{card.number}}&card[cvc]={{card.cvc}}&card[exp_month]={{card.exp_month}}&card[exp_year]={{card.exp_year}}&card[name]={{card.name}}`, 4, 3},
+	}
+	for _, tt := range tests {
+		if got := testing.AllocsPerRun(100, func() { _, _ = parsePlaceholders(tt.body, "body") }); got > tt.parseMax {
+			t.Errorf("kind %d: parse allocates %.1f times, budget %.0f", tt.kind, got, tt.parseMax)
+		}
+		phs, e := parsePlaceholders(tt.body, "body")
+		if e != nil {
+			t.Fatal(e)
+		}
+		if tt.kind == bodyJSON {
+			if e := checkJSONBody(tt.body, phs); e != nil {
+				t.Fatal(e)
+			}
+		}
+		sl := slot{text: tt.body, phs: phs}
+		buf := make([]byte, 0, 1024)
+		got := testing.AllocsPerRun(100, func() {
+			var e *Error
+			if buf, e = renderBody(buf[:0], sl, tt.kind, cardValues{card: card}); e != nil {
+				t.Fatal(e)
+			}
+		})
+		if got > tt.renderMax {
+			t.Errorf("kind %d: render allocates %.1f times, budget %.0f", tt.kind, got, tt.renderMax)
+		}
+	}
+}

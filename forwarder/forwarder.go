@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -875,11 +874,6 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 	if errors.As(err, &ce) {
 		return ce // from dialTLS: DNS, address policy, connect, TLS; all not_sent
 	}
-	// Drop *url.Error: its message repeats the URL, which belongs in no log.
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	timedOut := uctx.Err() == context.DeadlineExceeded || isTimeout(err)
 	canceled := parent.Err() == context.Canceled
 	if clientCertRefused(err) {
@@ -1015,11 +1009,10 @@ func (f *Forwarder) getBuf() *[]byte {
 }
 
 // putBuf zeroes a buffer before pooling it: it may have held card data.
-// Every pooled buffer is zero beyond its length, and every writer appends
-// or reads into it only through its length, so zeroing up to the length
-// zeroes all it held.
+// The whole capacity, not just the length: an io.Reader may use all of the
+// buffer it is given as scratch space.
 func (f *Forwarder) putBuf(b *[]byte) {
-	clear(*b)
+	clear((*b)[:cap(*b)])
 	*b = (*b)[:0]
 	if cap(*b) > 4<<20 {
 		return // let the GC have outsized buffers

@@ -104,6 +104,13 @@ func (s *memStore) Get(_ context.Context, token string) (Entry, error) {
 	return e, nil
 }
 
+func (s *memStore) GetRecord(ctx context.Context, token string) ([]byte, error) {
+	e, err := s.Get(ctx, token)
+	return e.Record, err
+}
+
+// GetAndDeleteCVC does not delete, so that a benchmark can read one card
+// and its CVC over and over.
 func (s *memStore) GetAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
 	return s.Get(ctx, token)
 }
@@ -129,8 +136,9 @@ var keyBackends = []struct {
 	{"transit-standin", func(b *testing.B) Keyer { gw, _, _ := newTestTransit(b); return gw }},
 }
 
-// BenchmarkKeyBackend tokenizes and detokenizes (card and CVC) over an
-// in-memory store, per key backend:
+// BenchmarkKeyBackend tokenizes, detokenizes (the card alone) and
+// detokenizes consuming the CVC (card and CVC; memStore keeps the CVC) over
+// an in-memory store, per key backend:
 //
 //	go test -run '^$' -bench KeyBackend -benchmem ./vaultclient/
 func BenchmarkKeyBackend(b *testing.B) {
@@ -157,6 +165,24 @@ func BenchmarkKeyBackend(b *testing.B) {
 				c, err := v.Detokenize(ctx, info.Token)
 				if err != nil {
 					b.Fatal(err)
+				}
+				c.Wipe()
+			}
+		})
+		b.Run(kb.name+"/detokenize-consuming-cvc", func(b *testing.B) {
+			v := newTestVault(b, &memStore{m: map[string]Entry{}}, kb.new(b), Options{})
+			info, err := v.Tokenize(ctx, testCards[0].input())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := v.DetokenizeConsumingCVC(ctx, info.Token)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if c.CVC.IsZero() {
+					b.Fatal("no CVC")
 				}
 				c.Wipe()
 			}

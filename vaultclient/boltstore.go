@@ -132,6 +132,27 @@ func (s *BoltStore) Put(ctx context.Context, token string, e Entry, cvcTTL time.
 	return nil
 }
 
+// GetRecord implements Store, reading the cards bucket only.
+func (s *BoltStore) GetRecord(ctx context.Context, token string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("vaultclient: bolt get record %s: %w", token, err)
+	}
+	var rec []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket([]byte(bucketCards)).Get([]byte(token))
+		if v == nil {
+			return ErrNotFound
+		}
+		// bbolt's slices point into the mmap and die with the transaction.
+		rec = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: bolt get record %s: %w", token, err)
+	}
+	return rec, nil
+}
+
 // Get implements Store.
 func (s *BoltStore) Get(ctx context.Context, token string) (Entry, error) {
 	if err := ctx.Err(); err != nil {

@@ -14,12 +14,15 @@ import (
 type Card struct {
 	Token    string
 	Number   PAN
-	ExpMonth int  // 1–12
-	ExpYear  int  // four digits
-	CVC      CVC  // empty when none is held (it is transient)
-	Name     Name // may be empty
-	Brand    string
-	Last4    string
+	ExpMonth int // 1–12
+	ExpYear  int // four digits
+	// CVC is set only by DetokenizeConsumingCVC, and only when a CVC was
+	// still held (it is transient: deleted by that read or by its TTL).
+	// Detokenize never sets it.
+	CVC   CVC
+	Name  Name // may be empty
+	Brand string
+	Last4 string
 }
 
 // Wipe drops the card's secrets. It is best effort: Go strings cannot be

@@ -10,14 +10,18 @@
 //	store, err := vaultclient.OpenBoltStore("cards.db")
 //	v, err := vaultclient.New(store, keys, vaultclient.Options{})
 //	info, err := v.Tokenize(ctx, vaultclient.CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, CVC: "123"})
-//	card, err := v.Detokenize(ctx, info.Token) // card.Number prints as ****4242
+//	card, err := v.Detokenize(ctx, info.Token) // card.Number prints as ****4242; no CVC
+//	card, err = v.DetokenizeConsumingCVC(ctx, info.Token) // with the CVC, deleted by this read
 //
 // Records: each stored record names its format version and the backend,
 // key name and key version that sealed it. The number, expiry and name are
 // sealed together; last4, brand, a keyed fingerprint and the creation time
-// are kept in clear. The CVC is sealed separately under its own binding,
-// stored under its own key with a TTL, and deleted with the read that
-// returns it (DetokenizeConsumingCVC) or by ConsumeCVC.
+// are kept in clear. The CVC is sealed separately under its own binding
+// and stored under its own key with a TTL. Detokenize never reads it: it
+// returns the card without a CVC. DetokenizeConsumingCVC is the only way
+// to get a CVC back, and it deletes the CVC in the same store operation as
+// the read, so a CVC is decrypted only when it is about to be sent, and at
+// most once. ConsumeCVC deletes one without reading it.
 //
 // Key backends implement Keyer. PKCS11 keeps non-extractable keys in an
 // HSM (it needs cgo; see PKCS11Available) and Transit uses HashiCorp

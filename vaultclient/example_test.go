@@ -44,13 +44,30 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println(info.Brand, info.Last4)
+
+	// Detokenize returns the card without its CVC, and leaves the CVC held.
 	card, err := v.Detokenize(ctx, info.Token)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer card.Wipe()
-	fmt.Println(info.Brand, info.Last4)
-	fmt.Printf("%v %v\n", card.Number, card.CVC) // secrets print masked
+	fmt.Printf("%v cvc=%t\n", card.Number, !card.CVC.IsZero()) // secrets print masked
+
+	// Only when the CVC is about to be sent: read it, and delete it in the
+	// same store operation.
+	card, err = v.DetokenizeConsumingCVC(ctx, info.Token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer card.Wipe()
+	fmt.Printf("%v %v\n", card.Number, card.CVC)
+	card, err = v.DetokenizeConsumingCVC(ctx, info.Token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("cvc after use=%t\n", !card.CVC.IsZero())
+	card.Wipe()
 
 	_, err = v.Tokenize(ctx, vaultclient.CardInput{Number: "4242424242424241", ExpMonth: 12, ExpYear: time.Now().Year() + 3})
 	var e *vaultclient.Error
@@ -59,6 +76,8 @@ func Example() {
 	}
 	// Output:
 	// visa 4242
+	// ****4242 cvc=false
 	// ****4242 ***
+	// cvc after use=false
 	// invalid_card_number — number must be 13 to 19 digits and pass the Luhn check
 }

@@ -104,14 +104,30 @@ func code(err error) string {
 }
 
 // tamperStore passes calls through to Store and lets a test change what
-// Get returns, as an attacker with write access to the store could.
+// each read returns, as an attacker with write access to the store could.
+// mutate always sees the whole entry, record and CVC, so that one case
+// can move bytes between the two; GetRecord returns only the (mutated)
+// record, as a real store would.
 type tamperStore struct {
 	Store
 	mutate func(*Entry)
 }
 
+func (s tamperStore) GetRecord(ctx context.Context, token string) ([]byte, error) {
+	e, err := s.Get(ctx, token)
+	return e.Record, err
+}
+
 func (s tamperStore) Get(ctx context.Context, token string) (Entry, error) {
 	e, err := s.Store.Get(ctx, token)
+	if err == nil && s.mutate != nil {
+		s.mutate(&e)
+	}
+	return e, err
+}
+
+func (s tamperStore) GetAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
+	e, err := s.Store.GetAndDeleteCVC(ctx, token)
 	if err == nil && s.mutate != nil {
 		s.mutate(&e)
 	}
@@ -124,6 +140,10 @@ type blockingStore struct{}
 func (blockingStore) Put(ctx context.Context, _ string, _ Entry, _ time.Duration) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+func (blockingStore) GetRecord(ctx context.Context, _ string) ([]byte, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 func (blockingStore) Get(ctx context.Context, _ string) (Entry, error) {
 	<-ctx.Done()

@@ -20,9 +20,11 @@ const (
 	// decrypt, fingerprint, rewrap) and outcome (ok, error, timeout).
 	MetricKeyDuration = "cardgate.vaultclient.key_duration"
 	// MetricStoreDuration is a histogram of card-store call durations, in
-	// seconds, by store (redis, bolt, other), operation (put, get,
-	// get_and_delete_cvc, delete_cvc) and outcome (ok, error, timeout). A
-	// token that is not found is ok: the store answered.
+	// seconds, by store (redis, bolt, other), operation (put, get_record,
+	// get, get_and_delete_cvc, delete_cvc) and outcome (ok, error,
+	// timeout). Detokenize records get_record, DetokenizeConsumingCVC
+	// get_and_delete_cvc, Rewrap get. A token that is not found is ok: the
+	// store answered.
 	MetricStoreDuration = "cardgate.vaultclient.store_duration"
 )
 
@@ -62,7 +64,7 @@ var outcomes = [...]string{outcomeOK, outcomeError, outcomeTimeout}
 // Operations recorded in the histograms.
 var (
 	keyOps   = []string{"encrypt", "decrypt", "fingerprint", "rewrap"}
-	storeOps = []string{"put", "get", "get_and_delete_cvc", "delete_cvc"}
+	storeOps = []string{"put", "get_record", "get", "get_and_delete_cvc", "delete_cvc"}
 )
 
 func newOutcomeOpts(fixed attribute.KeyValue, ops []string) map[string]*outcomeOpts {

@@ -85,7 +85,7 @@ func TestKeyDurationMetric(t *testing.T) {
 			},
 			want: []string{
 				keyDur + " backend=local operation=decrypt outcome=ok count=1",
-				storeDur + " operation=get outcome=ok store=bolt count=1",
+				storeDur + " operation=get_record outcome=ok store=bolt count=1",
 			},
 		},
 		{
@@ -120,7 +120,7 @@ func TestKeyDurationMetric(t *testing.T) {
 				}
 				return nil
 			},
-			want: []string{storeDur + " operation=get outcome=ok store=bolt count=1"},
+			want: []string{storeDur + " operation=get_record outcome=ok store=bolt count=1"},
 		},
 		{
 			name: "backend error",
@@ -134,7 +134,7 @@ func TestKeyDurationMetric(t *testing.T) {
 			},
 			want: []string{
 				keyDur + " backend=other operation=decrypt outcome=error count=1",
-				storeDur + " operation=get outcome=ok store=bolt count=1",
+				storeDur + " operation=get_record outcome=ok store=bolt count=1",
 			},
 		},
 		{
@@ -149,7 +149,7 @@ func TestKeyDurationMetric(t *testing.T) {
 			},
 			want: []string{
 				keyDur + " backend=other operation=decrypt outcome=timeout count=1",
-				storeDur + " operation=get outcome=ok store=bolt count=1",
+				storeDur + " operation=get_record outcome=ok store=bolt count=1",
 			},
 		},
 	}
@@ -214,7 +214,7 @@ func TestKeyDurationBackends(t *testing.T) {
 			}
 			want := []string{
 				MetricKeyDuration + " backend=" + tt.backend + " operation=decrypt outcome=ok count=1",
-				MetricStoreDuration + " operation=get outcome=ok store=" + tt.sto + " count=1",
+				MetricStoreDuration + " operation=get_record outcome=ok store=" + tt.sto + " count=1",
 			}
 			if diff := cmp.Diff(want, observations(t, reader, info.Token, testCards[0].digits)); diff != "" {
 				t.Errorf("observations (-want +got):\n%s", diff)

@@ -112,12 +112,12 @@ func TestPKCS11Vault(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Tokenize: %v", err)
 		}
-		card, err := v.Detokenize(ctx, info.Token)
+		card, err := v.DetokenizeConsumingCVC(ctx, info.Token)
 		if err != nil {
-			t.Fatalf("Detokenize: %v", err)
+			t.Fatalf("DetokenizeConsumingCVC: %v", err)
 		}
 		if card.Number.Reveal() != tc.digits || card.CVC.Reveal() != tc.cvc {
-			t.Errorf("Detokenize(%s) gave another card", tc.name)
+			t.Errorf("DetokenizeConsumingCVC(%s) gave another card", tc.name)
 		}
 	}
 }

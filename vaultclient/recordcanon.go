@@ -5,9 +5,9 @@ import (
 	"math"
 )
 
-// Every Detokenize decodes a card record and usually a CVC record, and
-// encoding/json spends a reflection walk and a dozen allocations on each.
-// So the record decoders first try the exact form json.Marshal writes for
+// Every Detokenize decodes a card record (and DetokenizeConsumingCVC
+// usually a CVC record too), and encoding/json spends a reflection walk
+// and a dozen allocations on each. So the record decoders first try the exact form json.Marshal writes for
 // cardRecord and cvcRecord (Tokenize and Rewrap are the only writers):
 // fields in declaration order, each once, under its exact name; no
 // whitespace; strings of printable ASCII with no escapes; integers with no

@@ -18,7 +18,7 @@ import (
 //	<prefix>{<token>}:cvc    the sealed CVC, with a TTL (SET … PX)
 //
 // The braces are a Cluster hash tag: both keys land in the same slot, so
-// the write script and MGET may touch both.
+// the scripts and MGET may touch both. GetRecord reads the card key alone.
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -81,6 +81,19 @@ func (s *RedisStore) Put(ctx context.Context, token string, e Entry, cvcTTL time
 		return fmt.Errorf("vaultclient: redis put %s: %w", token, ErrExists)
 	}
 	return nil
+}
+
+// GetRecord implements Store, with one GET of the record key: the CVC key
+// is not read.
+func (s *RedisStore) GetRecord(ctx context.Context, token string) ([]byte, error) {
+	rec, err := s.c.Get(ctx, s.cardKey(token)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("vaultclient: redis get record %s: %w", token, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: redis get record %s: %w", token, err)
+	}
+	return rec, nil
 }
 
 // Get implements Store, with one MGET.

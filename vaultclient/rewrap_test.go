@@ -112,12 +112,12 @@ func TestRewrap(t *testing.T) {
 					t.Errorf("KeyCensus = %v, want %d records and CVCs all under %+v", census, 2*len(tokens), primary)
 				}
 				for _, tok := range tokens {
-					card, err := v2.Detokenize(ctx, tok)
+					card, err := v2.DetokenizeConsumingCVC(ctx, tok)
 					if err != nil {
-						t.Fatalf("Detokenize(%s) after rewrap: %v", tok, err)
+						t.Fatalf("DetokenizeConsumingCVC(%s) after rewrap: %v", tok, err)
 					}
 					if card.CVC.IsZero() {
-						t.Errorf("Detokenize(%s) after rewrap lost the CVC", tok)
+						t.Errorf("DetokenizeConsumingCVC(%s) after rewrap lost the CVC", tok)
 					}
 				}
 			})

@@ -19,9 +19,15 @@ type Store interface {
 	// ErrExists. e.CVC may be nil; when it is not, it expires after cvcTTL
 	// (> 0).
 	Put(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error
-	// Get returns the record and, if one is held and has not expired, the
-	// CVC under token, in one read. It returns an error wrapping
+	// GetRecord returns the card record under token and nothing else: it
+	// does not read the CVC. Detokenize uses it, so that a read that will
+	// not send the CVC does not fetch it. It returns an error wrapping
 	// ErrNotFound when there is no record.
+	GetRecord(ctx context.Context, token string) ([]byte, error)
+	// Get returns the record and, if one is held and has not expired, the
+	// CVC under token, in one read, without deleting either. Only Rewrap
+	// uses it, to reseal both. It returns an error wrapping ErrNotFound
+	// when there is no record.
 	Get(ctx context.Context, token string) (Entry, error)
 	// GetAndDeleteCVC is Get that also deletes the CVC held under token,
 	// in the same atomic operation: of two concurrent calls, at most one

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cardgate/cardgate/internal/redistest"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -51,6 +54,38 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if got.CVC != nil {
 			t.Errorf("Get CVC = %q, want nil", got.CVC)
+		}
+	})
+
+	t.Run("get record", func(t *testing.T) {
+		// The record alone, with or without a CVC beside it, and the CVC
+		// left as it was.
+		s := newStore(t)
+		withCVC, without := tok(), tok()
+		if err := s.Put(ctx, withCVC, full, time.Hour); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		if err := s.Put(ctx, without, Entry{Record: full.Record}, time.Hour); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		for _, token := range []string{withCVC, without, withCVC} {
+			got, err := s.GetRecord(ctx, token)
+			if err != nil {
+				t.Fatalf("GetRecord: %v", err)
+			}
+			if !bytes.Equal(got, full.Record) {
+				t.Errorf("GetRecord = %q, want %q", got, full.Record)
+			}
+		}
+		got, err := s.Get(ctx, withCVC)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		if !bytes.Equal(got.CVC, full.CVC) {
+			t.Errorf("Get CVC after GetRecord = %q, want %q (untouched)", got.CVC, full.CVC)
+		}
+		if _, err := s.GetRecord(ctx, tok()); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetRecord(unknown) error = %v, want ErrNotFound", err)
 		}
 	})
 
@@ -244,6 +279,9 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		if _, err := s.Get(cctx, token); !errors.Is(err, context.Canceled) || errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(cancelled) = %v, want context.Canceled and not ErrNotFound", err)
 		}
+		if _, err := s.GetRecord(cctx, token); !errors.Is(err, context.Canceled) || errors.Is(err, ErrNotFound) {
+			t.Errorf("GetRecord(cancelled) = %v, want context.Canceled and not ErrNotFound", err)
+		}
 		if _, err := s.Get(ctx, token); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get after cancelled Put = %v, want ErrNotFound", err)
 		}
@@ -294,6 +332,73 @@ func TestRedisStoreKeyLayout(t *testing.T) {
 	}
 }
 
+// TestRedisStoreGetRecordLeavesCVCKey: GetRecord sends Redis no command
+// that names the CVC key, so a plain Detokenize never fetches a CVC.
+func TestRedisStoreGetRecordLeavesCVCKey(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	c := srv.Client()
+	s := NewRedisStore(c, "cardgate:")
+	token := newToken()
+	if err := s.Put(ctx, token, Entry{Record: []byte("r"), CVC: []byte("c")}, time.Minute); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	h := &cmdLog{}
+	c.AddHook(h)
+	if rec, err := s.GetRecord(ctx, token); err != nil || string(rec) != "r" {
+		t.Fatalf("GetRecord = %q, %v; want %q", rec, err, "r")
+	}
+	cardKey, cvcKey := "cardgate:{"+token+"}:card", "cardgate:{"+token+"}:cvc"
+	if diff := cmp.Diff([][]string{{"get", cardKey}}, h.take()); diff != "" {
+		t.Errorf("GetRecord commands (-want +got):\n%s", diff)
+	}
+	if n, err := c.Exists(ctx, cvcKey).Result(); err != nil || n != 1 {
+		t.Errorf("EXISTS %s after GetRecord = %d, %v; want 1", cvcKey, n, err)
+	}
+}
+
+// cmdLog is a go-redis hook that records the arguments of every command.
+type cmdLog struct {
+	mu   sync.Mutex
+	cmds [][]string
+}
+
+func (h *cmdLog) add(cmd redis.Cmder) {
+	args := make([]string, len(cmd.Args()))
+	for i, a := range cmd.Args() {
+		args[i] = fmt.Sprint(a)
+	}
+	h.mu.Lock()
+	h.cmds = append(h.cmds, args)
+	h.mu.Unlock()
+}
+
+func (h *cmdLog) take() [][]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.cmds
+	h.cmds = nil
+	return c
+}
+
+func (h *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.add(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
 // TestRedisStoreOutOfMemoryWritesNothing drives a real write failure: at
 // maxmemory Redis must refuse the whole put script, not run half of it.
 func TestRedisStoreOutOfMemoryWritesNothing(t *testing.T) {
@@ -324,6 +429,9 @@ func TestRedisStoreDown(t *testing.T) {
 	token := newToken()
 	if _, err := s.Get(ctx, token); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("Get with Redis down = %v, want an outage error, not ErrNotFound", err)
+	}
+	if _, err := s.GetRecord(ctx, token); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("GetRecord with Redis down = %v, want an outage error, not ErrNotFound", err)
 	}
 	if err := s.Put(ctx, token, Entry{Record: []byte("r")}, time.Minute); err == nil || errors.Is(err, ErrExists) {
 		t.Errorf("Put with Redis down = %v, want an outage error", err)

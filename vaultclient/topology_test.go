@@ -41,8 +41,16 @@ func TestRedisStoreCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Detokenize(%s) on the cluster: %v", info.Token, err)
 		}
+		if card.Number.Reveal() != tc.digits || !card.CVC.IsZero() {
+			t.Errorf("Detokenize(%s) = %v with cvc %v, want the %s card without its CVC", info.Token, card.Number, !card.CVC.IsZero(), tc.name)
+		}
+		card.Wipe()
+		card, err = v.DetokenizeConsumingCVC(ctx, info.Token)
+		if err != nil {
+			t.Fatalf("DetokenizeConsumingCVC(%s) on the cluster: %v", info.Token, err)
+		}
 		if card.Number.Reveal() != tc.digits || card.CVC.IsZero() {
-			t.Errorf("Detokenize(%s) = %v with cvc %v, want the %s card with its CVC", info.Token, card.Number, !card.CVC.IsZero(), tc.name)
+			t.Errorf("DetokenizeConsumingCVC(%s) = %v with cvc %v, want the %s card with its CVC", info.Token, card.Number, !card.CVC.IsZero(), tc.name)
 		}
 		card.Wipe()
 	}

@@ -70,12 +70,12 @@ func TestTransitOneRoundTripPerForward(t *testing.T) {
 		t.Errorf("Tokenize made %d encrypt requests, want 1 batch for card and CVC", n)
 	}
 	before := sv.count("transit/decrypt/cardgate-card")
-	card, err := v.Detokenize(ctx, info.Token)
+	card, err := v.DetokenizeConsumingCVC(ctx, info.Token)
 	if err != nil || card.CVC.Reveal() != testCards[0].cvc {
-		t.Fatalf("Detokenize = %v, or the CVC is missing", err)
+		t.Fatalf("DetokenizeConsumingCVC = %v, or the CVC is missing", err)
 	}
 	if n := sv.count("transit/decrypt/cardgate-card") - before; n != 1 {
-		t.Errorf("Detokenize made %d decrypt requests, want 1", n)
+		t.Errorf("DetokenizeConsumingCVC made %d decrypt requests, want 1 batch for card and CVC", n)
 	}
 	e, _ := s.Get(ctx, info.Token)
 	rec, _ := decodeCardRecord(e.Record)

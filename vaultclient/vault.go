@@ -237,11 +237,14 @@ func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 	return info, nil
 }
 
-// Detokenize returns the card behind token, with its CVC if one is still
-// held. It refuses a card whose expiry month has ended (card_expired).
-// Errors are *Error: token_not_found (also for a malformed token),
-// card_expired, store_unavailable, key_backend_unavailable, key_retired or
-// record_corrupt.
+// Detokenize returns the card behind token without its CVC: Card.CVC is
+// always empty. It reads only the card record from the store, never the
+// CVC's, so it neither decrypts nor deletes a CVC; one still held stays
+// there, for DetokenizeConsumingCVC, until its TTL. Use Detokenize when
+// the CVC will not be sent. It refuses a card whose expiry month has ended
+// (card_expired). Errors are *Error: token_not_found (also for a malformed
+// token), card_expired, store_unavailable, key_backend_unavailable,
+// key_retired or record_corrupt.
 func (v *Vault) Detokenize(ctx context.Context, token string) (*Card, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.Detokenize")
 	defer span.End()
@@ -250,13 +253,15 @@ func (v *Vault) Detokenize(ctx context.Context, token string) (*Card, error) {
 	return card, err
 }
 
-// DetokenizeConsumingCVC is Detokenize that also deletes the CVC, in the
-// same store operation as the read: of two concurrent calls for one token,
-// at most one gets the CVC, so a CVC is sent at most once. The CVC is gone
-// from the moment it is read, whatever happens next (a key backend error,
-// a refused or failed send): the caller collects it again from the
-// cardholder. A card without a CVC (none held, expired or consumed) is
-// returned with an empty CVC, as by Detokenize.
+// DetokenizeConsumingCVC returns the card behind token with its CVC, if one
+// is still held, and deletes the CVC in the same store operation as the
+// read. It is the only way to get a CVC back: call it only when the CVC is
+// about to be sent. Of two concurrent calls for one token, at most one
+// gets the CVC, so a CVC is sent at most once. The CVC is gone from the
+// moment it is read, whatever happens next (a key backend error, a refused
+// or failed send): the caller collects it again from the cardholder. A
+// card without a CVC (none held, expired or consumed) is returned with an
+// empty CVC. Errors are those of Detokenize.
 func (v *Vault) DetokenizeConsumingCVC(ctx context.Context, token string) (*Card, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.DetokenizeConsumingCVC")
 	defer span.End()
@@ -269,11 +274,16 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 	if !ValidToken(token) {
 		return nil, tokenNotFound(token, nil)
 	}
-	get := v.get
+	// Only the consuming read fetches the CVC: a plain Detokenize reads the
+	// card record alone, so e.CVC stays nil and no CVC is decoded or
+	// decrypted below.
+	var e Entry
+	var err error
 	if consumeCVC {
-		get = v.getAndDeleteCVC
+		e, err = v.getAndDeleteCVC(ctx, token)
+	} else {
+		e.Record, err = v.getRecord(ctx, token)
 	}
-	e, err := get(ctx, token)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, tokenNotFound(token, err)
@@ -284,7 +294,11 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 	if err != nil {
 		return nil, v.corrupt(ctx, token, err)
 	}
-	items := make([]DecryptItem, 1, 2) // room for the CVC: one allocation, not two
+	n := 1
+	if e.CVC != nil {
+		n = 2 // room for the CVC: one allocation, not two
+	}
+	items := make([]DecryptItem, 1, n)
 	items[0] = DecryptItem{Binding: Binding{Token: token, Field: FieldCard}, Sealed: Sealed{Key: rec.Key, Blob: rec.Card}}
 	if e.CVC != nil {
 		cr, err := decodeCVCRecord(e.CVC)
@@ -341,11 +355,11 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 	return card, nil
 }
 
-// ConsumeCVC deletes the transient CVC held for token. (The forwarder uses
-// DetokenizeConsumingCVC instead, which deletes it with the read.) It is
-// idempotent: a CVC already gone is not an
-// error. Errors are *Error: token_not_found for a malformed token, or
-// store_unavailable.
+// ConsumeCVC deletes the transient CVC held for token without reading it,
+// for a caller that will not send it after all. (The forwarder uses
+// DetokenizeConsumingCVC, which deletes it with the read.) It is
+// idempotent: a CVC already gone is not an error. Errors are *Error:
+// token_not_found for a malformed token, or store_unavailable.
 func (v *Vault) ConsumeCVC(ctx context.Context, token string) error {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.ConsumeCVC")
 	defer span.End()
@@ -439,6 +453,20 @@ func (v *Vault) put(ctx context.Context, token string, e Entry) error {
 	v.metrics.recordStore(ctx, "put", start, err)
 	spanErr(span, err)
 	return err
+}
+
+func (v *Vault) getRecord(ctx context.Context, token string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
+	defer cancel()
+	ctx, span := v.tracer.Start(ctx, "vaultclient.store.GetRecord", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	start := time.Now()
+	rec, err := v.store.GetRecord(ctx, token)
+	v.metrics.recordStore(ctx, "get_record", start, err)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		spanErr(span, err)
+	}
+	return rec, err
 }
 
 func (v *Vault) get(ctx context.Context, token string) (Entry, error) {

@@ -47,16 +47,27 @@ func TestTokenizeDetokenize(t *testing.T) {
 						t.Errorf("Tokenize info mismatch (-want +got):\n%s", diff)
 					}
 
+					fields := func(c *Card) map[string]any {
+						return map[string]any{"token": c.Token, "number": c.Number.Reveal(), "cvc": c.CVC.Reveal(),
+							"name": c.Name.Reveal(), "month": c.ExpMonth, "year": c.ExpYear, "brand": c.Brand, "last4": c.Last4}
+					}
+					want := map[string]any{"token": info.Token, "number": tc.digits, "cvc": "",
+						"name": "Jane Q. Cardholder", "month": 12, "year": 2030, "brand": tc.brand, "last4": info.Last4}
 					card, err := v.Detokenize(ctx, info.Token)
 					if err != nil {
 						t.Fatalf("Detokenize: %v", err)
 					}
-					got := map[string]any{"token": card.Token, "number": card.Number.Reveal(), "cvc": card.CVC.Reveal(),
-						"name": card.Name.Reveal(), "month": card.ExpMonth, "year": card.ExpYear, "brand": card.Brand, "last4": card.Last4}
-					want := map[string]any{"token": info.Token, "number": tc.digits, "cvc": tc.cvc,
-						"name": "Jane Q. Cardholder", "month": 12, "year": 2030, "brand": tc.brand, "last4": info.Last4}
-					if diff := cmp.Diff(want, got); diff != "" {
+					if diff := cmp.Diff(want, fields(card)); diff != "" {
 						t.Errorf("Detokenize mismatch (-want +got):\n%s", diff)
+					}
+					// The CVC comes back only from the consuming read.
+					want["cvc"] = tc.cvc
+					card, err = v.DetokenizeConsumingCVC(ctx, info.Token)
+					if err != nil {
+						t.Fatalf("DetokenizeConsumingCVC: %v", err)
+					}
+					if diff := cmp.Diff(want, fields(card)); diff != "" {
+						t.Errorf("DetokenizeConsumingCVC mismatch (-want +got):\n%s", diff)
 					}
 				})
 			}
@@ -113,12 +124,15 @@ func TestDetokenizeNotFound(t *testing.T) {
 	}
 }
 
-// tamperCase changes a stored entry and says which code Detokenize must
-// return.
+// tamperCase changes a stored entry and says which code
+// DetokenizeConsumingCVC must return. Detokenize must return the same
+// code when the case changes the card record, and succeed, without a CVC,
+// when it changes only the CVC record: it never reads that.
 type tamperCase struct {
-	name   string
-	mutate func(t *testing.T, e *Entry)
-	code   string
+	name    string
+	mutate  func(t *testing.T, e *Entry)
+	code    string
+	cvcOnly bool // the card record is left as it was
 }
 
 func editRecord(f func(r map[string]any)) func(t *testing.T, e *Entry) {
@@ -159,55 +173,76 @@ func flipBlob(field string, i int) func(r map[string]any) {
 func TestDetokenizeTampered(t *testing.T) {
 	ctx := context.Background()
 	tests := []tamperCase{
-		{"nonce bit flipped", editRecord(flipBlob("card", 0)), CodeRecordCorrupt},
-		{"ciphertext bit flipped", editRecord(flipBlob("card", gcmNonceSize+3)), CodeRecordCorrupt},
-		{"tag bit flipped", editRecord(flipBlob("card", -1)), CodeRecordCorrupt},
-		{"cvc ciphertext bit flipped", editCVC(flipBlob("cvc", gcmNonceSize+1)), CodeRecordCorrupt},
-		{"cvc blob swapped into card", func(t *testing.T, e *Entry) {
+		{name: "nonce bit flipped", mutate: editRecord(flipBlob("card", 0)), code: CodeRecordCorrupt},
+		{name: "ciphertext bit flipped", mutate: editRecord(flipBlob("card", gcmNonceSize+3)), code: CodeRecordCorrupt},
+		{name: "tag bit flipped", mutate: editRecord(flipBlob("card", -1)), code: CodeRecordCorrupt},
+		{name: "cvc ciphertext bit flipped", mutate: editCVC(flipBlob("cvc", gcmNonceSize+1)), code: CodeRecordCorrupt, cvcOnly: true},
+		{name: "cvc blob swapped into card", mutate: func(t *testing.T, e *Entry) {
 			var c map[string]any
 			json.Unmarshal(e.CVC, &c)
 			editRecord(func(r map[string]any) { r["card"] = c["cvc"] })(t, e)
-		}, CodeRecordCorrupt},
-		{"card blob swapped into cvc", func(t *testing.T, e *Entry) {
+		}, code: CodeRecordCorrupt},
+		{name: "card blob swapped into cvc", mutate: func(t *testing.T, e *Entry) {
 			var r map[string]any
 			json.Unmarshal(e.Record, &r)
 			editCVC(func(c map[string]any) { c["cvc"] = r["card"] })(t, e)
-		}, CodeRecordCorrupt},
-		{"last4 changed", editRecord(func(r map[string]any) { r["last4"] = "1111" }), CodeRecordCorrupt},
-		{"brand changed", editRecord(func(r map[string]any) { r["brand"] = "amex" }), CodeRecordCorrupt},
-		{"format changed", editRecord(func(r map[string]any) { r["format"] = 2 }), CodeRecordCorrupt},
-		{"unknown field", editRecord(func(r map[string]any) { r["extra"] = 1 }), CodeRecordCorrupt},
-		{"card missing", editRecord(func(r map[string]any) { delete(r, "card") }), CodeRecordCorrupt},
-		{"not json", func(t *testing.T, e *Entry) { e.Record = []byte("garbage") }, CodeRecordCorrupt},
-		{"cvc not json", func(t *testing.T, e *Entry) { e.CVC = []byte("{") }, CodeRecordCorrupt},
-		{"key version not held", editRecord(func(r map[string]any) { r["key"].(map[string]any)["version"] = 7 }), CodeKeyRetired},
-		{"key backend not held", editRecord(func(r map[string]any) { r["key"].(map[string]any)["backend"] = "transit" }), CodeKeyRetired},
+		}, code: CodeRecordCorrupt, cvcOnly: true},
+		{name: "last4 changed", mutate: editRecord(func(r map[string]any) { r["last4"] = "1111" }), code: CodeRecordCorrupt},
+		{name: "brand changed", mutate: editRecord(func(r map[string]any) { r["brand"] = "amex" }), code: CodeRecordCorrupt},
+		{name: "format changed", mutate: editRecord(func(r map[string]any) { r["format"] = 2 }), code: CodeRecordCorrupt},
+		{name: "unknown field", mutate: editRecord(func(r map[string]any) { r["extra"] = 1 }), code: CodeRecordCorrupt},
+		{name: "card missing", mutate: editRecord(func(r map[string]any) { delete(r, "card") }), code: CodeRecordCorrupt},
+		{name: "not json", mutate: func(t *testing.T, e *Entry) { e.Record = []byte("garbage") }, code: CodeRecordCorrupt},
+		{name: "cvc not json", mutate: func(t *testing.T, e *Entry) { e.CVC = []byte("{") }, code: CodeRecordCorrupt, cvcOnly: true},
+		{name: "key version not held", mutate: editRecord(func(r map[string]any) { r["key"].(map[string]any)["version"] = 7 }), code: CodeKeyRetired},
+		{name: "key backend not held", mutate: editRecord(func(r map[string]any) { r["key"].(map[string]any)["backend"] = "transit" }), code: CodeKeyRetired},
 	}
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
 			keys, _ := newTestKeyring(t)
 			real := sk.new(t)
-			info, err := newTestVault(t, real, keys, Options{}).Tokenize(ctx, testCards[0].input())
-			if err != nil {
-				t.Fatalf("Tokenize: %v", err)
-			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
+					// A card per case: the consuming read deletes its CVC.
+					info, err := newTestVault(t, real, keys, Options{}).Tokenize(ctx, testCards[0].input())
+					if err != nil {
+						t.Fatalf("Tokenize: %v", err)
+					}
 					var logs bytes.Buffer
 					ts := tamperStore{Store: real, mutate: func(e *Entry) { tt.mutate(t, e) }}
 					v := newTestVault(t, ts, keys, Options{Logger: testLogger(&logs)})
-					card, err := v.Detokenize(ctx, info.Token)
-					if got := code(err); got != tt.code {
-						t.Fatalf("Detokenize(%s) = %v, %v; want code %s", tt.name, card, err, tt.code)
+					reads := []struct {
+						name string
+						read func(context.Context, string) (*Card, error)
+						code string
+					}{
+						{"Detokenize", v.Detokenize, tt.code},
+						{"DetokenizeConsumingCVC", v.DetokenizeConsumingCVC, tt.code},
 					}
-					if card != nil {
-						t.Errorf("Detokenize(%s) returned a card with an error", tt.name)
+					if tt.cvcOnly {
+						reads[0].code = "" // the CVC record is never read
 					}
-					if tt.code == CodeRecordCorrupt && !strings.Contains(logs.String(), "integrity") {
-						t.Errorf("tampering not logged; logs: %s", logs.String())
+					for _, r := range reads {
+						logs.Reset()
+						card, err := r.read(ctx, info.Token)
+						if got := code(err); got != r.code {
+							t.Fatalf("%s(%s) = %v, %v; want code %q", r.name, tt.name, card, err, r.code)
+						}
+						if err == nil {
+							if card.CVC.Reveal() != "" {
+								t.Errorf("%s(%s) returned a CVC", r.name, tt.name)
+							}
+							continue
+						}
+						if card != nil {
+							t.Errorf("%s(%s) returned a card with an error", r.name, tt.name)
+						}
+						if r.code == CodeRecordCorrupt && !strings.Contains(logs.String(), "integrity") {
+							t.Errorf("%s(%s): tampering not logged; logs: %s", r.name, tt.name, logs.String())
+						}
+						assertNoCardData(t, "logs", logs.Bytes(), testCards[:1])
+						assertNoCardData(t, "error", []byte(err.Error()), testCards[:1])
 					}
-					assertNoCardData(t, "logs", logs.Bytes(), testCards[:1])
-					assertNoCardData(t, "error", []byte(err.Error()), testCards[:1])
 				})
 			}
 		})
@@ -240,8 +275,8 @@ func TestRecordMovedToAnotherToken(t *testing.T) {
 
 			// A's CVC next to B's card: each half is genuine, the pair is not.
 			ts := tamperStore{Store: s, mutate: func(e *Entry) { e.CVC = ea.CVC }}
-			if _, err := newTestVault(t, ts, keys, Options{}).Detokenize(ctx, b.Token); code(err) != CodeRecordCorrupt {
-				t.Errorf("Detokenize(B with A's CVC) = %v, want %s", err, CodeRecordCorrupt)
+			if _, err := newTestVault(t, ts, keys, Options{}).DetokenizeConsumingCVC(ctx, b.Token); code(err) != CodeRecordCorrupt {
+				t.Errorf("DetokenizeConsumingCVC(B with A's CVC) = %v, want %s", err, CodeRecordCorrupt)
 			}
 		})
 	}
@@ -323,50 +358,58 @@ func TestCVCLifecycle(t *testing.T) {
 			now := testNow
 			clock := func() time.Time { return now }
 			v := newTestVault(t, s, keys, Options{Now: clock, CVCTTL: 10 * time.Minute})
-			info, err := v.Tokenize(ctx, testCards[0].input())
-			if err != nil {
-				t.Fatal(err)
+			tokenize := func(in CardInput) string {
+				t.Helper()
+				info, err := v.Tokenize(ctx, in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return info.Token
 			}
-			noCVC, err := v.Tokenize(ctx, CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// Every card is tokenized at testNow; each consuming read
+			// takes its CVC, so each check below has its own card.
+			noCVC := tokenize(CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030})
+			held, beforeTTL, atTTL, consumed := tokenize(testCards[0].input()), tokenize(testCards[0].input()),
+				tokenize(testCards[0].input()), tokenize(testCards[0].input())
 			cvcOf := func(tok string) string {
 				t.Helper()
-				c, err := v.Detokenize(ctx, tok)
+				c, err := v.DetokenizeConsumingCVC(ctx, tok)
 				if err != nil {
-					t.Fatalf("Detokenize: %v", err)
+					t.Fatalf("DetokenizeConsumingCVC: %v", err)
 				}
 				return c.CVC.Reveal()
 			}
-			if got := cvcOf(noCVC.Token); got != "" {
+			if got := cvcOf(noCVC); got != "" {
 				t.Errorf("CVC of a card tokenized without one = %q, want empty", got)
 			}
-			if got := cvcOf(info.Token); got != testCards[0].cvc {
+			if got := cvcOf(held); got != testCards[0].cvc {
 				t.Fatalf("CVC = %q, want %q", got, testCards[0].cvc)
+			}
+			if got := cvcOf(held); got != "" {
+				t.Errorf("CVC read a second time = %q, want empty (consumed)", got)
 			}
 			// The sealed expiry holds even where the store's TTL has not
 			// fired (its clock is real time; ours moved on).
 			now = testNow.Add(10*time.Minute - time.Millisecond)
-			if got := cvcOf(info.Token); got != testCards[0].cvc {
+			if got := cvcOf(beforeTTL); got != testCards[0].cvc {
 				t.Errorf("CVC just before TTL = %q, want it held", got)
 			}
 			now = testNow.Add(10 * time.Minute)
-			if got := cvcOf(info.Token); got != "" {
+			if got := cvcOf(atTTL); got != "" {
 				t.Errorf("CVC after TTL = %q, want empty", got)
 			}
 			now = testNow
 
-			if err := v.ConsumeCVC(ctx, info.Token); err != nil {
+			if err := v.ConsumeCVC(ctx, consumed); err != nil {
 				t.Fatalf("ConsumeCVC: %v", err)
 			}
-			if got := cvcOf(info.Token); got != "" {
-				t.Errorf("CVC after ConsumeCVC = %q, want empty", got)
-			}
-			if e, _ := s.Get(ctx, info.Token); e.CVC != nil {
+			if e, _ := s.Get(ctx, consumed); e.CVC != nil {
 				t.Error("store still holds the CVC after ConsumeCVC")
 			}
-			if err := v.ConsumeCVC(ctx, info.Token); err != nil {
+			if got := cvcOf(consumed); got != "" {
+				t.Errorf("CVC after ConsumeCVC = %q, want empty", got)
+			}
+			if err := v.ConsumeCVC(ctx, consumed); err != nil {
 				t.Errorf("second ConsumeCVC = %v, want nil (idempotent)", err)
 			}
 			if err := v.ConsumeCVC(ctx, "tok_bad"); code(err) != CodeTokenNotFound {
@@ -421,6 +464,133 @@ func TestDetokenizeConsumingCVC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDetokenizeLeavesCVC: Detokenize reads the card record alone, asks
+// the key backend to open the card and nothing else, and returns no CVC;
+// the CVC it left is still there for DetokenizeConsumingCVC. This is what
+// keeps a CVC out of memory on forwards that do not send it.
+func TestDetokenizeLeavesCVC(t *testing.T) {
+	ctx := context.Background()
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			keys, _ := newTestKeyring(t)
+			fk := &fieldKeyer{Keyer: keys}
+			rs := &readLog{Store: sk.new(t)}
+			v := newTestVault(t, rs, fk, Options{})
+			info, err := v.Tokenize(ctx, testCards[0].input())
+			if err != nil {
+				t.Fatalf("Tokenize: %v", err)
+			}
+			const n = 3
+			for range n {
+				card, err := v.Detokenize(ctx, info.Token)
+				if err != nil {
+					t.Fatalf("Detokenize: %v", err)
+				}
+				if card.Number.Reveal() != testCards[0].digits {
+					t.Errorf("Detokenize returned another card")
+				}
+				if !card.CVC.IsZero() {
+					t.Errorf("Detokenize returned a CVC (%d digits), want none", len(card.CVC.Reveal()))
+				}
+			}
+			wantFields, wantReads := make([][]string, n), make([]string, n)
+			for i := range n {
+				wantFields[i], wantReads[i] = []string{FieldCard}, "GetRecord"
+			}
+			if diff := cmp.Diff(wantFields, fk.take()); diff != "" {
+				t.Errorf("Detokenize decrypted, per call (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantReads, rs.take()); diff != "" {
+				t.Errorf("Detokenize store calls (-want +got):\n%s", diff)
+			}
+
+			card, err := v.DetokenizeConsumingCVC(ctx, info.Token)
+			if err != nil {
+				t.Fatalf("DetokenizeConsumingCVC: %v", err)
+			}
+			if got := card.CVC.Reveal(); got != testCards[0].cvc {
+				t.Errorf("DetokenizeConsumingCVC after %d Detokenize calls: CVC = %q, want %q (not consumed)", n, got, testCards[0].cvc)
+			}
+			if diff := cmp.Diff([][]string{{FieldCard, FieldCVC}}, fk.take()); diff != "" {
+				t.Errorf("DetokenizeConsumingCVC decrypted (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"GetAndDeleteCVC"}, rs.take()); diff != "" {
+				t.Errorf("DetokenizeConsumingCVC store calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// fieldKeyer wraps a Keyer and records the fields of each Decrypt call.
+type fieldKeyer struct {
+	Keyer
+	mu      sync.Mutex
+	decrypt [][]string
+}
+
+func (k *fieldKeyer) Decrypt(ctx context.Context, items []DecryptItem) ([][]byte, error) {
+	fields := make([]string, len(items))
+	for i, it := range items {
+		fields[i] = it.Binding.Field
+	}
+	k.mu.Lock()
+	k.decrypt = append(k.decrypt, fields)
+	k.mu.Unlock()
+	return k.Keyer.Decrypt(ctx, items)
+}
+
+// take returns the calls recorded so far and forgets them.
+func (k *fieldKeyer) take() [][]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d := k.decrypt
+	k.decrypt = nil
+	return d
+}
+
+// readLog wraps a Store and records which of its read and delete methods
+// are called.
+type readLog struct {
+	Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *readLog) log(m string) {
+	s.mu.Lock()
+	s.calls = append(s.calls, m)
+	s.mu.Unlock()
+}
+
+func (s *readLog) GetRecord(ctx context.Context, token string) ([]byte, error) {
+	s.log("GetRecord")
+	return s.Store.GetRecord(ctx, token)
+}
+
+func (s *readLog) Get(ctx context.Context, token string) (Entry, error) {
+	s.log("Get")
+	return s.Store.Get(ctx, token)
+}
+
+func (s *readLog) GetAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
+	s.log("GetAndDeleteCVC")
+	return s.Store.GetAndDeleteCVC(ctx, token)
+}
+
+func (s *readLog) DeleteCVC(ctx context.Context, token string) error {
+	s.log("DeleteCVC")
+	return s.Store.DeleteCVC(ctx, token)
+}
+
+// take returns the calls recorded so far and forgets them.
+func (s *readLog) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls
+	s.calls = nil
+	return c
 }
 
 func TestCVCStoreTTL(t *testing.T) {
@@ -782,7 +952,7 @@ func TestSpans(t *testing.T) {
 	}
 	want := []string{
 		"vaultclient.Tokenize", "vaultclient.keys.Fingerprint", "vaultclient.keys.Encrypt", "vaultclient.store.Put",
-		"vaultclient.Detokenize", "vaultclient.store.Get", "vaultclient.keys.Decrypt",
+		"vaultclient.Detokenize", "vaultclient.store.GetRecord", "vaultclient.keys.Decrypt",
 	}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("spans (-want +got):\n%s", diff)

@@ -313,22 +313,31 @@ func (l *Log) writeGroup(group []*waiter) {
 // answered. The errors of all failed sinks are joined.
 func (l *Log) writeAll(ctx context.Context, batch []Entry) error {
 	if len(l.sinks) == 1 {
-		return sinkError(0, l.sinks[0].Write(ctx, batch))
+		return writeSink(ctx, 0, l.sinks[0], batch)
 	}
 	errs := make([]error, len(l.sinks))
 	var wg sync.WaitGroup
 	for i, s := range l.sinks {
-		wg.Go(func() { errs[i] = sinkError(i, s.Write(ctx, batch)) })
+		wg.Go(func() { errs[i] = writeSink(ctx, i, s, batch) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func sinkError(i int, err error) error {
-	if err == nil {
-		return nil
+// writeSink writes batch to sink i. A panicking sink is a failed write: it
+// closes the chain and fails the group's appends (so their forwards are
+// refused), instead of leaving the log busy forever or taking the process
+// down from a sink goroutine.
+func writeSink(ctx context.Context, i int, s Sink, batch []Entry) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sink %d: panic: %v", i, p)
+		}
+	}()
+	if err := s.Write(ctx, batch); err != nil {
+		return fmt.Errorf("sink %d: %w", i, err)
 	}
-	return fmt.Errorf("sink %d: %w", i, err)
+	return nil
 }
 
 // Head returns the current chain, and the seq and hash of its last record

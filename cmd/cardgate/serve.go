@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level)
-	tuneGC(os.Getenv, log)
+	tuneGC(os.Getenv, os.ReadFile, log)
 	g, err := openGateway(ctx, cfg, log)
 	if err != nil {
 		log.Error("cardgate failed to start", slog.String("error", err.Error()))

@@ -38,7 +38,7 @@ const (
 )
 
 // fakeCards implements this package's Cards interface. Like the vault,
-// DetokenizeConsumingCVC hands out a token's CVC once.
+// DetokenizeConsumingCVC hands out a token's CVC once, and Detokenize never.
 type fakeCards struct {
 	mu       sync.Mutex
 	cards    map[string]func() *vaultclient.Card
@@ -58,7 +58,32 @@ func newFakeCards() *fakeCards {
 	}}
 }
 
+// Detokenize returns the card without its CVC, as the vault does: only
+// DetokenizeConsumingCVC hands out a CVC.
 func (c *fakeCards) Detokenize(ctx context.Context, token string) (*vaultclient.Card, error) {
+	card, err := c.card(token)
+	if err != nil {
+		return nil, err
+	}
+	card.CVC = vaultclient.CVC{}
+	return card, nil
+}
+
+func (c *fakeCards) DetokenizeConsumingCVC(ctx context.Context, token string) (*vaultclient.Card, error) {
+	card, err := c.card(token)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(c.consumed, token) {
+		card.CVC = vaultclient.CVC{}
+	}
+	c.consumed = append(c.consumed, token)
+	return card, nil
+}
+
+func (c *fakeCards) card(token string) (*vaultclient.Card, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.detok++
@@ -70,20 +95,6 @@ func (c *fakeCards) Detokenize(ctx context.Context, token string) (*vaultclient.
 		return nil, &vaultclient.Error{Code: vaultclient.CodeTokenNotFound, Message: "token not found"} // as vaultclient says it
 	}
 	return mk(), nil
-}
-
-func (c *fakeCards) DetokenizeConsumingCVC(ctx context.Context, token string) (*vaultclient.Card, error) {
-	card, err := c.Detokenize(ctx, token)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if slices.Contains(c.consumed, token) {
-		card.CVC = vaultclient.CVC{}
-	}
-	c.consumed = append(c.consumed, token)
-	return card, nil
 }
 
 func (c *fakeCards) counts() (int, int) {

@@ -7,12 +7,14 @@ import (
 
 // Every Detokenize decodes a card record (and DetokenizeConsumingCVC
 // usually a CVC record too), and encoding/json spends a reflection walk
-// and a dozen allocations on each. So the record decoders first try the exact form json.Marshal writes for
-// cardRecord and cvcRecord (Tokenize and Rewrap are the only writers):
-// fields in declaration order, each once, under its exact name; no
-// whitespace; strings of printable ASCII with no escapes; integers with no
-// sign, exponent or leading zero; []byte as a base64 string; nothing after
-// the closing brace.
+// and a dozen allocations on each. So the record decoders first try the
+// form json.Marshal writes for cardRecord and cvcRecord (Tokenize and
+// Rewrap are the only writers): fields in declaration order, each once,
+// under its exact name; no whitespace; strings of printable ASCII with no
+// escapes; integers with no sign, exponent or leading zero; []byte as a
+// base64 string; nothing after the closing brace. (It also admits a raw
+// '<', '>' or '&', which json.Marshal would escape: still valid JSON with
+// the same value, and decodeStrict reads it the same way.)
 //
 // Each piece of that form has exactly one reading in JSON, and it is the
 // reading encoding/json gives, so input in that form decodes to the value

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -109,12 +110,23 @@ type Report struct {
 	// Chains are in order of first appearance.
 	Chains []ChainReport
 	// Problems are in input order; problems about the log as a whole
-	// (missing anchors) come last.
+	// (missing anchors) come last. At most MaxProblems are listed, the
+	// first found, plus the anchor problems.
 	Problems []Problem
+	// Omitted counts the problems found beyond MaxProblems and not listed.
+	Omitted int
 }
 
+// MaxProblems bounds Report.Problems, so that verifying a log that is
+// corrupt throughout (or not a log at all) does not hold a problem for
+// every line.
+const MaxProblems = 10000
+
 // OK reports whether no problem was found.
-func (r *Report) OK() bool { return len(r.Problems) == 0 }
+func (r *Report) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
+
+// NumProblems counts the problems found, listed or not.
+func (r *Report) NumProblems() int { return len(r.Problems) + r.Omitted }
 
 // Anchor is a record hash obtained outside the log (published from
 // Log.Head, or from an earlier verification). Without anchors, removing
@@ -142,10 +154,26 @@ type Anchor struct {
 // Appending a record or a new chain is likewise undetectable by hashes
 // alone: compare the chains listed with the writers you ran.
 //
-// Memory grows with the log: a few hundred bytes a record are kept until
-// the end, to reconstruct chains whose records were moved.
+// Verify reads r once. Per chain it holds the last record decided and the
+// records not decided yet: one in a log in order; after a record moved,
+// deleted, inserted or rewritten, those that follow until later records
+// settle it, at most 1024 (the window). Memory grows with the number of
+// chains, not of records; the problems listed are at most MaxProblems.
+// The report is the one a verification holding the whole log would give
+// for changes whose records lie within half a window (512 of the chain's
+// records) of each other. Beyond that, a record moved further than the
+// window is reported missing where it belongs (deleted) and out of place
+// where it is (reordered); changes within a window of each other but not
+// within half a window may be described differently; and a record that
+// repeats a seq its chain passed more than one record earlier is reported
+// inserted without naming the record the chain continues through.
 func Verify(r io.Reader, anchors ...Anchor) (*Report, error) {
-	v := newVerifier()
+	return verifyReader(r, reorderWindow, anchors)
+}
+
+// verifyReader is Verify holding at most window records pending per chain.
+func verifyReader(r io.Reader, window int, anchors []Anchor) (*Report, error) {
+	v := newVerifier(window, anchors)
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, complete, err := readLine(br)
@@ -162,8 +190,9 @@ func Verify(r io.Reader, anchors ...Anchor) (*Report, error) {
 		case err == io.EOF:
 			// A last line without a newline: FileSink always writes one,
 			// so the final write was cut short, or the file was edited.
-			v.add(loc, line)
+			cs, e := v.check(loc, line)
 			v.problem(loc, ProblemMalformed, "no newline at end of file: the last write may be incomplete")
+			v.accept(cs, e)
 		default:
 			v.add(loc, line)
 		}
@@ -171,7 +200,7 @@ func Verify(r io.Reader, anchors ...Anchor) (*Report, error) {
 			break
 		}
 	}
-	return v.finish(anchors, nil)
+	return v.finish(nil)
 }
 
 // readLine returns the next line without its newline. complete is false if
@@ -211,7 +240,7 @@ const (
 // chain's head key (HeadKey), which catches entries removed from the end of
 // the stream unless the head key was rewritten too.
 func VerifyStream(ctx context.Context, c redis.UniversalClient, key string, anchors ...Anchor) (*Report, error) {
-	v := newVerifier()
+	v := newVerifier(reorderWindow, anchors)
 	start := "-"
 	for {
 		rctx, cancel := context.WithTimeout(ctx, streamReadTimeout)
@@ -235,21 +264,21 @@ func VerifyStream(ctx context.Context, c redis.UniversalClient, key string, anch
 		start = "(" + msgs[len(msgs)-1].ID
 	}
 	heads := make(map[string]string, len(v.order))
-	for _, chain := range v.order {
+	for _, cs := range v.order {
 		rctx, cancel := context.WithTimeout(ctx, streamReadTimeout)
-		h, err := c.Get(rctx, HeadKey(key, chain)).Result()
+		h, err := c.Get(rctx, HeadKey(key, cs.name)).Result()
 		cancel()
 		switch {
 		case errors.Is(err, redis.Nil):
 			// No head: written before head keys existed, or the key was
 			// evicted. Nothing to compare.
 		case err != nil:
-			return nil, fmt.Errorf("audit: verify stream %s: head of chain %s: %w", key, chain, err)
+			return nil, fmt.Errorf("audit: verify stream %s: head of chain %s: %w", key, cs.name, err)
 		default:
-			heads[chain] = h
+			heads[cs.name] = h
 		}
 	}
-	return v.finish(anchors, heads)
+	return v.finish(heads)
 }
 
 // location is where an input record was found.
@@ -268,59 +297,144 @@ type entry struct {
 	actual string // as recomputed
 }
 
-type verifier struct {
-	records  int
-	chains   map[string][]*entry
-	order    []string // chains in order of first appearance
-	problems []Problem
+// reorderWindow bounds the records of one chain that the verifier holds
+// undecided; see Verify.
+const reorderWindow = 1024
+
+// maxGaps bounds the missing seq ranges remembered per chain, to tell a
+// late record that fills one (moved) from one that repeats a seq
+// (inserted).
+const maxGaps = 16
+
+// seqRange is a range of seqs, both ends included.
+type seqRange struct{ from, to uint64 }
+
+// chainState is what the verifier holds for one chain: the chain's
+// members so far are decided and summarized; the records after them wait
+// in pending until later records (or the end) decide them.
+type chainState struct {
+	name    string
+	idx     int      // order of first appearance
+	last    *entry   // the last member decided; nil before the first
+	hi      *entry   // the member in place that came last in the input
+	first   uint64   // seq of the first member
+	members int      // members decided
+	pending []*entry // records with seqs after last's, in input order
+	gaps    []seqRange
 }
 
-func newVerifier() *verifier {
-	return &verifier{chains: make(map[string][]*entry)}
+// expected is the seq of the member that follows last.
+func (cs *chainState) expected() uint64 {
+	if cs.last == nil {
+		return 1
+	}
+	return cs.last.seq + 1
+}
+
+func (cs *chainState) inGap(seq uint64) bool {
+	for _, g := range cs.gaps {
+		if g.from <= seq && seq <= g.to {
+			return true
+		}
+	}
+	return false
+}
+
+// anchorHit is the member an anchor's hash was found at.
+type anchorHit struct {
+	chain *chainState
+	seq   uint64
+	loc   location
+}
+
+// verifier checks records one at a time. Its memory is per chain (see
+// chainState) plus the problems found, at most MaxProblems.
+type verifier struct {
+	records  int
+	chains   map[string]*chainState
+	order    []*chainState // in order of first appearance
+	problems []Problem
+	omitted  int
+	window   int // reorderWindow, or less in tests
+	anchors  []Anchor
+	// anchored maps each anchored hash to the member it was found at;
+	// only anchored hashes are looked up, so that memory does not grow by
+	// a map over the whole log.
+	anchored map[string]*anchorHit
+	// cands and next are scratch space for settle.
+	cands, next []*entry
+}
+
+func newVerifier(window int, anchors []Anchor) *verifier {
+	v := &verifier{
+		chains:   make(map[string]*chainState),
+		window:   window,
+		anchors:  anchors,
+		anchored: make(map[string]*anchorHit, len(anchors)),
+	}
+	for _, a := range anchors {
+		v.anchored[a.Hash] = nil
+	}
+	return v
+}
+
+func (v *verifier) report(p Problem) {
+	if len(v.problems) >= MaxProblems {
+		v.omitted++
+		return
+	}
+	v.problems = append(v.problems, p)
 }
 
 // problem records a finding about an input record that has no usable
 // chain fields.
 func (v *verifier) problem(loc location, kind ProblemKind, detail string) {
-	v.problems = append(v.problems, Problem{Kind: kind, Line: loc.line, StreamID: loc.streamID, Detail: detail})
+	v.report(Problem{Kind: kind, Line: loc.line, StreamID: loc.streamID, Detail: detail})
 }
 
 func (v *verifier) chainProblem(e *entry, chain string, kind ProblemKind, detail string) {
-	v.problems = append(v.problems, Problem{
+	v.report(Problem{
 		Kind: kind, Line: e.loc.line, StreamID: e.loc.streamID,
 		Chain: chain, Seq: e.seq, Detail: detail,
 	})
 }
 
-// add checks one record on its own and files it under its chain.
+// add checks one record and files it under its chain.
 func (v *verifier) add(loc location, data []byte) {
+	v.accept(v.check(loc, data))
+}
+
+// check checks one record on its own. It returns the record's chain and
+// entry, or nil if its chain fields are unusable.
+func (v *verifier) check(loc location, data []byte) (*chainState, *entry) {
 	v.records++
 	var rec Record
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rec); err != nil {
 		v.problem(loc, ProblemMalformed, decodeProblem(err))
-		return
+		return nil, nil
 	}
 	if err := rec.validateChainFields(); err != nil {
 		v.problem(loc, ProblemMalformed, trimPrefix(err))
-		return
+		return nil, nil
 	}
 	if !reSHA256.MatchString(rec.Hash) {
 		v.problem(loc, ProblemMalformed, "field hash: must be 64 lowercase hex digits")
-		return
+		return nil, nil
 	}
-	e := &entry{loc: loc, seq: rec.Seq, prev: rec.Prev, hash: rec.Hash}
-	if _, ok := v.chains[rec.Chain]; !ok {
-		v.order = append(v.order, rec.Chain)
+	cs := v.chains[rec.Chain]
+	if cs == nil {
+		cs = &chainState{name: rec.Chain, idx: len(v.order)}
+		v.chains[rec.Chain] = cs
+		v.order = append(v.order, cs)
 	}
-	e.pos = v.records
-	v.chains[rec.Chain] = append(v.chains[rec.Chain], e)
+	e := &entry{pos: v.records, loc: loc, seq: rec.Seq, prev: rec.Prev, hash: rec.Hash}
 
 	canon, actual, err := rec.seal()
 	if err != nil {
 		v.chainProblem(e, rec.Chain, ProblemMalformed, trimPrefix(err))
-		return
+		return cs, e
 	}
 	e.actual = actual
 	switch {
@@ -336,6 +450,200 @@ func (v *verifier) add(loc location, data []byte) {
 	if err := rec.validateContent(); err != nil {
 		v.chainProblem(e, rec.Chain, ProblemMalformed, trimPrefix(err))
 	}
+	return cs, e
+}
+
+// accept files e under its chain and decides whatever e lets the verifier
+// decide. cs and e are check's results; nil is ignored.
+func (v *verifier) accept(cs *chainState, e *entry) {
+	if e == nil {
+		return
+	}
+	if cs.last != nil && e.seq <= cs.last.seq {
+		v.late(cs, e)
+		return
+	}
+	cs.pending = append(cs.pending, e)
+	if len(cs.pending) > v.window {
+		v.overflow(cs)
+	}
+	for v.settle(cs) {
+	}
+}
+
+// overflow decides, with walk, the pending records of cs within half a
+// window of seqs from the lowest: the chain has more than window records
+// pending, because records are missing, out of place, or changed so that
+// they do not link. Each seq decided has had half a window of the records
+// after it to be decided by; what comes later and would have changed the
+// decision is reported late. Records further ahead (moved or copied there
+// from far behind) wait for their neighbours, unless they are more than
+// window themselves.
+func (v *verifier) overflow(cs *chainState) {
+	lowest := cs.pending[0].seq
+	for _, p := range cs.pending[1:] {
+		lowest = min(lowest, p.seq)
+	}
+	v.flush(cs, lowest+uint64(max(v.window/2, 1)))
+	if len(cs.pending) > v.window {
+		v.flush(cs, math.MaxUint64)
+	}
+}
+
+// dropPending removes the records decided from cs.pending.
+func (cs *chainState) dropPending(decided func(*entry) bool) {
+	kept := cs.pending[:0]
+	for _, p := range cs.pending {
+		if !decided(p) {
+			kept = append(kept, p)
+		}
+	}
+	clear(cs.pending[len(kept):])
+	cs.pending = kept
+}
+
+// checkPlace reports m, about to become a member of cs, if it came before
+// a member already decided (and in place). Only overflow lets that
+// happen: otherwise every pending record came after every member.
+func (v *verifier) checkPlace(cs *chainState, m *entry) {
+	if cs.hi != nil && m.pos < cs.hi.pos {
+		v.chainProblem(m, cs.name, ProblemReordered, comesBefore(cs.hi))
+		return
+	}
+	cs.hi = m
+}
+
+func comesBefore(e *entry) string {
+	return "comes before seq " + strconv.FormatUint(e.seq, 10) + " (" + e.loc.String() + ")"
+}
+
+// settle decides the member for the lowest pending seq of cs, if no record
+// still to come can change that decision or the chain's order, and
+// reports whether it did. That is the case when the seq follows the last
+// member (no gap), and some record for it links to the last member, is
+// pointed to by a record for the next seq, and came before every pending
+// record of a later seq: a later record for the seq could at best tie,
+// and ties go to the earlier record; and the member is in order. This is
+// walk's decision, made early; in a log in order it keeps one record
+// pending.
+func (v *verifier) settle(cs *chainState) bool {
+	if len(cs.pending) < 2 {
+		return false // nothing for the next seq yet
+	}
+	seq := cs.expected()
+	// Pending seqs are all after the last member's: if none is seq, the
+	// chain has a gap, which only the missing records or walk resolve.
+	cands, next := v.cands[:0], v.next[:0]
+	later := -1 // the earliest position of a pending record of a later seq
+	for _, p := range cs.pending {
+		switch p.seq {
+		case seq:
+			cands = append(cands, p)
+			continue
+		case seq + 1:
+			next = append(next, p)
+		}
+		if later < 0 || p.pos < later {
+			later = p.pos
+		}
+	}
+	keep := v.decidable(cs, cands, next, later)
+	clear(cands)
+	clear(next)
+	v.cands, v.next = cands[:0], next[:0]
+	if keep == nil {
+		return false
+	}
+	v.checkPlace(cs, keep)
+	v.member(cs, keep)
+	cs.dropPending(func(p *entry) bool { return p.seq == seq })
+	return true
+}
+
+// decidable returns the member among cands (records for the seq after
+// cs's last member) if it is decided for good (see settle), else nil. It
+// reports the other candidates as inserted.
+func (v *verifier) decidable(cs *chainState, cands, next []*entry, later int) *entry {
+	if len(cands) == 0 || len(next) == 0 {
+		return nil
+	}
+	links := func(e *entry) bool {
+		if cs.last == nil {
+			return e.prev == zeroHash // seq 1; validated already
+		}
+		return e.prev == cs.last.hash || (cs.last.actual != "" && e.prev == cs.last.actual)
+	}
+	pointedTo := pointedBy(next)
+	keep := pick(cands, links, pointedTo)
+	if !links(keep) || !pointedTo(keep) || keep.pos > later {
+		return nil
+	}
+	for _, c := range cands {
+		if c != keep {
+			v.chainProblem(c, cs.name, ProblemInserted, secondRecord(c, keep))
+		}
+	}
+	return keep
+}
+
+// pointedBy returns whether any of next (records of the following seq)
+// points to e, by its stored or its recomputed hash.
+func pointedBy(next []*entry) func(*entry) bool {
+	return func(e *entry) bool {
+		for _, n := range next {
+			if n.prev == e.hash || (e.actual != "" && n.prev == e.actual) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// secondRecord describes c, a record for the seq of the member keep.
+func secondRecord(c, keep *entry) string {
+	if c.hash == keep.hash {
+		return "a copy of " + keep.loc.String()
+	}
+	return "a second record for this seq; the chain continues through " + keep.loc.String()
+}
+
+// late reports e, whose seq is at or before the chain's last member.
+func (v *verifier) late(cs *chainState, e *entry) {
+	last := cs.last
+	switch {
+	case e.seq == last.seq:
+		v.chainProblem(e, cs.name, ProblemInserted, secondRecord(e, last))
+	case cs.inGap(e.seq):
+		// Only a chain with more than window records pending
+		// decides with a gap and can see the missing record later.
+		v.chainProblem(e, cs.name, ProblemReordered, "comes after seq "+strconv.FormatUint(last.seq, 10)+
+			" ("+last.loc.String()+"), too far from its place to be put back: its seq was reported missing")
+	default:
+		v.chainProblem(e, cs.name, ProblemInserted, "a second record for this seq, after the chain had passed it; the chain is at seq "+
+			strconv.FormatUint(last.seq, 10)+" ("+last.loc.String()+")")
+	}
+}
+
+// member records m as the next member of cs.
+func (v *verifier) member(cs *chainState, m *entry) {
+	if cs.last == nil {
+		cs.first = m.seq
+	}
+	cs.members++
+	cs.last = m
+	if hit, ok := v.anchored[m.hash]; ok && (hit == nil || cs.idx < hit.chain.idx) {
+		// The first member with the hash, by chain then seq.
+		v.anchored[m.hash] = &anchorHit{chain: cs, seq: m.seq, loc: m.loc}
+	}
+}
+
+// flush decides the pending records of cs with seqs before upto.
+func (v *verifier) flush(cs *chainState, upto uint64) {
+	if len(cs.pending) == 0 {
+		return
+	}
+	v.walk(cs, cs.pending, upto)
+	cs.dropPending(func(p *entry) bool { return p.seq < upto })
 }
 
 // decodeProblem describes a JSON decoding error without quoting the input.
@@ -360,63 +668,50 @@ func trimPrefix(err error) string {
 	return strings.TrimSuffix(s, ": "+ErrInvalid.Error())
 }
 
-// finish reconstructs every chain and checks the anchors and heads.
-func (v *verifier) finish(anchors []Anchor, heads map[string]string) (*Report, error) {
+// finish decides what is pending and checks the anchors and heads.
+func (v *verifier) finish(heads map[string]string) (*Report, error) {
 	rep := &Report{Records: v.records}
-	// Only anchored hashes are looked up, so that memory does not grow by
-	// a map over the whole log.
-	type found struct {
-		e     *entry
-		chain string
-		last  bool
+	for _, cs := range v.order {
+		v.flush(cs, math.MaxUint64)
 	}
-	anchored := make(map[string]*found, len(anchors))
-	for _, a := range anchors {
-		anchored[a.Hash] = nil
-	}
-	for _, chain := range v.order {
-		members := v.walk(chain, v.chains[chain])
-		last := members[len(members)-1]
+	for _, cs := range v.order {
+		last := cs.last
 		rep.Chains = append(rep.Chains, ChainReport{
-			Chain:    chain,
-			Records:  len(members),
-			FirstSeq: members[0].seq,
+			Chain:    cs.name,
+			Records:  cs.members,
+			FirstSeq: cs.first,
 			LastSeq:  last.seq,
 			LastHash: last.hash,
 		})
-		for _, e := range members {
-			if f, ok := anchored[e.hash]; ok && f == nil {
-				anchored[e.hash] = &found{e: e, chain: chain, last: e == last}
-			}
-		}
-		if h, ok := heads[chain]; ok {
+		if h, ok := heads[cs.name]; ok {
 			if want := strconv.FormatUint(last.seq, 10) + ":" + last.hash; h != want {
 				// The head key is input too; quote it only in its format.
 				says := "a malformed value"
 				if reHead.MatchString(h) {
 					says = "seq:hash " + h
 				}
-				v.chainProblem(last, chain, ProblemHeadMismatch,
+				v.chainProblem(last, cs.name, ProblemHeadMismatch,
 					"the chain's head key says "+says+", but this is the chain's last record in the stream: records were removed from the end, or added without the writer")
 			}
 		}
 	}
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].less(v.problems[j]) })
 	rep.Problems = v.problems
-	for _, a := range anchors {
-		f := anchored[a.Hash]
+	rep.Omitted = v.omitted
+	for _, a := range v.anchors {
+		f := v.anchored[a.Hash]
 		switch {
 		case f == nil:
 			rep.Problems = append(rep.Problems, Problem{Kind: ProblemAnchor,
 				Detail: "anchor " + a.Hash + " is not the hash of any chain's record: records were removed from the end, or the chain was rewritten"})
-		case a.Last && !f.last:
+		case a.Last && f.seq != f.chain.last.seq:
 			rep.Problems = append(rep.Problems, Problem{Kind: ProblemAnchor,
-				Line: f.e.loc.line, StreamID: f.e.loc.streamID, Chain: f.chain, Seq: f.e.seq,
+				Line: f.loc.line, StreamID: f.loc.streamID, Chain: f.chain.name, Seq: f.seq,
 				Detail: "expected the chain's last record, but the chain continues after it"})
 		}
 	}
 	if !rep.OK() {
-		return rep, fmt.Errorf("audit: verify: %d problems: %w", len(rep.Problems), ErrVerifyFailed)
+		return rep, fmt.Errorf("audit: verify: %d problems: %w", rep.NumProblems(), ErrVerifyFailed)
 	}
 	return rep, nil
 }
@@ -442,9 +737,11 @@ func splitStreamID(id string) (ms, seq uint64) {
 	return ms, seq
 }
 
-// walk reconstructs chain from its entries (in input order) and reports
-// deleted, inserted, broken-link and reordered records. It returns the
-// chain's members in seq order; there is at least one.
+// walk continues cs through the records of es (records after its last
+// member, in input order) with seqs before upto, and reports deleted,
+// inserted, broken-link and reordered records. Unless overflow decided
+// members before, every record of es came after the chain's members so
+// far, and order is checked among es alone.
 //
 // The chain is followed by seq. For each seq the record kept is the one
 // whose prev is the hash of the record kept for the seq before (as stored,
@@ -452,14 +749,14 @@ func splitStreamID(id string) (ms, seq uint64) {
 // reported once, as modified, and not again at its successor); among
 // several, the one the next seq's records point to; then the first in
 // input order. Records not kept for their seq are inserted.
-func (v *verifier) walk(chain string, es []*entry) []*entry {
+func (v *verifier) walk(cs *chainState, es []*entry, upto uint64) {
 	bySeq := append([]*entry(nil), es...)
 	sort.SliceStable(bySeq, func(i, j int) bool { return bySeq[i].seq < bySeq[j].seq })
 
+	hi := cs.hi
 	var members []*entry
-	var prev *entry
-	expected := uint64(1)
-	for i := 0; i < len(bySeq); {
+	i := 0
+	for i < len(bySeq) && bySeq[i].seq < upto {
 		j := i
 		for j < len(bySeq) && bySeq[j].seq == bySeq[i].seq {
 			j++
@@ -473,77 +770,81 @@ func (v *verifier) walk(chain string, es []*entry) []*entry {
 			}
 			next = bySeq[k:m]
 		}
-		seq := cands[0].seq
-		first := earliest(cands)
-
-		gap := seq > expected
-		if gap {
-			detail := missing(expected, seq-1)
-			if prev == nil {
-				detail += ": the start of the chain is gone"
-			} else {
-				detail += ": the chain jumps from seq " + strconv.FormatUint(prev.seq, 10) +
-					" (" + prev.loc.String() + ") to this record"
-			}
-			v.chainProblem(first, chain, ProblemDeleted, detail)
-		}
-		links := func(e *entry) bool {
-			if gap {
-				return true // nothing to check against; the gap is reported
-			}
-			if prev == nil {
-				return e.prev == zeroHash // seq 1; validated already
-			}
-			return e.prev == prev.hash || (prev.actual != "" && e.prev == prev.actual)
-		}
-		pointedTo := func(e *entry) bool {
-			for _, n := range next {
-				if n.prev == e.hash || (e.actual != "" && n.prev == e.actual) {
-					return true
-				}
-			}
-			return false
-		}
-		keep := pick(cands, links, pointedTo)
-		if !links(keep) {
-			v.chainProblem(keep, chain, ProblemBrokenLink,
-				"prev is not the hash of seq "+strconv.FormatUint(prev.seq, 10)+" ("+prev.loc.String()+
-					"): that record was rewritten and re-hashed, or this one replaced the original")
-		}
-		for _, c := range cands {
-			if c != keep {
-				detail := "a second record for this seq; the chain continues through " + keep.loc.String()
-				if c.hash == keep.hash {
-					detail = "a copy of " + keep.loc.String()
-				}
-				v.chainProblem(c, chain, ProblemInserted, detail)
-			}
-		}
+		keep := v.decide(cs, cs.last, cs.expected(), cands, next)
+		v.member(cs, keep)
 		members = append(members, keep)
-		prev = keep
-		expected = seq + 1
 		i = j
 	}
 
 	// In the input, a chain's records must come in seq order. The records
 	// out of place are those outside a longest run that is in order; that
-	// names the one record moved, not its innocent neighbours.
-	inOrder := longestIncreasing(members)
+	// names the one record moved, not its innocent neighbours. The run
+	// takes in the records left pending, so that a record moved across
+	// upto is the one named.
+	run := append(members, bySeq[i:]...)
+	inOrder := longestIncreasing(run)
 	for i, e := range members {
-		if inOrder[i] {
-			continue
-		}
 		var detail string
-		if i > 0 && members[i-1].pos > e.pos {
-			detail = "comes before seq " + strconv.FormatUint(members[i-1].seq, 10) + " (" + members[i-1].loc.String() + ")"
-		} else if i+1 < len(members) {
-			detail = "comes after seq " + strconv.FormatUint(members[i+1].seq, 10) + " (" + members[i+1].loc.String() + ")"
-		} else {
+		switch {
+		case inOrder[i] && (hi == nil || e.pos > hi.pos):
+			cs.hi = e
+			continue
+		case inOrder[i]:
+			detail = comesBefore(hi)
+		case i > 0 && run[i-1].pos > e.pos:
+			detail = comesBefore(run[i-1])
+		case i+1 < len(run):
+			detail = "comes after seq " + strconv.FormatUint(run[i+1].seq, 10) + " (" + run[i+1].loc.String() + ")"
+		default:
 			detail = "out of order"
 		}
-		v.chainProblem(e, chain, ProblemReordered, detail)
+		v.chainProblem(e, cs.name, ProblemReordered, detail)
 	}
-	return members
+}
+
+// decide chooses the member of cs for one seq among cands (its records, in
+// input order), given the member before it (prev, nil at the start), the
+// seq expected after prev, and next, the records of the following seq. It
+// reports a gap before the seq (deleted), a member that does not link to
+// prev (broken_link) and the records not chosen (inserted).
+func (v *verifier) decide(cs *chainState, prev *entry, expected uint64, cands, next []*entry) *entry {
+	seq := cands[0].seq
+	gap := seq > expected
+	if gap {
+		detail := missing(expected, seq-1)
+		if prev == nil {
+			detail += ": the start of the chain is gone"
+		} else {
+			detail += ": the chain jumps from seq " + strconv.FormatUint(prev.seq, 10) +
+				" (" + prev.loc.String() + ") to this record"
+		}
+		v.chainProblem(earliest(cands), cs.name, ProblemDeleted, detail)
+		if len(cs.gaps) == maxGaps {
+			cs.gaps = append(cs.gaps[:0], cs.gaps[1:]...)
+		}
+		cs.gaps = append(cs.gaps, seqRange{expected, seq - 1})
+	}
+	links := func(e *entry) bool {
+		if gap {
+			return true // nothing to check against; the gap is reported
+		}
+		if prev == nil {
+			return e.prev == zeroHash // seq 1; validated already
+		}
+		return e.prev == prev.hash || (prev.actual != "" && e.prev == prev.actual)
+	}
+	keep := pick(cands, links, pointedBy(next))
+	if !links(keep) {
+		v.chainProblem(keep, cs.name, ProblemBrokenLink,
+			"prev is not the hash of seq "+strconv.FormatUint(prev.seq, 10)+" ("+prev.loc.String()+
+				"): that record was rewritten and re-hashed, or this one replaced the original")
+	}
+	for _, c := range cands {
+		if c != keep {
+			v.chainProblem(c, cs.name, ProblemInserted, secondRecord(c, keep))
+		}
+	}
+	return keep
 }
 
 // pick chooses the record to keep among records with one seq.

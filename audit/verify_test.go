@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -302,5 +303,135 @@ func TestVerifyEmpty(t *testing.T) {
 	rep, err = Verify(strings.NewReader(""), Anchor{Hash: testSHA})
 	if !errors.Is(err, ErrVerifyFailed) || len(rep.Problems) != 1 {
 		t.Errorf("Verify(empty, anchor) = %+v, %v; want the anchor reported missing", rep, err)
+	}
+}
+
+// oneChain returns a log of one writer with n records.
+func oneChain(t *testing.T, n int) (lines []string, recs []Record) {
+	t.Helper()
+	sink := &memSink{}
+	l := newTestLog(t, sink)
+	for i := range n {
+		recs = append(recs, mustAppend(t, l, intent(i)))
+	}
+	return sink.lines, recs
+}
+
+// TestVerifyWindow checks the verdicts of a verifier that holds few
+// records per chain: on changes that later records do not take back
+// (everything but a record moved far), they are those of one that holds
+// them all, however long the log after the change.
+func TestVerifyWindow(t *testing.T) {
+	lines, recs := oneChain(t, 40)
+	A := recs[0].Chain
+	const window = 4
+	tests := []struct {
+		name   string
+		tamper func([]string) []string
+		// want is the problems with the small window; nil: the same as
+		// with the whole log held.
+		want []Problem
+	}{
+		{name: "untouched", tamper: func(l []string) []string { return l }},
+		{name: "delete a line", tamper: func(l []string) []string { return del(l, 9) }},
+		{name: "delete lines", tamper: func(l []string) []string { return del(del(l, 9), 9) }},
+		{name: "insert a copy", tamper: func(l []string) []string { return insert(l, 12, l[9]) }},
+		{name: "insert a copy far after", tamper: func(l []string) []string { return insert(l, 30, l[9]) }},
+		{name: "insert a copy before the original", tamper: func(l []string) []string { return insert(l, 3, l[9]) }},
+		{name: "swap neighbours", tamper: func(l []string) []string {
+			l[9], l[10] = l[10], l[9]
+			return l
+		}},
+		{name: "move a line within the window", tamper: func(l []string) []string {
+			m := l[9]
+			return insert(del(l, 9), 12, m)
+		}},
+		{name: "rewrite a record and recompute its hash", tamper: func(l []string) []string {
+			l[9] = forge(t, recs[9], func(r *Record) { r.Destination = "evil-processor"; r.Hash = "" })
+			return l
+		}},
+		{name: "insert a forged record", tamper: func(l []string) []string {
+			return insert(l, 10, forge(t, recs[9], func(r *Record) { r.Destination = "evil-processor"; r.Hash = "" }))
+		}},
+		{name: "replace a line with garbage", tamper: func(l []string) []string {
+			l[9] = "not json"
+			return l
+		}},
+		{
+			name: "move a line farther than the window",
+			tamper: func(l []string) []string {
+				m := l[9] // seq 10
+				return insert(del(l, 9), 30, m)
+			},
+			// Its seq is decided missing before it comes; when it does,
+			// it is out of place.
+			want: []Problem{
+				{Kind: ProblemDeleted, Line: 10, Chain: A, Seq: 11},
+				{Kind: ProblemReordered, Line: 31, Chain: A, Seq: 10},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Join(tt.tamper(append([]string(nil), lines...)), "\n") + "\n"
+			all, _ := Verify(strings.NewReader(text))
+			got, err := verifyReader(strings.NewReader(text), window, nil)
+			if (err != nil) != !got.OK() {
+				t.Errorf("verifyReader error = %v with problems %v", err, got.Problems)
+			}
+			want := tt.want
+			opts := []cmp.Option{cmpopts.EquateEmpty()}
+			if want == nil {
+				want = all.Problems
+				if diff := cmp.Diff(all.Chains, got.Chains); diff != "" {
+					t.Errorf("verifyReader chains (-all +window):\n%s", diff)
+				}
+			} else {
+				opts = append(opts, cmpopts.IgnoreFields(Problem{}, "Detail"))
+			}
+			if diff := cmp.Diff(want, got.Problems, opts...); diff != "" {
+				t.Errorf("verifyReader problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestVerifyLateCopy: a record that repeats a seq the chain passed long
+// before is inserted, though the record kept for the seq is no longer
+// known.
+func TestVerifyLateCopy(t *testing.T) {
+	lines, recs := oneChain(t, 10)
+	text := strings.Join(append(lines, lines[2]), "\n") + "\n"
+	rep, err := Verify(strings.NewReader(text))
+	if !errors.Is(err, ErrVerifyFailed) {
+		t.Fatalf("Verify = %v, want failure", err)
+	}
+	want := []Problem{{Kind: ProblemInserted, Line: 11, Chain: recs[0].Chain, Seq: 3,
+		Detail: "a second record for this seq, after the chain had passed it; the chain is at seq 9 (line 9)"}}
+	if diff := cmp.Diff(want, rep.Problems); diff != "" {
+		t.Errorf("Verify problems (-want +got):\n%s", diff)
+	}
+}
+
+// TestVerifyProblemsBound: a file that is not a log at all is not kept
+// as one problem per line.
+func TestVerifyProblemsBound(t *testing.T) {
+	const extra = 3
+	text := strings.Repeat("not json\n", MaxProblems+extra)
+	rep, err := Verify(strings.NewReader(text), Anchor{Hash: testSHA})
+	if !errors.Is(err, ErrVerifyFailed) {
+		t.Fatalf("Verify = %v, want failure", err)
+	}
+	if got, want := len(rep.Problems), MaxProblems+1; got != want {
+		t.Errorf("Verify lists %d problems, want %d (and the anchor)", got, want)
+	}
+	if rep.Omitted != extra || rep.NumProblems() != MaxProblems+extra+1 {
+		t.Errorf("Verify Omitted = %d, NumProblems = %d, want %d, %d", rep.Omitted, rep.NumProblems(), extra, MaxProblems+extra+1)
+	}
+	if last := rep.Problems[len(rep.Problems)-1]; last.Kind != ProblemAnchor {
+		t.Errorf("last problem listed = %v, want the anchor's", last)
+	}
+	if want := fmt.Sprintf("%d problems", MaxProblems+extra+1); !strings.Contains(err.Error(), want) {
+		t.Errorf("Verify error = %q, want it to count %s", err, want)
 	}
 }

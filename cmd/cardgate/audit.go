@@ -145,11 +145,14 @@ func printReport(w io.Writer, rep *audit.Report) {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, p)
 	}
+	if rep.Omitted > 0 {
+		fmt.Fprintf(w, "… and %d more problems, not listed\n", rep.Omitted)
+	}
 	if rep.OK() {
 		fmt.Fprintf(w, "ok: %d records in %d chains verified\n", rep.Records, len(rep.Chains))
 		return
 	}
-	fmt.Fprintf(w, "FAILED: %d problems in %d records\n", len(rep.Problems), rep.Records)
+	fmt.Fprintf(w, "FAILED: %d problems in %d records\n", rep.NumProblems(), rep.Records)
 }
 
 // anchorFlags collects --expect and --expect-last values in order.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,10 @@ func TestRunAuditVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherHash := strings.Repeat("ab", 32)
+	garbage := filepath.Join(t.TempDir(), "garbage.log")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not json\n"), audit.MaxProblems+2), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name    string
@@ -69,6 +74,8 @@ func TestRunAuditVerify(t *testing.T) {
 		{"anchor ok, flag after file", []string{"verify", path, "--expect-last", last.Hash}, nil, []string{"ok: "}},
 		{"anchor missing", []string{"verify", "--expect", otherHash, path}, audit.ErrVerifyFailed,
 			[]string{"log: anchor: anchor " + otherHash + " is not the hash"}},
+		{"not a log", []string{"verify", garbage}, audit.ErrVerifyFailed,
+			[]string{"… and 2 more problems, not listed\n", fmt.Sprintf("FAILED: %d problems in %d records", audit.MaxProblems+2, audit.MaxProblems+2)}},
 		{"anchor not hex", []string{"verify", "--expect", "xyz", path}, errUsage, nil},
 		{"no file", []string{"verify"}, errUsage, nil},
 		{"two files", []string{"verify", path, path}, errUsage, nil},

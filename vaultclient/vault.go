@@ -443,69 +443,52 @@ func (v *Vault) decrypt(ctx context.Context, items []DecryptItem) ([][]byte, err
 	return pts, err
 }
 
-func (v *Vault) put(ctx context.Context, token string, e Entry) error {
+// storeCall runs one store operation under the store timeout, in its own
+// span (named span), timed in the store histogram (labelled op). A token
+// that is not there is an answer, not a failed span.
+func storeCall[T any](ctx context.Context, v *Vault, span, op string, call func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
 	defer cancel()
-	ctx, span := v.tracer.Start(ctx, "vaultclient.store.Put", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
+	ctx, sp := v.tracer.Start(ctx, span, trace.WithSpanKind(trace.SpanKindClient))
+	defer sp.End()
 	start := time.Now()
-	err := v.store.Put(ctx, token, e, v.cvcTTL)
-	v.metrics.recordStore(ctx, "put", start, err)
-	spanErr(span, err)
+	out, err := call(ctx)
+	v.metrics.recordStore(ctx, op, start, err)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		spanErr(sp, err)
+	}
+	return out, err
+}
+
+func (v *Vault) put(ctx context.Context, token string, e Entry) error {
+	_, err := storeCall(ctx, v, "vaultclient.store.Put", "put", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, v.store.Put(ctx, token, e, v.cvcTTL)
+	})
 	return err
 }
 
 func (v *Vault) getRecord(ctx context.Context, token string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
-	defer cancel()
-	ctx, span := v.tracer.Start(ctx, "vaultclient.store.GetRecord", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
-	start := time.Now()
-	rec, err := v.store.GetRecord(ctx, token)
-	v.metrics.recordStore(ctx, "get_record", start, err)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		spanErr(span, err)
-	}
-	return rec, err
+	return storeCall(ctx, v, "vaultclient.store.GetRecord", "get_record", func(ctx context.Context) ([]byte, error) {
+		return v.store.GetRecord(ctx, token)
+	})
 }
 
 func (v *Vault) get(ctx context.Context, token string) (Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
-	defer cancel()
-	ctx, span := v.tracer.Start(ctx, "vaultclient.store.Get", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
-	start := time.Now()
-	e, err := v.store.Get(ctx, token)
-	v.metrics.recordStore(ctx, "get", start, err)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		spanErr(span, err)
-	}
-	return e, err
+	return storeCall(ctx, v, "vaultclient.store.Get", "get", func(ctx context.Context) (Entry, error) {
+		return v.store.Get(ctx, token)
+	})
 }
 
 func (v *Vault) getAndDeleteCVC(ctx context.Context, token string) (Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
-	defer cancel()
-	ctx, span := v.tracer.Start(ctx, "vaultclient.store.GetAndDeleteCVC", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
-	start := time.Now()
-	e, err := v.store.GetAndDeleteCVC(ctx, token)
-	v.metrics.recordStore(ctx, "get_and_delete_cvc", start, err)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		spanErr(span, err)
-	}
-	return e, err
+	return storeCall(ctx, v, "vaultclient.store.GetAndDeleteCVC", "get_and_delete_cvc", func(ctx context.Context) (Entry, error) {
+		return v.store.GetAndDeleteCVC(ctx, token)
+	})
 }
 
 func (v *Vault) deleteCVC(ctx context.Context, token string) error {
-	ctx, cancel := context.WithTimeout(ctx, v.storeTimeout)
-	defer cancel()
-	ctx, span := v.tracer.Start(ctx, "vaultclient.store.DeleteCVC", trace.WithSpanKind(trace.SpanKindClient))
-	defer span.End()
-	start := time.Now()
-	err := v.store.DeleteCVC(ctx, token)
-	v.metrics.recordStore(ctx, "delete_cvc", start, err)
-	spanErr(span, err)
+	_, err := storeCall(ctx, v, "vaultclient.store.DeleteCVC", "delete_cvc", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, v.store.DeleteCVC(ctx, token)
+	})
 	return err
 }
 

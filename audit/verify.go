@@ -110,16 +110,19 @@ type Report struct {
 	// Chains are in order of first appearance.
 	Chains []ChainReport
 	// Problems are in input order; problems about the log as a whole
-	// (missing anchors) come last. At most MaxProblems are listed, the
-	// first found, plus the anchor problems.
+	// (missing anchors) come last. At most MaxProblems of each kind are
+	// listed, the first found of each, plus the anchor problems.
 	Problems []Problem
-	// Omitted counts the problems found beyond MaxProblems and not listed.
+	// Omitted counts the problems found beyond MaxProblems of their kind
+	// and not listed.
 	Omitted int
 }
 
-// MaxProblems bounds Report.Problems, so that verifying a log that is
-// corrupt throughout (or not a log at all) does not hold a problem for
-// every line.
+// MaxProblems bounds the problems of each kind that Report.Problems
+// lists, so that verifying a log that is corrupt throughout (or not a log
+// at all) does not hold a problem for every line. The bound is per kind so
+// that a flood of one kind (garbage lines, say) cannot push a deleted or
+// reordered record out of the list.
 const MaxProblems = 10000
 
 // OK reports whether no problem was found.
@@ -158,7 +161,9 @@ type Anchor struct {
 // records not decided yet: one in a log in order; after a record moved,
 // deleted, inserted or rewritten, those that follow until later records
 // settle it, at most 1024 (the window). Memory grows with the number of
-// chains, not of records; the problems listed are at most MaxProblems.
+// chains, not of records (a log crafted with many chains, each holding a
+// full window, still costs at most about min(records, chains × 1024));
+// the problems listed are at most MaxProblems of each kind.
 // The report is the one a verification holding the whole log would give
 // for changes whose records lie within half a window (512 of the chain's
 // records) of each other. Beyond that, a record moved further than the
@@ -348,12 +353,13 @@ type anchorHit struct {
 }
 
 // verifier checks records one at a time. Its memory is per chain (see
-// chainState) plus the problems found, at most MaxProblems.
+// chainState) plus the problems found, at most MaxProblems of each kind.
 type verifier struct {
 	records  int
 	chains   map[string]*chainState
 	order    []*chainState // in order of first appearance
 	problems []Problem
+	listed   map[ProblemKind]int // problems listed, by kind
 	omitted  int
 	window   int // reorderWindow, or less in tests
 	anchors  []Anchor
@@ -368,6 +374,7 @@ type verifier struct {
 func newVerifier(window int, anchors []Anchor) *verifier {
 	v := &verifier{
 		chains:   make(map[string]*chainState),
+		listed:   make(map[ProblemKind]int),
 		window:   window,
 		anchors:  anchors,
 		anchored: make(map[string]*anchorHit, len(anchors)),
@@ -379,10 +386,11 @@ func newVerifier(window int, anchors []Anchor) *verifier {
 }
 
 func (v *verifier) report(p Problem) {
-	if len(v.problems) >= MaxProblems {
+	if v.listed[p.Kind] >= MaxProblems {
 		v.omitted++
 		return
 	}
+	v.listed[p.Kind]++
 	v.problems = append(v.problems, p)
 }
 

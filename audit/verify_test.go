@@ -435,3 +435,30 @@ func TestVerifyProblemsBound(t *testing.T) {
 		t.Errorf("Verify error = %q, want it to count %s", err, want)
 	}
 }
+
+// TestVerifyGarbageCannotBuryTampering: a deletion stays listed however
+// many garbage lines surround it, since the bound on problems is per kind.
+func TestVerifyGarbageCannotBuryTampering(t *testing.T) {
+	sink := &memSink{}
+	l := newTestLog(t, sink)
+	for i := range 50 {
+		mustAppend(t, l, intent(i))
+	}
+	lines := strings.SplitAfter(sink.text(), "\n")
+	garbage := strings.Repeat("not json\n", MaxProblems+1)
+	// Line 5 deleted; garbage before and after the log.
+	text := garbage + strings.Join(lines[:4], "") + strings.Join(lines[5:], "") + garbage
+	rep, err := Verify(strings.NewReader(text))
+	if !errors.Is(err, ErrVerifyFailed) {
+		t.Fatalf("Verify = %v, want failure", err)
+	}
+	var deleted int
+	for _, p := range rep.Problems {
+		if p.Kind == ProblemDeleted {
+			deleted++
+		}
+	}
+	if deleted != 1 {
+		t.Errorf("Verify lists %d deletions among %d problems (%d omitted), want the one", deleted, len(rep.Problems), rep.Omitted)
+	}
+}

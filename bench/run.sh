@@ -89,14 +89,16 @@ go build -o "$work/goproxy" ./bench/goproxy
 
 # (1) the upstream
 "$work/upstream" -resp-bytes "$resp_bytes" -ca-out "$work/ca.pem" -addr-out "$work/upstream.addr" 2>"$work/upstream.log" &
-pids+=($!)
+up_pid=$!
+pids+=($up_pid)
 for _ in $(seq 1 100); do [ -s "$work/upstream.addr" ] && break; sleep 0.05; done
 up_addr=$(cat "$work/upstream.addr"); up_port=${up_addr##*:}
 
 # Redis for cardgate
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
-pids+=($!)
+redis_pid=$!
+pids+=($redis_pid)
 
 # (2) nginx
 nginx_port=$(free_port)
@@ -127,12 +129,14 @@ http {
 }
 NGINX
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+nginx_pid=$!
+pids+=($nginx_pid)
 
 # (3) Go ReverseProxy
 goproxy_port=$(free_port)
 "$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "https://$up_addr" -ca "$work/ca.pem" 2>"$work/goproxy.log" &
-pids+=($!)
+goproxy_pid=$!
+pids+=($goproxy_pid)
 
 # (4) cardgate: dev mode (plain HTTP loopback listener, dev caller header),
 # Redis store, local keyring, a freshly signed allowlist.
@@ -255,15 +259,39 @@ tokenize "$cg_port" cardgate
 [ -z "$hsm_pid" ] || tokenize "$hsm_port" cardgate-hsm
 
 handshakes() { curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" | sed -n 's/.*"handshakes":\([0-9]*\).*/\1/p'; }
+# CPU time (utime+stime, in clock ticks) of the given processes and their
+# child processes (nginx's workers are children of its master).
+clk_tck=$(getconf CLK_TCK)
+ticks() {
+  local total=0 p
+  for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
+    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+# The processes whose CPU a target's forwards cost (Redis counts for the
+# cardgates: it is part of what a forward needs); direct has none.
+hop_pids() {
+  case $1 in
+    nginx) echo "$nginx_pid" ;;
+    goproxy) echo "$goproxy_pid" ;;
+    cardgate) echo "$cg_pid $redis_pid" ;;
+    cardgate-hsm) echo "$hsm_pid $redis_pid" ;;
+  esac
+}
 run_wrk() { # name url bodyfile headers conns
   local threads=2; [ "$5" -lt 2 ] && threads=1
   if [ "$warmup" -gt 0 ]; then
     BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${warmup}s" -s bench/post.lua "$2" >/dev/null
   fi
   local before; before=$(handshakes)
+  local hop; hop=$(hop_pids "$1")
+  # shellcheck disable=SC2086 # hop is a list of pids
+  local hop0 up0; hop0=$(ticks $hop); up0=$(ticks "$up_pid")
   local line; line=$(BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${duration}s" --timeout 10s -s bench/post.lua "$2" |
     sed -n "s/^RESULT /$1 $5 /p")
-  echo "$line handshakes=$(( $(handshakes) - before ))"
+  # shellcheck disable=SC2086
+  echo "$line handshakes=$(( $(handshakes) - before )) hopticks=$(( $(ticks $hop) - hop0 )) upticks=$(( $(ticks "$up_pid") - up0 ))"
 }
 
 results="$work/results.txt"
@@ -293,20 +321,22 @@ resp_size=$(curl -fsS --cacert "$work/ca.pem" -d '' -o "$work/response.json" "ht
   wc -c <"$work/response.json" | tr -d ' ') || resp_size=$resp_bytes
 echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, response body ~$resp_size bytes, wrk over loopback, $(date -u +%F)"
 echo
-awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" '
+awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" -v tck="$clk_tck" '
   { split($0, f, " "); name=f[1]; c=f[2];
     for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
     rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
   # A ratio or difference whose other side was not run (-t) prints as "-".
   function ratio(a, b, c) { return ((a, c) in rps && (b, c) in rps && rps[b, c] > 0) ? sprintf("%.2f", rps[a, c]/rps[b, c]) : "-" }
+  # CPU microseconds per request of a run, from clock ticks.
+  function perreq(t, c, k) { return (t == "direct" && k == "hopticks") || v[t, c, "requests"] == 0 ? "-" : sprintf("%.0f", v[t, c, k] * 1e6 / tck / v[t, c, "requests"]) }
   function added(a, c, q) { return ((a, c) in rps && ("direct", c) in rps) ? sprintf("%.2f", (v[a, c, q] - v["direct", c, q])/1000) : "-" }
   END {
-    printf "%-12s %5s %10s %9s %9s %9s %7s %7s %11s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes"
+    printf "%-12s %5s %10s %9s %9s %9s %7s %7s %11s %12s %12s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes", "hop cpu us", "up cpu us"
     n = split("direct nginx goproxy cardgate cardgate-hsm", order, " ")
     m = split(conns, cs, " ")
     for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
       if (!((t, c) in rps)) continue
-      printf "%-12s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"] }
+      printf "%-12s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d %12s %12s\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"], perreq(t, c, "hopticks"), perreq(t, c, "upticks") }
     print ""
     printf "%-12s %5s %10s %12s %24s %24s\n", "target", "conns", "rps/nginx", "rps/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
     k = split("cardgate cardgate-hsm", cg, " ")
@@ -318,3 +348,4 @@ awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" '
   }' "$results"
 echo "upstream TLS handshakes vs requests, whole run: $stats"
 echo "(handshakes: new TLS connections the upstream saw during each measured run; wrk's own for direct)"
+echo "(hop cpu us: CPU time per request of the hop's processes during the measured run, Redis included for the cardgates; up cpu us: the upstream's)"

@@ -1,6 +1,9 @@
 package allowlist
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // maxIDBytes bounds an entry id.
 const maxIDBytes = 63
@@ -74,10 +77,15 @@ func pathProblem(p string) string {
 			return "contains a space, control or non-ASCII character"
 		}
 		if c == '%' {
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			if i+2 >= len(p) {
 				return "has a malformed percent-escape"
 			}
-			if b := unhex(p[i+1])<<4 | unhex(p[i+2]); b < 0x21 || b >= 0x7f {
+			// Base 16 admits exactly hex digits: no sign, prefix or '_'.
+			b, err := strconv.ParseUint(p[i+1:i+3], 16, 8)
+			if err != nil {
+				return "has a malformed percent-escape"
+			}
+			if b < 0x21 || b >= 0x7f {
 				return "escapes a space, control or non-ASCII byte"
 			}
 		}
@@ -94,18 +102,4 @@ func pathProblem(p string) string {
 		}
 	}
 	return ""
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }

@@ -63,13 +63,7 @@ func runAllowlist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // newFlagSet returns a flag set whose -h text starts with the command's
 // synopsis and purpose.
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("allowlist "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cardgate allowlist %s %s\n\n%s\n\nflags:\n", name, synopsis, about)
-		fs.PrintDefaults()
-	}
-	return fs
+	return commandFlags("allowlist "+name, fmt.Sprintf("usage: cardgate allowlist %s %s\n\n%s\n\nflags:\n", name, synopsis, about), stderr)
 }
 
 // parseFlags parses args and checks the number of positional arguments.

@@ -42,12 +42,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
 	}
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, auditUsage)
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("audit verify", auditUsage, stderr)
 	addrs := fs.String("redis", "", "verify the Redis stream at these addresses instead of a file")
 	stream := fs.String("stream", "", "the stream key (with --redis, or to override -config's)")
 	cfgPath := fs.String("config", "", "verify the audit stream of the gateway configured in FILE")

@@ -30,12 +30,7 @@ flags:
 
 // runCanary runs "cardgate canary …".
 func runCanary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("canary", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, canaryUsage)
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("canary", canaryUsage, stderr)
 	path := fs.String("config", "cardgate.yaml", "the gateway's configuration file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -36,12 +35,7 @@ flags:
 
 // runDestinations runs "cardgate destinations …".
 func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("destinations", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, destinationsUsage)
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("destinations", destinationsUsage, stderr)
 	path := fs.String("config", "cardgate.yaml", "the gateway's configuration file")
 	reason := fs.String("reason", "", "why (disable only): printable ASCII, at most 200 bytes; shown by status and in the gateway log, never to callers")
 	all := fs.Bool("all", false, "every destination: the global switch")

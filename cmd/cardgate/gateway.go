@@ -138,13 +138,13 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 
-	roots, err := egressRoots("egress.ca_file", cfg.Egress.CAFile)
+	roots, err := certPool("egress.ca_file", cfg.Egress.CAFile)
 	if err != nil {
 		return nil, err
 	}
 	bundles := map[string]*x509.CertPool{}
 	for name, path := range cfg.Egress.CABundles {
-		if bundles[name], err = egressRoots("egress.ca_bundles."+name, path); err != nil {
+		if bundles[name], err = certPool("egress.ca_bundles."+name, path); err != nil {
 			return nil, err
 		}
 	}
@@ -340,7 +340,7 @@ func (g *gateway) close() {
 }
 
 // egressRoots reads a PEM bundle; an empty path means the system roots.
-func egressRoots(key, path string) (*x509.CertPool, error) {
+func certPool(key, path string) (*x509.CertPool, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -420,13 +420,13 @@ func callerTLS(c config.ListenTLS, crl *api.Revocation) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen.tls: %w", err)
 	}
-	pem, err := os.ReadFile(c.ClientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+	if c.ClientCAFile == "" {
+		// A nil pool would verify callers against the system roots.
+		return nil, errors.New("listen.tls.client_ca_file: required")
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("listen.tls.client_ca_file: %s holds no PEM certificate", c.ClientCAFile)
+	pool, err := certPool("listen.tls.client_ca_file", c.ClientCAFile)
+	if err != nil {
+		return nil, err
 	}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -155,15 +153,9 @@ func newOTLPExporter(ctx context.Context, c config.OTLP) (sdktrace.SpanExporter,
 	}
 	if u.Scheme == "https" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("otlp.ca_file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("otlp.ca_file: %s holds no PEM certificate", c.CAFile)
-			}
+		var err error
+		if tc.RootCAs, err = certPool("otlp.ca_file", c.CAFile); err != nil {
+			return nil, err
 		}
 		opts = append(opts, otlptracehttp.WithTLSClientConfig(tc))
 	}

@@ -198,11 +198,11 @@ func (h *Holder) load(ctx context.Context) (*Allowlist, error) {
 	if h.opts.Path == "" || h.opts.SignaturesDir == "" {
 		return nil, refuse(ProblemBadPolicy, nil, "allowlist path and signatures directory must both be set")
 	}
-	raw, err := readCapped(h.opts.Path, MaxDocumentBytes)
+	raw, err := ReadDocument(h.opts.Path)
 	if err != nil {
 		return nil, refuse(ProblemRead, err, "allowlist %s", h.opts.Path)
 	}
-	sigs, err := readSignatures(h.opts.SignaturesDir)
+	sigs, err := ReadSignatures(h.opts.SignaturesDir)
 	if err != nil {
 		return nil, refuse(ProblemRead, err, "signatures %s", h.opts.SignaturesDir)
 	}
@@ -269,8 +269,15 @@ func readCapped(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// readSignatures reads every *.sig file in dir, sorted by name.
-func readSignatures(dir string) ([]Signature, error) {
+// ReadDocument reads an allowlist document as the gateway does: a regular
+// file of at most MaxDocumentBytes. The auditor commands read with it too,
+// so that they judge the bytes the gateway would.
+func ReadDocument(path string) ([]byte, error) { return readCapped(path, MaxDocumentBytes) }
+
+// ReadSignatures reads every *.sig file in dir as the gateway does: sorted
+// by name, dotfiles skipped, at most MaxSignatures files of at most
+// MaxSignatureBytes each.
+func ReadSignatures(dir string) ([]Signature, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

@@ -219,45 +219,17 @@ func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
 	return nil
 }
 
-// readSignedSet reads FILE and every *.sig in dir, with the gateway's limits.
+// readSignedSet reads FILE and every *.sig in dir, as the gateway does.
 func readSignedSet(file, dir string) ([]byte, []allowlist.Signature, error) {
-	raw, err := readLimited(file, allowlist.MaxDocumentBytes)
+	raw, err := allowlist.ReadDocument(file)
 	if err != nil {
 		return nil, nil, err
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "*.sig"))
+	sigs, err := allowlist.ReadSignatures(dir)
 	if err != nil {
-		return nil, nil, err
-	}
-	if len(names) > allowlist.MaxSignatures {
-		return nil, nil, fmt.Errorf("%s holds %d signatures, more than %d", dir, len(names), allowlist.MaxSignatures)
-	}
-	slices.Sort(names)
-	var sigs []allowlist.Signature
-	for _, n := range names {
-		b, err := readLimited(n, allowlist.MaxSignatureBytes)
-		if err != nil {
-			return nil, nil, err
-		}
-		sigs = append(sigs, allowlist.Signature{Name: filepath.Base(n), Armor: b})
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return raw, sigs, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 func orDash(s string) string {
@@ -298,7 +270,7 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	raw, err := readLimited(file, allowlist.MaxDocumentBytes)
+	raw, err := allowlist.ReadDocument(file)
 	if err != nil {
 		return fmt.Errorf("allowlist sign: %w", err)
 	}
@@ -397,7 +369,7 @@ func allowlistShow(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, 1); err != nil || fs.NArg() == 0 {
 		return err
 	}
-	raw, err := readLimited(fs.Arg(0), allowlist.MaxDocumentBytes)
+	raw, err := allowlist.ReadDocument(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("allowlist show: %w", err)
 	}
@@ -469,7 +441,7 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 	var docs [2]*allowlist.Document
 	var raws [2][]byte
 	for i := range docs {
-		raw, err := readLimited(fs.Arg(i), allowlist.MaxDocumentBytes)
+		raw, err := allowlist.ReadDocument(fs.Arg(i))
 		if err != nil {
 			return fmt.Errorf("allowlist diff: %w", err)
 		}
@@ -652,7 +624,7 @@ func allowlistNext(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, 1); err != nil || fs.NArg() == 0 {
 		return err
 	}
-	raw, err := readLimited(fs.Arg(0), allowlist.MaxDocumentBytes)
+	raw, err := allowlist.ReadDocument(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("allowlist next: %w", err)
 	}

@@ -1,0 +1,326 @@
+package forwarder
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/cardscan"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// sendCard detokenizes, renders, writes the intent record and sends,
+// retrying only what certainly was not sent.
+func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
+	// 8. The card. A template that uses the CVC consumes it in the same
+	// store operation as the read, so that two concurrent forwards can
+	// never both send it; from here it is gone whatever the outcome.
+	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
+	detokenize := f.cards.Detokenize
+	if fw.usedCVC {
+		detokenize = f.cards.DetokenizeConsumingCVC
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
+	card, err := detokenize(cctx, r.Card)
+	cancel()
+	if err != nil {
+		return nil, passThrough(err, "card store unavailable")
+	}
+	if card == nil {
+		return nil, notSent(CodeInternal, "card store returned no card")
+	}
+	cv := cardValues{card: card}
+
+	// 9. Render, into a pooled buffer that the request body owns.
+	body, hdr, e := f.render(v, cv)
+	if e != nil {
+		return nil, e
+	}
+
+	// 10. The intent record, durable before any byte of the card leaves.
+	if e := f.auditIntent(ctx, fw, dest); e != nil {
+		body.close()
+		return nil, e
+	}
+	fw.intent = true
+	if fw.claimed {
+		// From here a crash leaves the key "outcome unknown", never free
+		// for a second send.
+		ictx, cancel := context.WithTimeout(ctx, f.checkTO)
+		err := f.idem.MarkSending(ictx, r.Caller, r.IdempotencyKey, fw.id)
+		cancel()
+		if err != nil {
+			body.close()
+			// Whatever the key's state, this forward sent nothing: the
+			// result record and the caller must say so.
+			e := idempotencyError(err)
+			e.Outcome = NotSent
+			return nil, e
+		}
+	}
+
+	// 11. Send and read; retry only a failure that sent nothing. With
+	// MaxTimeout, attempts and backoff all end MaxTimeout after the
+	// forward started, so the answer is written before the API server
+	// gives up on the caller.
+	sctx := ctx
+	if f.maxTimeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithDeadline(ctx, fw.start.Add(f.maxTimeout))
+		defer cancel()
+	}
+	var resp *Response
+	for attempt := 1; ; attempt++ {
+		fw.attempts = attempt
+		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, card)
+		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(sctx, attempt) {
+			break
+		}
+		// The transport closed the last body; render a fresh one.
+		if body, hdr, e = f.render(v, cv); e != nil {
+			break
+		}
+	}
+	if e != nil {
+		return nil, e
+	}
+	resp.ForwardID = fw.id
+	resp.AllowlistVersion = fw.version
+	return resp, nil
+}
+
+// render renders the body and the headers. A nil body is valid (no body).
+func (f *Forwarder) render(v *validated, cv fieldValues) (*pooledBody, http.Header, *Error) {
+	body, e := f.renderBody(v, cv)
+	if e != nil {
+		return nil, nil, e
+	}
+	hdr, e := v.renderHeaders(cv)
+	if e != nil {
+		body.close()
+		return nil, nil, e
+	}
+	return body, hdr, nil
+}
+
+// routeFor returns the transport for the entry and host, building it on
+// first use. The key includes the host because a wildcard entry admits
+// several. Routes belong to one allowlist document: when the document
+// changes, the old routes' idle connections are closed and the routes
+// dropped, so a connection checked under an old policy is not reused.
+func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*route, *Error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sha != al {
+		for _, r := range f.routes {
+			r.transport.CloseIdleConnections()
+		}
+		clear(f.routes)
+		f.sha = al
+	}
+	key := d.ID + "\x00" + t.dialAddr()
+	if r, ok := f.routes[key]; ok {
+		return r, nil
+	}
+	if len(f.routes) >= maxRoutes {
+		// A wildcard entry admits any number of hosts; do not let them
+		// grow the map without bound. In-flight forwards keep their
+		// transports; only idle connections are closed.
+		for _, r := range f.routes {
+			r.transport.CloseIdleConnections()
+		}
+		clear(f.routes)
+	}
+	r, e := f.newRoute(t, d)
+	if e != nil {
+		return nil, e
+	}
+	f.routes[key] = r
+	return r, nil
+}
+
+// entryTimeout is the bound on one upstream exchange under entry d: its
+// own timeout or the default, capped by MaxTimeout. An auditor-approved
+// entry may allow up to five minutes, more than the API server waits to
+// write an answer.
+func (f *Forwarder) entryTimeout(d *allowlist.Destination) time.Duration {
+	t := f.timeout
+	if d.Timeout > 0 {
+		t = d.Timeout
+	}
+	if f.maxTimeout > 0 {
+		t = min(t, f.maxTimeout)
+	}
+	return t
+}
+
+func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
+	if d.MaxResponseBytes > 0 {
+		return d.MaxResponseBytes
+	}
+	return f.maxResp
+}
+
+// send performs one attempt of the exchange under its own span.
+func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+	ctx, span := f.tel.startUpstream(ctx, fw, d)
+	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, card)
+	f.tel.endUpstream(span, fw, resp, e)
+	return resp, e
+}
+
+// exchange performs the exchange and turns the answer into a Response.
+func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+	rt, e := f.routeFor(sha, d, v.target)
+	if e != nil {
+		body.close()
+		return nil, e
+	}
+
+	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
+	defer cancel()
+	uctx = httptrace.WithClientTrace(uctx, &httptrace.ClientTrace{
+		GotConn: func(ci httptrace.GotConnInfo) {
+			fw.gotConn.Store(true)
+			if ci.Conn != nil {
+				fw.remote.Store(ci.Conn.RemoteAddr().String())
+				if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+					fw.setTLS(tc.ConnectionState())
+				}
+			}
+		},
+	})
+
+	u := v.target.URL()
+	req := &http.Request{
+		Method:     v.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Host:       v.target.hostPort(),
+	}
+	if body != nil {
+		req.Body = body
+		req.ContentLength = int64(body.len())
+		// No GetBody: the transport may then never replay a request whose
+		// body it has started to send, so a card is never sent twice by us.
+	} else {
+		// Not http.NoBody: net/http treats a request with a nil or NoBody
+		// body as replayable, and silently resends it when a pooled
+		// connection breaks after the request was written, which would send
+		// a card in a header twice. An empty body of our own type is not
+		// replayable. For GET-like methods the transport finds it empty and
+		// sends no body; for POST, PUT and PATCH it sends an empty chunked
+		// body.
+		req.Body = emptyBody{}
+	}
+	req = req.WithContext(uctx)
+
+	// The transport, not an http.Client: a RoundTrip is one exchange, so a
+	// redirect comes back as an answer and is never followed (its target
+	// was not checked against the allowlist).
+	resp, err := rt.transport.RoundTrip(req)
+	if err != nil {
+		return nil, f.classifySendError(ctx, uctx, fw, err)
+	}
+	defer resp.Body.Close()
+	if resp.TLS != nil {
+		fw.setTLS(*resp.TLS)
+	}
+
+	maxBytes := f.entryMaxResp(d)
+	out := &Response{Outcome: Answered, Status: resp.StatusCode}
+	if !identityEncoding(resp.Header) {
+		return nil, newError(CodeUpstreamError, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
+	}
+	if resp.ContentLength > maxBytes {
+		return nil, newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
+	}
+	raw := f.getBuf()
+	defer f.putBuf(raw)
+	n, err := readCapped(raw, resp.Body, maxBytes)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		if uctx.Err() != nil {
+			return nil, newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+		}
+		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+	}
+	var cvc []byte
+	if fw.usedCVC {
+		cvc = []byte(card.CVC.Reveal())
+	}
+	red := f.getBuf()
+	defer f.putBuf(red)
+	*red = growZeroed(*red, n) // masking keeps the length
+	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+	if utf8.Valid(*red) {
+		out.Body = string(*red)
+	} else {
+		out.Body = base64.StdEncoding.EncodeToString(*red)
+		out.BodyEncoding = "base64"
+	}
+	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		out.Location = out.Headers.Get("Location")
+	}
+	return out, nil
+}
+
+// classifySendError maps a failed exchange to a code and an outcome. Before
+// a connection was handed to the request nothing can have been written;
+// after it we assume the processor may have the card.
+func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward, err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce // from dialTLS: DNS, address policy, connect, TLS; all not_sent
+	}
+	timedOut := uctx.Err() == context.DeadlineExceeded || isTimeout(err)
+	canceled := parent.Err() == context.Canceled
+	if clientCertRefused(err) {
+		return newError(CodeUpstreamTLSError, NotSent, "processor refused the gateway's client certificate", fmt.Errorf("forwarder: tls: %w", err))
+	}
+	if !fw.gotConn.Load() {
+		switch {
+		case canceled:
+			return newError(CodeCanceled, NotSent, "request canceled before anything was sent", err)
+		case timedOut:
+			return newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err)
+		}
+		return newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", err)
+	}
+	switch {
+	case canceled:
+		return newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err)
+	case timedOut:
+		return newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err)
+	}
+	return newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// emptyBody is a request body with nothing in it that net/http cannot
+// replay (see send).
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }

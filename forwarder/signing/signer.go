@@ -176,19 +176,33 @@ func (v *Verifier) Verify(req *http.Request, body []byte, now time.Time) error {
 		return newErr(CodeSignatureMissing, "no request")
 	}
 	m := incoming(req)
+	var err error
 	switch v.spec.Scheme {
 	case SchemeContentDigest:
-		return verifyContentDigest(m.header, body, v.spec.digestAlgs())
+		err = verifyContentDigest(m.header, body, v.spec.digestAlgs())
 	case SchemeDigest:
-		return verifyLegacyDigest(m.header, body, v.spec.digestAlgs())
+		err = verifyLegacyDigest(m.header, body, v.spec.digestAlgs())
 	case SchemeRFC9421:
-		return v.verifyRFC9421(m, body, now)
+		err = v.verifyRFC9421(m, body, now)
 	case SchemeCavage:
-		return v.verifyCavage(m, body, now)
+		err = v.verifyCavage(m, body, now)
 	case SchemeHMAC:
-		return v.verifyHMAC(m, body, now)
+		err = v.verifyHMAC(m, body, now)
+	default:
+		return specErr("scheme", "unknown")
 	}
-	return specErr("scheme", "unknown")
+	// Building the base can fail with a signing code; to a verifier a
+	// covered component that is absent or unusable means the signature
+	// cannot hold.
+	if e, ok := err.(*Error); ok {
+		switch e.Code {
+		case CodeComponentMissing:
+			e.Code = CodeSignatureInvalid
+		case CodeComponentInvalid:
+			e.Code = CodeSignatureMalformed
+		}
+	}
+	return err
 }
 
 // String prints the scheme only.

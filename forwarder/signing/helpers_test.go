@@ -21,7 +21,7 @@ import (
 // rfcNow is the created time of every RFC 9421 Appendix B example.
 var rfcNow = time.Unix(1618884473, 0)
 
-func readTestdata(t *testing.T, name string) []byte {
+func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -40,7 +40,7 @@ func rfcSecret(t *testing.T) []byte {
 	return b
 }
 
-func privateKey(t *testing.T, name string) crypto.Signer {
+func privateKey(t testing.TB, name string) crypto.Signer {
 	t.Helper()
 	blk, _ := pem.Decode(readTestdata(t, name))
 	if blk == nil {

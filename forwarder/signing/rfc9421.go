@@ -100,12 +100,13 @@ func (s *Signer) rfc9421Params(now time.Time) (string, error) {
 // newline.
 func signatureBase(m *message, components []string, params string) ([]byte, error) {
 	var b strings.Builder
+	b.Grow(96*len(components) + len(params) + 24)
 	for _, c := range components {
 		v, err := componentValue(m, c)
 		if err != nil {
 			return nil, err
 		}
-		b.WriteString(sfQuote(c))
+		writeSFString(&b, c)
 		b.WriteString(": ")
 		b.WriteString(v)
 		b.WriteByte('\n')
@@ -113,7 +114,7 @@ func signatureBase(m *message, components []string, params string) ([]byte, erro
 	b.WriteString(`"@signature-params": `)
 	b.WriteString(params)
 	out := b.String()
-	if !textOK(strings.ReplaceAll(out, "\t", " "), true) {
+	if !fieldTextOK(out, true) {
 		return nil, newErr(CodeComponentInvalid, "the signature base would hold a non-ASCII character")
 	}
 	return []byte(out), nil

@@ -274,6 +274,12 @@ func (p *sfParser) bareItem() (sfItem, error) {
 // ASCII, which Validate ensures for everything signed.
 func sfQuote(s string) string {
 	var b strings.Builder
+	writeSFString(&b, s)
+	return b.String()
+}
+
+func writeSFString(b *strings.Builder, s string) {
+	b.Grow(len(s) + 2)
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
@@ -282,7 +288,6 @@ func sfQuote(s string) string {
 		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
-	return b.String()
 }
 
 func (it sfItem) serialize(b *strings.Builder) {
@@ -290,7 +295,7 @@ func (it sfItem) serialize(b *strings.Builder) {
 	case sfInteger:
 		b.WriteString(strconv.FormatInt(it.num, 10))
 	case sfString:
-		b.WriteString(sfQuote(it.str))
+		writeSFString(b, it.str)
 	case sfToken:
 		b.WriteString(it.str)
 	case sfBytes:
@@ -322,6 +327,7 @@ func serializeParams(b *strings.Builder, params []sfParam) {
 // 8941 §4.1.1.1), the form of @signature-params.
 func serializeInnerList(list []sfInner, params []sfParam) string {
 	var b strings.Builder
+	b.Grow(24*len(list) + 48*len(params))
 	b.WriteByte('(')
 	for i, it := range list {
 		if i > 0 {

@@ -447,15 +447,10 @@ func fieldValue(h http.Header, name string) (string, bool, error) {
 		b.WriteString(strings.Trim(v, " \t"))
 	}
 	out := b.String()
-	if !tabOK(out) {
+	if !fieldTextOK(out, false) {
 		return "", false, newErr(CodeComponentInvalid, "the "+strings.ToLower(name)+" header holds a control or non-ASCII character")
 	}
 	return out, true, nil
-}
-
-// tabOK reports whether s is printable ASCII with tabs.
-func tabOK(s string) bool {
-	return textOK(strings.ReplaceAll(s, "\t", " "), false)
 }
 
 func deleteFold(h http.Header, name string) {

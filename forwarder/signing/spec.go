@@ -535,6 +535,18 @@ func textOK(s string, newline bool) bool {
 	return true
 }
 
+// fieldTextOK reports whether s is printable ASCII, tabs allowed (a field
+// value may hold HTAB inside; RFC 9110 §5.5), and LF when newline is set.
+func fieldTextOK(s string, newline bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 0x20 || c > 0x7e) && c != '\t' && !(newline && c == '\n') {
+			return false
+		}
+	}
+	return true
+}
+
 // sfKeyOK reports whether s is a Structured Fields Dictionary key.
 func sfKeyOK(s string) bool {
 	if s == "" || len(s) > 64 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] == '*') {

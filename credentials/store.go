@@ -217,7 +217,13 @@ func (s *Store) Has(name string) bool {
 // first successful load. It never returns a zero Secret with a nil error.
 func (s *Store) Get(name string) (Secret, error) {
 	if !s.Has(name) {
-		return Secret{}, &Error{Code: CodeNotFound, Name: name, Detail: "no credential of that name is configured"}
+		e := &Error{Code: CodeNotFound, Name: name, Detail: "no credential of that name is configured"}
+		if !ValidName(name) {
+			// Not a name this package could have: say so without
+			// echoing it, since it may have come from a caller.
+			e.Name, e.Detail = "", "the name is not a credential name"
+		}
+		return Secret{}, e
 	}
 	cur := s.cur.Load()
 	if cur == nil {

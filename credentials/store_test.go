@@ -74,6 +74,9 @@ func TestGet(t *testing.T) {
 	if sec, err := s.Get("nope"); !errors.Is(err, ErrNotFound) || !sec.IsZero() {
 		t.Errorf("Get(nope) = %v, %v; want a zero Secret and ErrNotFound", sec, err)
 	}
+	if _, err := s.Get("sk_live_pasted\r\n"); !errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), "sk_live") {
+		t.Errorf("Get(not a name) = %v, want ErrNotFound without the input", err)
+	}
 	sec, err := s.Get("acme")
 	if err != nil || string(sec.Reveal()) != "a-value" {
 		t.Errorf("Get(acme) = %v, %v", sec, err)

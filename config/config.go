@@ -85,6 +85,9 @@ type Config struct {
 	Limits      Limits      `yaml:"limits"`
 	Idempotency Idempotency `yaml:"idempotency"`
 	KillSwitch  KillSwitch  `yaml:"killswitch"`
+	// Credentials are the processor credentials the gateway holds, by
+	// name; see credentials.go.
+	Credentials map[string]Credential `yaml:"credentials"`
 }
 
 // Listen is the caller-facing HTTPS listener.
@@ -506,6 +509,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateTelemetry(bad)
 	c.validateForwarding(bad)
+	c.validateCredentials(bad, dev)
 	return errors.Join(errs...)
 }
 

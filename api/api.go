@@ -1,8 +1,3 @@
-// Package api owns cardgate's HTTP surface: the routes, strict request
-// decoding, caller identity, the error envelope and its stable codes, and the
-// health endpoints. It holds no card logic of its own: tokenizing belongs to
-// vaultclient and forwarding to forwarder. It must never put a request or
-// response body, a card field or an upstream error's text into a log line.
 package api
 
 import (

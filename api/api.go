@@ -1,8 +1,3 @@
-// Package api owns cardgate's HTTP surface: the routes, strict request
-// decoding, caller identity, the error envelope and its stable codes, and the
-// health endpoints. It holds no card logic of its own: tokenizing belongs to
-// vaultclient and forwarding to forwarder. It must never put a request or
-// response body, a card field or an upstream error's text into a log line.
 package api
 
 import (
@@ -12,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -49,6 +44,12 @@ type Options struct {
 	ReadyTimeout time.Duration // zero means DefaultReadyTimeout
 	// MaxRequestBytes caps every request body; zero means DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// MaxHeaderBytes caps the request line and headers; zero means
+	// DefaultMaxHeaderBytes. A request over it gets the JSON 431
+	// request_headers_too_large. The http.Server must let such requests
+	// through to the handler: set its MaxHeaderBytes to
+	// ServerMaxHeaderBytes(MaxHeaderBytes).
+	MaxHeaderBytes int
 	// DevCallers accepts the development caller identity (see DevCallerHeader)
 	// on plain-HTTP loopback connections. Only dev mode sets it.
 	DevCallers bool
@@ -60,6 +61,7 @@ type Options struct {
 const (
 	DefaultReadyTimeout    = 2 * time.Second
 	DefaultMaxRequestBytes = 256 << 10
+	DefaultMaxHeaderBytes  = 32 << 10
 )
 
 // RequestIDHeader carries the request id back to the caller.
@@ -76,23 +78,34 @@ func New(o Options) (http.Handler, error) {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{o: o}
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.recoverer, s.limitBody)
+	r.Use(s.requestID, s.recoverer, s.limitHeaders, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &Error{Code: CodeNotFound, Message: "no such route"})
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		// The route's pattern and a known method only: both raw values
 		// are caller input.
 		route := "this route"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		if rc := chi.RouteContext(req.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
-		writeError(w, r, &Error{Code: CodeMethodNotAllowed, Message: knownMethod(r.Method) + " is not allowed on " + route})
+		// RFC 9110 §15.5.6: a 405 lists the methods the route has.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, req, &Error{Code: CodeMethodNotAllowed, Message: knownMethod(req.Method) + " is not allowed on " + route})
 	})
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
@@ -199,13 +212,6 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-func (s *server) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxRequestBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -308,86 +314,6 @@ func (s *server) logFailure(r *http.Request, op string, err error) {
 		slog.String("caller", Caller(r.Context())),
 		slog.String("code", errorCode(err)),
 		slog.String("error", err.Error()))
-}
-
-// decodeJSON decodes exactly one JSON object into v, refusing unknown
-// fields, wrong types, trailing data and oversized bodies.
-func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return &Error{Code: CodeUnsupportedMediaType, Message: "send the request as application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &Error{Code: CodeInvalidJSON, Message: "the body must hold exactly one JSON object"}
-	}
-	return nil
-}
-
-func decodeError(err error) error {
-	var tooBig *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooBig):
-		return &Error{Code: CodeRequestTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
-	case errors.As(err, &syntax):
-		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)}
-	case errors.As(err, &typ):
-		// typ.Value is not echoed: for a number it holds the digits, which
-		// could be a card number sent as a JSON number.
-		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("field %q must be of type %s", typ.Field, typ.Type)}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Code: CodeInvalidJSON, Message: "the body is empty or truncated"}
-	}
-	// encoding/json has no typed error for an unknown field; it reports
-	// `json: unknown field "x"`. The name is a key the caller chose (not a
-	// value), so it is safe to echo and worth naming.
-	const prefix = "json: unknown field "
-	if msg := err.Error(); len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		// Named only when it looks like a field name: a key is caller
-		// input too, and could be a card number.
-		if name := msg[len(prefix):]; safeFieldName(name) {
-			return &Error{Code: CodeInvalidJSON, Message: "unknown field " + name}
-		}
-		return &Error{Code: CodeInvalidJSON, Message: "unknown field"}
-	}
-	return &Error{Code: CodeInvalidJSON, Message: "the body is not a valid request"}
-}
-
-// safeFieldName reports whether a quoted JSON key from encoding/json's
-// message is short and made of letters, '_' and at most a few digits.
-func safeFieldName(quoted string) bool {
-	if len(quoted) < 3 || len(quoted) > 42 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
-		return false
-	}
-	digits := 0
-	for _, c := range []byte(quoted[1 : len(quoted)-1]) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-		case c >= '0' && c <= '9':
-			digits++
-		default:
-			return false
-		}
-	}
-	return digits <= 4
-}
-
-func isJSON(ct string) bool {
-	for i := 0; i < len(ct); i++ {
-		if ct[i] == ';' {
-			ct = ct[:i]
-			break
-		}
-	}
-	for len(ct) > 0 && ct[len(ct)-1] == ' ' {
-		ct = ct[:len(ct)-1]
-	}
-	return ct == "application/json"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

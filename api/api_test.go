@@ -177,6 +177,7 @@ func TestDevCaller(t *testing.T) {
 			h := newHandler(t, rec, Options{DevCallers: tt.devCallers})
 			r := httptest.NewRequest("POST", "/v1/forward", strings.NewReader(`{"destination":"d"}`))
 			r.RemoteAddr = tt.remote
+			r.Header.Set("Content-Type", "application/json")
 			if tt.header != "" {
 				r.Header.Set(DevCallerHeader, tt.header)
 			}
@@ -246,8 +247,8 @@ func TestMTLSIdentity(t *testing.T) {
 }
 
 func TestCallerFromTLSNeedsVerifiedChain(t *testing.T) {
-	if got := CallerFromTLS(&tls.ConnectionState{}); got != "" {
-		t.Errorf("CallerFromTLS(unverified) = %q, want empty", got)
+	if got, err := CallerFromTLS(&tls.ConnectionState{}); got != "" || errorCode(err) != CodeUnauthenticated {
+		t.Errorf("CallerFromTLS(unverified) = %q, %v; want unauthenticated", got, err)
 	}
 }
 

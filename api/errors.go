@@ -32,8 +32,10 @@ const (
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "http_method_not_allowed"
 	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeUnsupportedCharset   = "unsupported_charset"
 	CodeInvalidJSON          = "invalid_json"
 	CodeRequestTooLarge      = "request_too_large"
+	CodeHeadersTooLarge      = "request_headers_too_large"
 	CodeUnauthenticated      = "unauthenticated"
 	CodeInternal             = "internal_error"
 )
@@ -45,8 +47,10 @@ var statusByCode = map[string]int{
 	CodeNotFound:             http.StatusNotFound,
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeUnsupportedCharset:   http.StatusUnsupportedMediaType,
 	CodeInvalidJSON:          http.StatusBadRequest,
 	CodeRequestTooLarge:      http.StatusRequestEntityTooLarge,
+	CodeHeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	CodeUnauthenticated:      http.StatusUnauthorized,
 	CodeInternal:             http.StatusInternalServerError,
 

@@ -131,11 +131,13 @@ const maxSafeInteger = 1<<53 - 1
 // The field shapes. Each is the regular expression in its rule (a test
 // checks they agree); they are byte-class checks rather than regexps
 // because every forward validates two records, and regexp matching cost a
-// few percent of a forward's CPU.
+// few percent of a forward's CPU. A caller is the allowlist's caller
+// grammar plus '*': the API masks a card-like digit run in an identity
+// ("dev:************4242"), and the refusal of that caller is recorded.
 var (
 	reID          = shape{rule: `^[A-Za-z0-9_-]{1,64}$`, first: setOf(alnum + "_-"), rest: setOf(alnum + "_-"), max: 64}
 	reToken       = shape{rule: `^tok_[A-Za-z0-9]{1,124}$`, prefix: "tok_", first: setOf(alnum), rest: setOf(alnum), max: 124}
-	reCaller      = shape{rule: `^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$`, first: setOf(alnum), rest: setOf(alnum + "._:/@-"), max: 128}
+	reCaller      = shape{rule: `^[A-Za-z0-9*][A-Za-z0-9._:/@*-]{0,127}$`, first: setOf(alnum + "*"), rest: setOf(alnum + "._:/@*-"), max: 128}
 	reDestination = shape{rule: `^[a-z0-9][a-z0-9._-]{0,62}$`, first: setOf(lowerDigit), rest: setOf(lowerDigit + "._-"), max: 63}
 	reReason      = shape{rule: `^[a-z0-9_.]{1,64}$`, first: setOf(lowerDigit + "_."), rest: setOf(lowerDigit + "_."), max: 64}
 	reSHA256      = shape{rule: `^[0-9a-f]{64}$`, first: setOf(hexLower), rest: setOf(hexLower), min: 64, max: 64}
@@ -232,7 +234,7 @@ const minCardDigits = 13
 
 // mayHoldCard reports whether v, which matched one of the identifier
 // shapes, has enough digits for cardscan to find a card in it. The shapes
-// admit only ASCII letters, digits and ._:/@- (no '%' or backslash escape, no
+// admit only ASCII letters, digits and ._:/@*- (no '%' or backslash escape, no
 // fullwidth digit), so the only digits cardscan reads in v are its ASCII
 // digits, and a card needs at least 13 of them. Most identifiers have far
 // fewer, and skip the scan.

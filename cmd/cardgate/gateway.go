@@ -194,6 +194,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		Cards:           g.vault,
 		Forwarder:       g.forwarder,
 		MaxRequestBytes: cfg.Listen.MaxRequestBytes,
+		MaxHeaderBytes:  cfg.Listen.MaxHeaderBytes,
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
 		Ready:           append(ready, g.guards.checks()...),
@@ -214,7 +215,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		ReadTimeout:       cfg.Listen.ReadTimeout,
 		WriteTimeout:      cfg.Listen.WriteTimeout,
 		IdleTimeout:       cfg.Listen.IdleTimeout,
-		MaxHeaderBytes:    cfg.Listen.MaxHeaderBytes,
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes(cfg.Listen.MaxHeaderBytes), // above the limit, so the handler answers the JSON 431
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// Not ctx itself: SIGTERM cancels ctx, and a request in flight
 		// must finish (serve's Shutdown drains it) rather than be canceled

@@ -77,7 +77,7 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 			pool, ok := f.caBundles[d.TLS.CABundle]
 			if !ok || pool == nil {
 				return nil, newError(CodeInternal, NotSent, "the entry's CA bundle is not configured",
-					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured", d.ID, d.TLS.CABundle))
+					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured: %w", d.ID, d.TLS.CABundle, errEntryConfig))
 			}
 			r.rootCAs = pool
 		}
@@ -87,7 +87,7 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 				// Sending without it would only be refused by the processor;
 				// a configuration gap is ours to report, before any dial.
 				return nil, newError(CodeInternal, NotSent, "the entry's client certificate is not configured",
-					fmt.Errorf("forwarder: entry %s: client certificate %q not configured", d.ID, d.TLS.ClientCert))
+					fmt.Errorf("forwarder: entry %s: client certificate %q not configured: %w", d.ID, d.TLS.ClientCert, errEntryConfig))
 			}
 			r.clientCert = cert
 		}
@@ -171,7 +171,7 @@ func (r *route) resolve(ctx context.Context) ([]netip.Addr, error) {
 		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: %w", r.host, err))
 	}
 	if len(addrs) == 0 {
-		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: no addresses", r.host))
+		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: %w", r.host, errNoAddresses))
 	}
 	return addrs, nil
 }
@@ -208,7 +208,7 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 			msg = "TLS handshake with the destination timed out"
 		}
-		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w", r.host, err))
+		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w: %w", r.host, errTLS, err))
 	}
 	return tc, nil
 }
@@ -272,5 +272,5 @@ func (r *route) verifyPins(cs tls.ConnectionState) error {
 			}
 		}
 	}
-	return errors.New("forwarder: no certificate in the verified chain matches the entry's SPKI pins")
+	return errPins
 }

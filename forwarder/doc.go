@@ -76,6 +76,20 @@
 // multicast and broadcast can never be opened), and connects to the
 // checked addresses in order. Proxies from the environment are ignored.
 //
+// # Errors, logs and spans
+//
+// An *Error carries a code, a message and a cause class (Class: tls, dns,
+// timeout, malformed_response, eof, …; see the Class constants). Its
+// Error() is "forwarder: CODE: MESSAGE" and nothing else. The internal
+// cause is kept for errors.Is and errors.As only: its text can quote what
+// a processor sent (net/http quotes a malformed status or header line,
+// which a processor may fill with the request's CVC, expiry and name) or
+// what a caller sent, so it never reaches the log line, a span, an audit
+// record or the caller. The class is derived from the cause's type and
+// from how far the exchange got (a failure after the first response byte
+// that is not a network failure is malformed_response), never from its
+// text.
+//
 // # What this package must never do
 //
 //   - send to an address it has not checked, or to a host and port other

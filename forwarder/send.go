@@ -199,6 +199,9 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 				}
 			}
 		},
+		// From here a failure is the answer failing to parse, unless it
+		// is a network failure (see answerClass).
+		GotFirstResponseByte: func() { fw.gotAnswer.Store(true) },
 	})
 
 	u := v.target.URL()
@@ -257,9 +260,15 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 			return nil, ce
 		}
 		if uctx.Err() != nil {
-			return nil, newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+			e := newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+			e.Class = ClassTimeout
+			return nil, e
 		}
-		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+		e := newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+		if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
+			e.Message = "processor response body is not valid HTTP framing"
+		}
+		return nil, e
 	}
 	var cvc []byte
 	if fw.usedCVC {
@@ -295,22 +304,30 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 	if clientCertRefused(err) {
 		return newError(CodeUpstreamTLSError, NotSent, "processor refused the gateway's client certificate", fmt.Errorf("forwarder: tls: %w", err))
 	}
+	// The class follows the code where the code already says it.
+	class := func(e *Error, c string) *Error { e.Class = c; return e }
 	if !fw.gotConn.Load() {
 		switch {
 		case canceled:
-			return newError(CodeCanceled, NotSent, "request canceled before anything was sent", err)
+			return class(newError(CodeCanceled, NotSent, "request canceled before anything was sent", err), ClassCanceled)
 		case timedOut:
-			return newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err)
+			return class(newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err), ClassTimeout)
 		}
 		return newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", err)
 	}
 	switch {
 	case canceled:
-		return newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err)
+		return class(newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err), ClassCanceled)
 	case timedOut:
-		return newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err)
+		return class(newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err), ClassTimeout)
 	}
-	return newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
+	e := newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
+	if fw.gotAnswer.Load() {
+		if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
+			e.Message = "processor answered with bytes that are not valid HTTP"
+		}
+	}
+	return e
 }
 
 func isTimeout(err error) bool {

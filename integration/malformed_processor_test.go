@@ -46,7 +46,14 @@ var echoLeaks = []struct {
 	{"name", regexp.MustCompile(`Cardholder`)},
 }
 
+// hexDigest matches the hex digests in audit records and logs (hashes,
+// certificate digests): random hex holds "987" or "2031" now and then.
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{32,}$`)
+
 func leaksIn(s string) []string {
+	if hexDigest.MatchString(s) {
+		return nil
+	}
 	var out []string
 	for _, p := range echoLeaks {
 		if p.re.MatchString(s) {
@@ -186,6 +193,12 @@ func TestMalformedProcessorAnswersDoNotLeak(t *testing.T) {
 
 	for i, raw := range answers {
 		scanJSONStrings(t, fmt.Sprintf("answer %d", i), raw, nil)
+	}
+	// The gateway's output reaches the test through a pipe: wait for the
+	// last forward's line.
+	countForwardLines := func(log string) int { return strings.Count(log, `"msg":"forward"`) }
+	for deadline := time.Now().Add(10 * time.Second); countForwardLines(e.gw.log()) < len(malformedForms) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	var forwardLines int
 	for _, line := range strings.Split(strings.TrimSpace(e.gw.log()), "\n") {

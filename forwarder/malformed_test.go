@@ -54,8 +54,15 @@ var leakPatterns = []struct {
 	{"name", regexp.MustCompile(`Cardholder`)},
 }
 
+// digest matches the hex digests in audit records and logs (hashes,
+// certificate digests): random hex holds "987" or "2031" now and then.
+var digest = regexp.MustCompile(`^[0-9a-f]{32,}$`)
+
 // leaks returns what of the card s holds.
 func leaks(s string) []string {
+	if digest.MatchString(s) {
+		return nil
+	}
 	var out []string
 	for _, p := range leakPatterns {
 		if p.re.MatchString(s) {
@@ -73,7 +80,7 @@ func TestLeakPatterns(t *testing.T) {
 			t.Errorf("leaks(%q) = none, want a hit", s)
 		}
 	}
-	for _, s := range []string{"127.0.0.1:40987", "12031ms", "fwd_abcdef234567", "duration 98765"} {
+	for _, s := range []string{"127.0.0.1:40987", "12031ms", "fwd_abcdef234567", "duration 98765", "049774af058e860f4c84f501c7f5702d5e1ff2ae84a987a1e9964b8b4a6357e0"} {
 		if got := leaks(s); len(got) != 0 {
 			t.Errorf("leaks(%q) = %v, want none", s, got)
 		}

@@ -19,10 +19,10 @@ import (
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
-// sendCard detokenizes, renders, writes the intent record and sends,
-// retrying only what certainly was not sent.
-func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
-	// 8. The card. A template that uses the CVC consumes it in the same
+// sendCard detokenizes, renders, writes the intent record and sends to the
+// addresses decide checked, retrying only what certainly was not sent.
+func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination, addrs *checkedAddrs) (*Response, *Error) {
+	// 9. The card. A template that uses the CVC consumes it in the same
 	// store operation as the read, so that two concurrent forwards can
 	// never both send it; from here it is gone whatever the outcome.
 	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
@@ -41,13 +41,13 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 	}
 	cv := cardValues{card: card}
 
-	// 9. Render, into a pooled buffer that the request body owns.
+	// 10. Render, into a pooled buffer that the request body owns.
 	body, hdr, e := f.render(v, cv)
 	if e != nil {
 		return nil, e
 	}
 
-	// 10. The intent record, durable before any byte of the card leaves.
+	// 11. The intent record, durable before any byte of the card leaves.
 	if e := f.auditIntent(ctx, fw, dest); e != nil {
 		body.close()
 		return nil, e
@@ -69,14 +69,15 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		}
 	}
 
-	// 11. Send and read; retry only a failure that sent nothing. With
-	// MaxTimeout, attempts and backoff all end MaxTimeout after the
+	// 12. Send and read; retry only a failure that sent nothing. Every
+	// attempt dials the addresses checked in step 8, never a new lookup.
+	// With MaxTimeout, attempts and backoff all end MaxTimeout after the
 	// forward started, so the answer is written before the API server
 	// gives up on the caller.
-	sctx := ctx
+	sctx := withCheckedAddrs(ctx, addrs)
 	if f.maxTimeout > 0 {
 		var cancel context.CancelFunc
-		sctx, cancel = context.WithDeadline(ctx, fw.start.Add(f.maxTimeout))
+		sctx, cancel = context.WithDeadline(sctx, fw.start.Add(f.maxTimeout))
 		defer cancel()
 	}
 	var resp *Response
@@ -128,7 +129,7 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 		clear(f.routes)
 		f.sha = al
 	}
-	key := d.ID + "\x00" + t.dialAddr()
+	key := routeKey(d.ID, t)
 	if r, ok := f.routes[key]; ok {
 		return r, nil
 	}

@@ -30,6 +30,7 @@ var deniedCodes = map[string]bool{
 	string(allowlist.ReasonAllowlistUnavailable):  true,
 	CodeAddressForbidden:                          true,
 	CodeLiteralCard:                               true,
+	CodeInvalidName:                               true, // a card number hidden in the name: a way around the entry's fields
 	CodeDestinationDisabled:                       true,
 	CodeKillSwitchUnavailable:                     true,
 }

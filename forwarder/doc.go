@@ -38,6 +38,9 @@
 //     in one store operation (DetokenizeConsumingCVC), so that two
 //     concurrent forwards never both send it, and it is gone whatever the
 //     outcome: after a not_sent failure the caller collects it again;
+//     a card-like number in a field other than the number that the
+//     template uses (a name stored before tokenize refused them) refuses
+//     the forward (invalid_name, with a denied audit record);
 //  10. render, into a pooled buffer that is zeroed after use;
 //  11. the intent audit record, durable before anything is sent: if it
 //     cannot be written the forward is refused (audit_unavailable); then,

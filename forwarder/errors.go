@@ -27,6 +27,7 @@ const (
 
 	CodeAuditUnavailable      = "audit_unavailable"      // the intent record could not be made durable; nothing was sent
 	CodeTokenNotFound         = "token_not_found"        // as vaultclient's: also the answer for a canary token
+	CodeInvalidName           = "invalid_name"           // as vaultclient's: the card's stored name holds a card-like number (stored before tokenize refused them)
 	CodeStoreUnavailable      = "store_unavailable"      // as vaultclient's: also when the canary set cannot be read
 	CodeRateLimited           = "rate_limited"           // over a budget; RetryAfter says when to come back
 	CodeRateLimitUnavailable  = "rate_limit_unavailable" // the budget store did not answer; refused, since budgets are a control

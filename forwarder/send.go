@@ -40,6 +40,10 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		return nil, notSent(CodeInternal, "card store returned no card")
 	}
 	cv := cardValues{card: card}
+	if e := checkFreeFields(v.fields, cv); e != nil {
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
+	}
 
 	// 10. Render, into a pooled buffer that the request body owns.
 	body, hdr, e := f.render(v, cv)

@@ -92,11 +92,11 @@ func newClassifier() *classifier {
 // not control.
 func (c *classifier) check(addr netip.Addr, allow []netip.Prefix) error {
 	if !addr.IsValid() {
-		return fmt.Errorf("invalid address")
+		return &addressError{name: "invalid"}
 	}
 	if addr.Zone() != "" {
 		// A zone only exists for link-local scope; a processor has none.
-		return fmt.Errorf("address %s has a zone", addr)
+		return &addressError{addr: addr.WithZone(""), name: "zoned"}
 	}
 	addr = addr.Unmap()
 	// Look at every matching range, not just the first: ranges nest
@@ -117,8 +117,24 @@ func (c *classifier) check(addr netip.Addr, allow []netip.Prefix) error {
 	if !hit.always && allowedBy(addr, allow) {
 		return nil
 	}
-	return fmt.Errorf("address %s is in %s range %s", addr, hit.name, hit.prefix)
+	return &addressError{addr: addr, name: hit.name, prefix: hit.prefix}
 }
+
+// addressError is a refused address. Every field is a parsed value or a
+// name from specialRanges, so its text is safe to log; the log line uses
+// the range name (Range) only.
+type addressError struct {
+	addr   netip.Addr
+	name   string // a specialRanges name, "outside-global-unicast", "zoned" or "invalid"
+	prefix netip.Prefix
+}
+
+func (e *addressError) Error() string {
+	return fmt.Sprintf("forwarder: address %s is in %s range %s", e.addr, e.name, e.prefix)
+}
+
+// Range names the special-purpose range the address is in.
+func (e *addressError) Range() string { return e.name }
 
 // allowedBy reports whether addr is inside one of an entry's
 // UnsafeAllowRanges. A range written in IPv4-mapped form never matches,

@@ -149,12 +149,22 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 	if r.DryRun {
 		return f.preview(fw, v)
 	}
+
+	// 8. Resolve the host once and check every answer, before the card is
+	// read: nothing is decrypted, and no intent is recorded, for a forward
+	// that cannot go out. The send dials exactly these addresses.
+	addrs, e := f.resolveChecked(ctx, dest, v.target)
+	if e != nil {
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
+	}
 	if fw.canary {
-		// The same answer as for a token that does not exist, so that the
-		// holder cannot tell a canary from a stale token.
+		// The same answer as for a token that does not exist, at the step
+		// where it would come, so that the holder cannot tell a canary
+		// from a stale token.
 		return nil, newError(CodeTokenNotFound, NotSent, "token not found", errCanary)
 	}
-	return f.sendCard(ctx, fw, r, v, al, dest)
+	return f.sendCard(ctx, fw, r, v, al, dest, addrs)
 }
 
 // recheck repeats the parts of the allowlist decision that the dial and the

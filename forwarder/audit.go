@@ -30,6 +30,7 @@ var deniedCodes = map[string]bool{
 	string(allowlist.ReasonAllowlistUnavailable):  true,
 	CodeAddressForbidden:                          true,
 	CodeLiteralCard:                               true,
+	CodeInvalidName:                               true, // a card number hidden in the name: a way around the entry's fields
 	CodeDestinationDisabled:                       true,
 	CodeKillSwitchUnavailable:                     true,
 }
@@ -129,7 +130,7 @@ func (f *Forwarder) auditResult(ctx context.Context, fw *forward, resp *Response
 	if err := f.appendRecord(context.WithoutCancel(ctx), rec); err != nil {
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit result record not written",
 			slog.String("forward_id", fw.id), slog.String("outcome", string(rec.Outcome)),
-			slog.String("error", err.Error()))
+			slog.String("cause_class", causeClass(err)))
 	}
 }
 
@@ -146,6 +147,6 @@ func (f *Forwarder) auditDenied(ctx context.Context, fw *forward, code string) {
 	rec.DurationMS = time.Since(fw.start).Milliseconds()
 	if err := f.appendRecord(context.WithoutCancel(ctx), rec); err != nil {
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit denied record not written",
-			slog.String("forward_id", fw.id), slog.String("reason", code), slog.String("error", err.Error()))
+			slog.String("forward_id", fw.id), slog.String("reason", code), slog.String("cause_class", causeClass(err)))
 	}
 }

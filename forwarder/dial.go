@@ -19,12 +19,13 @@ import (
 )
 
 // route is the transport for one allowlist entry of one allowlist document.
-// Its dialer can reach only that entry's host and port: whatever address
-// the HTTP machinery asks for, the dialer resolves the entry's host, checks
-// every answer and connects to a checked address. Keeping one transport per
-// (document, entry) also keeps pooled connections from ever being shared
-// between entries with different address policies.
+// Its dialer can reach only that entry's host and port, and only the
+// addresses the forward resolved and checked before it read the card
+// (resolveChecked): it never looks a name up itself. Keeping one transport
+// per (document, entry) also keeps pooled connections from ever being
+// shared between entries with different address policies.
 type route struct {
+	key   string     // routeKey
 	host  string     // normalized, as in the entry
 	ip    netip.Addr // set when the entry names an IP literal
 	port  int
@@ -34,10 +35,8 @@ type route struct {
 	// nil means the route never presents one.
 	clientCert *tls.Certificate
 
-	resolver    Resolver
 	classifier  *classifier
 	rootCAs     *x509.CertPool
-	dnsTimeout  time.Duration
 	dialTimeout time.Duration
 	tlsTimeout  time.Duration
 
@@ -61,14 +60,13 @@ const (
 func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Error) {
 	timeout := f.entryTimeout(d)
 	r := &route{
+		key:         routeKey(d.ID, t),
 		host:        t.host,
 		ip:          t.ip,
 		port:        t.port,
 		allow:       append([]netip.Prefix(nil), d.UnsafeAllowRanges...),
-		resolver:    f.resolver,
 		classifier:  f.classifier,
 		rootCAs:     f.rootCAs,
-		dnsTimeout:  f.dnsTimeout,
 		dialTimeout: f.dialTimeout,
 		tlsTimeout:  f.tlsTimeout,
 	}
@@ -77,7 +75,7 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 			pool, ok := f.caBundles[d.TLS.CABundle]
 			if !ok || pool == nil {
 				return nil, newError(CodeInternal, NotSent, "the entry's CA bundle is not configured",
-					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured", d.ID, d.TLS.CABundle))
+					fmt.Errorf("forwarder: entry %s: ca bundle %q not configured: %w", d.ID, d.TLS.CABundle, errEntryConfig))
 			}
 			r.rootCAs = pool
 		}
@@ -87,7 +85,7 @@ func (f *Forwarder) newRoute(t *target, d *allowlist.Destination) (*route, *Erro
 				// Sending without it would only be refused by the processor;
 				// a configuration gap is ours to report, before any dial.
 				return nil, newError(CodeInternal, NotSent, "the entry's client certificate is not configured",
-					fmt.Errorf("forwarder: entry %s: client certificate %q not configured", d.ID, d.TLS.ClientCert))
+					fmt.Errorf("forwarder: entry %s: client certificate %q not configured: %w", d.ID, d.TLS.ClientCert, errEntryConfig))
 			}
 			r.clientCert = cert
 		}
@@ -132,20 +130,24 @@ func (r *route) dialTLS(ctx context.Context, network, addr string) (net.Conn, er
 		// built from the entry. Anything else is a bug: refuse it.
 		return nil, newError(CodeInternal, NotSent, "unexpected dial target", fmt.Errorf("forwarder: dial %s %s on route %s", network, addr, r.dialAddr()))
 	}
-	addrs, err := r.resolve(ctx)
-	if err != nil {
-		return nil, err
+	// The addresses of the forward that asked for this connection, checked
+	// before its card was read. A connection dialed for one forward may
+	// serve a later one on the same route from the pool: it goes to an
+	// address that was checked for this route.
+	c := checkedAddrsFrom(ctx)
+	if c == nil || c.route != r.key || len(c.addrs) == 0 {
+		return nil, newError(CodeInternal, NotSent, "dial without addresses checked for this destination", fmt.Errorf("forwarder: dial on route %s without its checked addresses", r.dialAddr()))
 	}
-	for _, a := range addrs {
+	for _, a := range c.addrs {
+		// Checked already, under the entry of the allowlist the forward
+		// matched; checked again under this route's entry, which is the
+		// live document's, in case a reload narrowed its ranges since.
 		if err := r.classifier.check(a, r.allow); err != nil {
-			// One forbidden answer refuses the host: a name that resolves
-			// into internal space is not a processor, whatever else it
-			// resolves to.
 			return nil, newError(CodeAddressForbidden, NotSent, "destination resolves to a forbidden address", err)
 		}
 	}
 	var lastErr error
-	for _, a := range addrs {
+	for _, a := range c.addrs {
 		conn, err := r.dialOne(ctx, a.Unmap())
 		if err == nil {
 			return r.handshake(ctx, conn)
@@ -156,24 +158,6 @@ func (r *route) dialTLS(ctx context.Context, network, addr string) (net.Conn, er
 		}
 	}
 	return nil, newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", lastErr)
-}
-
-// resolve looks the host up once, under its own deadline. An IP-literal
-// entry is not looked up.
-func (r *route) resolve(ctx context.Context) ([]netip.Addr, error) {
-	if r.ip.IsValid() {
-		return []netip.Addr{r.ip}, nil
-	}
-	dctx, cancel := context.WithTimeout(ctx, r.dnsTimeout)
-	defer cancel()
-	addrs, err := r.resolver.LookupNetIP(dctx, "ip", r.host)
-	if err != nil {
-		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: %w", r.host, err))
-	}
-	if len(addrs) == 0 {
-		return nil, newError(CodeDNSFailure, NotSent, "destination host did not resolve", fmt.Errorf("forwarder: resolve %s: no addresses", r.host))
-	}
-	return addrs, nil
 }
 
 func (r *route) dialOne(ctx context.Context, a netip.Addr) (net.Conn, error) {
@@ -208,7 +192,7 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 			msg = "TLS handshake with the destination timed out"
 		}
-		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w", r.host, err))
+		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w: %w", r.host, errTLS, err))
 	}
 	return tc, nil
 }
@@ -272,5 +256,5 @@ func (r *route) verifyPins(cs tls.ConnectionState) error {
 			}
 		}
 	}
-	return errors.New("forwarder: no certificate in the verified chain matches the entry's SPKI pins")
+	return errPins
 }

@@ -158,39 +158,42 @@ func TestForwardRealDNS(t *testing.T) {
 }
 
 // TestForwardDNSRebinding: the name answers a permitted address, then a
-// forbidden one. The first forward goes to the checked address; when a new
-// connection is needed, the new answer is checked again and refused. No
-// path dials an address that was not checked in the same lookup.
+// forbidden one. Every forward resolves and checks before it reads the
+// card, so the rebound answer is refused even while a pooled connection
+// to the earlier, checked address is open; a forward whose answers pass
+// may use that pooled connection.
 func TestForwardDNSRebinding(t *testing.T) {
 	dns := newDNSServer(t)
 	dns.set("127.0.0.1")
 	e := newEnv(t, echo, func(o *Options, _ *allowlist.Destination) { o.Resolver = dns.resolver() })
 	req := func() *Request { return e.jsonRequest(`{"n":"{{card.number}}"}`) }
 
-	if _, err := e.f.Forward(context.Background(), req()); err != nil {
-		t.Fatalf("first Forward: %v", err)
+	for i := range 2 {
+		if _, err := e.f.Forward(context.Background(), req()); err != nil {
+			t.Fatalf("Forward %d: %v", i+1, err)
+		}
 	}
+	if n := dns.lookups("pay.example.com"); n != 2 {
+		t.Errorf("lookups after two forwards = %d, want 2 (one per forward)", n)
+	}
+	if n := e.p.conns.Load(); n != 1 {
+		t.Errorf("connections after two forwards = %d, want 1 (pooled)", n)
+	}
+	detok, _ := e.cards.counts()
+
+	// Rebound: refused before the card is read, although a pooled
+	// connection to the checked address is still open.
 	dns.set("169.254.169.254")
-
-	// A pooled connection was checked when it was made: reusing it does not
-	// resolve again and cannot be rebound.
-	if _, err := e.f.Forward(context.Background(), req()); err != nil {
-		t.Fatalf("second Forward on the pooled connection: %v", err)
-	}
-	if n := dns.lookups("pay.example.com"); n != 1 {
-		t.Errorf("lookups after two forwards on one connection = %d, want 1", n)
-	}
-
-	// Drop the pool: the next forward must resolve, see the rebound answer
-	// and refuse.
-	e.f.Close()
 	resp, err := e.f.Forward(context.Background(), req())
 	fe := forwardErrFrom(t, resp, err)
 	if fe.Code != CodeAddressForbidden || fe.Outcome != NotSent {
-		t.Errorf("third Forward = %q/%q, want destination_address_forbidden/not_sent", fe.Code, fe.Outcome)
+		t.Errorf("rebound Forward = %q/%q, want destination_address_forbidden/not_sent", fe.Code, fe.Outcome)
 	}
 	if n := len(e.p.requests()); n != 2 {
 		t.Errorf("processor got %d requests, want 2", n)
+	}
+	if n, _ := e.cards.counts(); n != detok {
+		t.Errorf("card reads after the rebound forward = %d, want %d (none for it)", n, detok)
 	}
 
 	// And back: a rebinding that alternates per query is still refused as

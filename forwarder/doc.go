@@ -29,24 +29,34 @@
 //     placeholder in a header the entry does not list in CardHeaders is
 //     refused; policy refusals get a denied audit record;
 //  7. a dry run stops here and returns a Preview, card fields masked;
-//  8. detokenize; a template that uses the CVC reads it and deletes it
+//  8. resolve the host once (under the DNS timeout) and check every answer
+//     against the special-purpose ranges: dns_failure or
+//     destination_address_forbidden (with a denied audit record), both
+//     not_sent, before the card is read or an intent recorded; a canary
+//     token is refused here as token_not_found;
+//  9. detokenize; a template that uses the CVC reads it and deletes it
 //     in one store operation (DetokenizeConsumingCVC), so that two
 //     concurrent forwards never both send it, and it is gone whatever the
 //     outcome: after a not_sent failure the caller collects it again;
-//  9. render, into a pooled buffer that is zeroed after use;
-//  10. the intent audit record, durable before anything is sent: if it
+//     a card-like number in a field other than the number that the
+//     template uses (a name stored before tokenize refused them) refuses
+//     the forward (invalid_name, with a denied audit record);
+//  10. render, into a pooled buffer that is zeroed after use;
+//  11. the intent audit record, durable before anything is sent: if it
 //     cannot be written the forward is refused (audit_unavailable); then,
 //     with an Idempotency-Key, the key is marked "sending" so that no
 //     other request can ever send under it;
-//  11. resolve once, check every answer, dial a checked address, verify TLS
-//     for the entry's host name; send, without following redirects (a 3xx
-//     comes back with Location); a failure before any connection was made
-//     (upstream_connect_failed, not_sent) is retried up to MaxAttempts with
-//     jittered exponential backoff, nothing else ever is;
-//  12. read at most the entry's byte cap, mask card numbers (and the CVC, if
+//  12. dial one of the addresses checked in step 8 (or reuse a pooled
+//     connection of the same route, made to an address checked then),
+//     verify TLS for the entry's host name; send, without following
+//     redirects (a 3xx comes back with Location); a failure before any
+//     connection was made (upstream_connect_failed, not_sent) is retried
+//     up to MaxAttempts with jittered exponential backoff, to the same
+//     checked addresses, nothing else ever is;
+//  13. read at most the entry's byte cap, mask card numbers (and the CVC, if
 //     the forward used it) in the body and header values, drop hop-by-hop
 //     headers and cookies;
-//  13. the result audit record (outcome, status, resolved IP, TLS version,
+//  14. the result audit record (outcome, status, resolved IP, TLS version,
 //     peer certificate digest, duration), whatever happened after the
 //     intent, on a context the caller cannot cancel; then the answer is
 //     stored under the Idempotency-Key (or the key released if nothing was
@@ -69,12 +79,29 @@
 //
 // The URL is parsed and normalized once (see parseTarget); the normalized
 // host is what Match sees, what is dialed, what TLS verifies and what is
-// logged. Each allowlist entry gets its own http.Transport whose only dialer
-// resolves the entry's host (with its own deadline), refuses the host if
-// any answer lies in an IANA special-purpose range that the entry's
-// UnsafeAllowRanges does not open (see specialRanges; unspecified,
-// multicast and broadcast can never be opened), and connects to the
-// checked addresses in order. Proxies from the environment are ignored.
+// logged. Once the entry matched, the forward resolves the host once (with
+// its own deadline) and refuses it if any answer lies in an IANA
+// special-purpose range that the entry's UnsafeAllowRanges does not open
+// (see specialRanges; unspecified, multicast and broadcast can never be
+// opened), all before the card is read. Each allowlist entry gets its own
+// http.Transport whose only dialer never resolves a name: it connects, in
+// order, to the addresses the forward checked, which reach it in the
+// request's context, and refuses to dial without them. Proxies from the
+// environment are ignored.
+//
+// # Errors, logs and spans
+//
+// An *Error carries a code, a message and a cause class (Class: tls, dns,
+// timeout, malformed_response, eof, …; see the Class constants). Its
+// Error() is "forwarder: CODE: MESSAGE" and nothing else. The internal
+// cause is kept for errors.Is and errors.As only: its text can quote what
+// a processor sent (net/http quotes a malformed status or header line,
+// which a processor may fill with the request's CVC, expiry and name) or
+// what a caller sent, so it never reaches the log line, a span, an audit
+// record or the caller. The class is derived from the cause's type and
+// from how far the exchange got (a failure after the first response byte
+// that is not a network failure is malformed_response), never from its
+// text.
 //
 // # What this package must never do
 //

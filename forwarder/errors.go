@@ -3,8 +3,6 @@ package forwarder
 import (
 	"errors"
 	"time"
-
-	"github.com/cardgate/cardgate/cardscan"
 )
 
 // Error codes owned by this package. They are API: callers and the HTTP
@@ -29,6 +27,7 @@ const (
 
 	CodeAuditUnavailable      = "audit_unavailable"      // the intent record could not be made durable; nothing was sent
 	CodeTokenNotFound         = "token_not_found"        // as vaultclient's: also the answer for a canary token
+	CodeInvalidName           = "invalid_name"           // as vaultclient's: the card's stored name holds a card-like number (stored before tokenize refused them)
 	CodeStoreUnavailable      = "store_unavailable"      // as vaultclient's: also when the canary set cannot be read
 	CodeRateLimited           = "rate_limited"           // over a budget; RetryAfter says when to come back
 	CodeRateLimitUnavailable  = "rate_limit_unavailable" // the budget store did not answer; refused, since budgets are a control
@@ -43,16 +42,28 @@ const (
 	CodeIdempotencyNotSupported   = "idempotency_not_supported"   // this gateway has no idempotency store (bolt mode)
 )
 
-// Error is the only error type Forward returns. Code and Message are safe to
-// show to the caller; Err is the internal cause, for the server log, and may
-// be nil. No field ever holds card data or the rendered request.
+// Error is the only error type Forward returns. Code, Message and Class are
+// safe to show and to log; Err is the internal cause, kept for errors.Is and
+// errors.As only, and may be nil. No field ever holds card data or the
+// rendered request.
+//
+// The cause's text is never part of Error(), and this package never logs,
+// records or traces it: a cause can quote what a processor sent (net/http
+// quotes a malformed header or status line in its errors, and a processor
+// can echo the request's CVC, expiry and name there) or what a caller sent.
+// Class says what kind of failure it was instead.
 type Error struct {
 	Code    string
 	Message string
 	// Outcome says whether the card may have left the gateway. It is always
 	// set; a caller may retry blindly only on NotSent.
 	Outcome Outcome
-	Err     error
+	// Class is the kind of the internal cause, one of the Class constants
+	// (tls, dns, timeout, malformed_response, …), derived from the cause's
+	// type and from how far the exchange got, never from its text. Empty
+	// when there is no cause.
+	Class string
+	Err   error
 	// RetryAfter, when positive, is how long the caller should wait before
 	// trying again (rate_limited).
 	RetryAfter time.Duration
@@ -61,16 +72,12 @@ type Error struct {
 	Replayed bool
 }
 
+// Error returns "forwarder: CODE: MESSAGE" and nothing of the cause, so
+// that any %v, log attribute or wrapping of an *Error is safe to write.
 func (e *Error) Error() string {
 	s := "forwarder: " + e.Code
 	if e.Message != "" {
 		s += ": " + e.Message
-	}
-	if e.Err != nil {
-		// Causes can quote what the processor sent (net/http quotes a
-		// malformed header line in its error), so they are masked like a
-		// response before they reach any log.
-		s += ": " + string(cardscan.Redact(nil, []byte(e.Err.Error())))
 	}
 	return s
 }
@@ -91,7 +98,7 @@ type publicError interface {
 }
 
 func newError(code string, outcome Outcome, msg string, err error) *Error {
-	return &Error{Code: code, Message: msg, Outcome: outcome, Err: err}
+	return &Error{Code: code, Message: msg, Outcome: outcome, Class: causeClass(err), Err: err}
 }
 
 // notSent is shorthand for the errors raised before any byte left.

@@ -364,6 +364,7 @@ type forward struct {
 	host        string
 	remote      atomic.Value // string: the address the connection went to
 	gotConn     atomic.Bool  // a connection was handed to the request: bytes may leave
+	gotAnswer   atomic.Bool  // the processor's first response byte arrived
 	usedCVC     bool
 	destination string // r.Destination once validate accepted it, else ""
 	token       string // r.Card if it is spelled like a token, else ""

@@ -109,7 +109,7 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 	rec.Outcome = audit.OutcomeNotSent
 	if err := f.appendRecord(context.WithoutCancel(ctx), rec); err != nil {
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit canary record not written",
-			slog.String("forward_id", fw.id), slog.String("error", err.Error()))
+			slog.String("forward_id", fw.id), slog.String("cause_class", causeClass(err)))
 	}
 	return nil
 }

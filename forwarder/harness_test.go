@@ -206,7 +206,12 @@ func newProcessor(t testing.TB, h http.HandlerFunc, http2 bool) *processor {
 	return p
 }
 
+// pool trusts the processor's certificate; nil for a processor that is
+// not an httptest server (the test then sets RootCAs itself).
 func (p *processor) pool() *x509.CertPool {
+	if p.srv == nil {
+		return nil
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(p.srv.Certificate())
 	return pool

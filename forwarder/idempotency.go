@@ -171,6 +171,6 @@ func (f *Forwarder) settle(ctx context.Context, fw *forward, r *Request, resp *R
 	if err != nil {
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: idempotency "+op+" failed",
 			slog.String("forward_id", fw.id), slog.String("request_id", r.RequestID),
-			slog.String("error", err.Error()))
+			slog.String("cause_class", causeClass(err)))
 	}
 }

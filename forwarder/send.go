@@ -19,10 +19,10 @@ import (
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
-// sendCard detokenizes, renders, writes the intent record and sends,
-// retrying only what certainly was not sent.
-func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
-	// 8. The card. A template that uses the CVC consumes it in the same
+// sendCard detokenizes, renders, writes the intent record and sends to the
+// addresses decide checked, retrying only what certainly was not sent.
+func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination, addrs *checkedAddrs) (*Response, *Error) {
+	// 9. The card. A template that uses the CVC consumes it in the same
 	// store operation as the read, so that two concurrent forwards can
 	// never both send it; from here it is gone whatever the outcome.
 	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
@@ -40,14 +40,18 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		return nil, notSent(CodeInternal, "card store returned no card")
 	}
 	cv := cardValues{card: card}
+	if e := checkFreeFields(v.fields, cv); e != nil {
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
+	}
 
-	// 9. Render, into a pooled buffer that the request body owns.
+	// 10. Render, into a pooled buffer that the request body owns.
 	body, hdr, e := f.render(v, cv)
 	if e != nil {
 		return nil, e
 	}
 
-	// 10. The intent record, durable before any byte of the card leaves.
+	// 11. The intent record, durable before any byte of the card leaves.
 	if e := f.auditIntent(ctx, fw, dest); e != nil {
 		body.close()
 		return nil, e
@@ -69,14 +73,15 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		}
 	}
 
-	// 11. Send and read; retry only a failure that sent nothing. With
-	// MaxTimeout, attempts and backoff all end MaxTimeout after the
+	// 12. Send and read; retry only a failure that sent nothing. Every
+	// attempt dials the addresses checked in step 8, never a new lookup.
+	// With MaxTimeout, attempts and backoff all end MaxTimeout after the
 	// forward started, so the answer is written before the API server
 	// gives up on the caller.
-	sctx := ctx
+	sctx := withCheckedAddrs(ctx, addrs)
 	if f.maxTimeout > 0 {
 		var cancel context.CancelFunc
-		sctx, cancel = context.WithDeadline(ctx, fw.start.Add(f.maxTimeout))
+		sctx, cancel = context.WithDeadline(sctx, fw.start.Add(f.maxTimeout))
 		defer cancel()
 	}
 	var resp *Response
@@ -128,7 +133,7 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 		clear(f.routes)
 		f.sha = al
 	}
-	key := d.ID + "\x00" + t.dialAddr()
+	key := routeKey(d.ID, t)
 	if r, ok := f.routes[key]; ok {
 		return r, nil
 	}
@@ -199,6 +204,9 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 				}
 			}
 		},
+		// From here a failure is the answer failing to parse, unless it
+		// is a network failure (see answerClass).
+		GotFirstResponseByte: func() { fw.gotAnswer.Store(true) },
 	})
 
 	u := v.target.URL()
@@ -257,9 +265,15 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 			return nil, ce
 		}
 		if uctx.Err() != nil {
-			return nil, newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+			e := newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+			e.Class = ClassTimeout
+			return nil, e
 		}
-		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+		e := newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+		if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
+			e.Message = "processor response body is not valid HTTP framing"
+		}
+		return nil, e
 	}
 	var cvc []byte
 	if fw.usedCVC {
@@ -295,22 +309,30 @@ func (f *Forwarder) classifySendError(parent, uctx context.Context, fw *forward,
 	if clientCertRefused(err) {
 		return newError(CodeUpstreamTLSError, NotSent, "processor refused the gateway's client certificate", fmt.Errorf("forwarder: tls: %w", err))
 	}
+	// The class follows the code where the code already says it.
+	class := func(e *Error, c string) *Error { e.Class = c; return e }
 	if !fw.gotConn.Load() {
 		switch {
 		case canceled:
-			return newError(CodeCanceled, NotSent, "request canceled before anything was sent", err)
+			return class(newError(CodeCanceled, NotSent, "request canceled before anything was sent", err), ClassCanceled)
 		case timedOut:
-			return newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err)
+			return class(newError(CodeUpstreamConnectFailed, NotSent, "timed out connecting to the destination", err), ClassTimeout)
 		}
 		return newError(CodeUpstreamConnectFailed, NotSent, "could not connect to the destination", err)
 	}
 	switch {
 	case canceled:
-		return newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err)
+		return class(newError(CodeCanceled, SentNoResponse, "request canceled after it may have been sent", err), ClassCanceled)
 	case timedOut:
-		return newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err)
+		return class(newError(CodeUpstreamTimeout, SentNoResponse, "processor did not answer in time", err), ClassTimeout)
 	}
-	return newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
+	e := newError(CodeUpstreamError, SentNoResponse, "connection failed after the request may have been sent", err)
+	if fw.gotAnswer.Load() {
+		if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
+			e.Message = "processor answered with bytes that are not valid HTTP"
+		}
+	}
+	return e
 }
 
 func isTimeout(err error) bool {

@@ -106,8 +106,11 @@ func (t *telemetry) endUpstream(span trace.Span, fw *forward, resp *Response, e 
 	}
 	if e != nil {
 		span.SetAttributes(attribute.String("error.type", e.Code), attribute.String("cardgate.outcome", string(e.Outcome)))
-		// The code only, as on the forward's span: the cause can name
-		// hosts and addresses.
+		if e.Class != "" {
+			span.SetAttributes(attribute.String("cardgate.cause_class", e.Class))
+		}
+		// The code only, as on the forward's span: the cause's text can
+		// quote what the processor sent.
 		span.SetStatus(codes.Error, e.Code)
 	}
 	span.End()
@@ -137,8 +140,11 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 	)
 	if e != nil {
 		span.SetAttributes(attribute.String("error.type", code))
-		// The span status carries the code only; e.Err can name hosts and
-		// addresses, which belong in the log, not in a trace backend.
+		if e.Class != "" {
+			span.SetAttributes(attribute.String("cardgate.cause_class", e.Class))
+		}
+		// The span status carries the code only, never the cause's text
+		// (see Error).
 		span.SetStatus(codes.Error, code)
 	}
 	span.End()
@@ -172,10 +178,18 @@ func (f *Forwarder) finish(ctx context.Context, span trace.Span, fw *forward, re
 		if e.Code == CodeInternal {
 			level = slog.LevelError
 		}
-		// Error() holds the code, the public message and the internal
-		// cause; none of them is built from card data or the rendered
-		// request (see Error).
+		// Error() holds the code and the public message only. The cause
+		// is logged as its class, never as its text, which can quote what
+		// the processor sent: a malformed header line echoing the
+		// request's CVC, expiry and name (see Error).
 		attrs = append(attrs, slog.String("code", e.Code), slog.String("error", e.Error()))
+		if e.Class != "" {
+			attrs = append(attrs, slog.String("cause_class", e.Class))
+		}
+		var ae *addressError
+		if errors.As(e.Err, &ae) {
+			attrs = append(attrs, slog.String("forbidden_range", ae.Range()))
+		}
 	}
 	f.log.LogAttrs(ctx, level, "forward", attrs...)
 }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
@@ -240,6 +241,30 @@ func (v cardValues) value(f allowlist.Field) (string, *Error) {
 		return strconv.Itoa(y), nil
 	}
 	return unavailable()
+}
+
+// checkFreeFields refuses a card whose fields other than the number, among
+// those the template uses, hold a card-like number: an entry allowed the
+// name but not the number must not receive a number through the name.
+// Tokenize refuses such names; a record stored before it did may hold one.
+// It runs before rendering and before the intent record.
+func checkFreeFields(fields []allowlist.Field, cv fieldValues) *Error {
+	for _, fl := range fields {
+		if fl == allowlist.FieldNumber {
+			continue
+		}
+		s, e := cv.value(fl)
+		if e != nil || !cardscan.ContainsString(s) {
+			continue // a missing value is render's to report
+		}
+		if fl == allowlist.FieldName {
+			return notSent(CodeInvalidName, "the card's stored name holds a card-like number; tokenize the card again with the cardholder's name only")
+		}
+		// The vault validates the CVC and the expiry as short digit
+		// strings: a long run in one is a damaged record.
+		return newError(CodeInternal, NotSent, "card record holds a card-like number outside the number field", nil)
+	}
+	return nil
 }
 
 // renderBody appends the body with each placeholder replaced, escaped for

@@ -1,6 +1,7 @@
 package vaultclient
 
 import (
+	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -62,7 +63,8 @@ func (c *validCard) wipe() {
 //     UTC, as of now.
 //   - cvc is optional; when given it must be 4 digits for Amex, 3 for the
 //     other known brands, and 3 or 4 for an unknown brand.
-//   - name is optional, trimmed, at most MaxNameBytes of printable UTF-8.
+//   - name is optional, trimmed, at most MaxNameBytes of printable UTF-8,
+//     and holds no card-like number (see checkFreeText).
 //
 // Messages name the field and never repeat the value.
 func validate(in CardInput, now time.Time) (*validCard, error) {
@@ -101,6 +103,9 @@ func validate(in CardInput, now time.Time) (*validCard, error) {
 
 	name := strings.TrimSpace(in.Name)
 	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := checkFreeText(name, CodeInvalidName, "name"); err != nil {
 		return nil, err
 	}
 	c.name = name
@@ -179,6 +184,24 @@ func checkName(name string) error {
 		if !unicode.IsPrint(r) {
 			return newError(CodeInvalidName, "name must contain printable characters only", nil)
 		}
+	}
+	return nil
+}
+
+// ErrCardInFreeText is wrapped by the error that refuses a free-text field
+// holding a card-like number. Its text names no value.
+var ErrCardInFreeText = errors.New("vaultclient: free-text field holds a card-like number")
+
+// checkFreeText refuses a card-like number in a free-text field: any
+// Luhn-valid run of 13–19 digits, with or without separators ("Jane 4111
+// 1111 1111 1111", "4111-1111-1111-1111"), or a run of more than 19, as
+// cardscan reads them. A free-text field is sent to entries that may
+// receive it without the number (fields: [name]): a card number hidden in
+// it would reach a processor that was never allowed to get one. The error
+// names the field (field) and never the value.
+func checkFreeText(s, code, field string) error {
+	if cardscan.ContainsString(s) {
+		return newError(code, field+" must not hold a card number or any card-like digit run", ErrCardInFreeText)
 	}
 	return nil
 }

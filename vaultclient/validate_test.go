@@ -54,6 +54,16 @@ func TestValidate(t *testing.T) {
 		{"name newline", with(func(c *CardInput) { c.Name = "Jane\nlevel=ERROR" }), CodeInvalidName},
 		{"name control", with(func(c *CardInput) { c.Name = "Jane\x00" }), CodeInvalidName},
 		{"name invalid utf-8", with(func(c *CardInput) { c.Name = "Jane\xff" }), CodeInvalidName},
+		{"name is a card number", with(func(c *CardInput) { c.Name = "4111111111111111" }), CodeInvalidName},
+		{"name holds a spaced card number", with(func(c *CardInput) { c.Name = "Jane 4111 1111 1111 1111" }), CodeInvalidName},
+		{"name holds a dashed card number", with(func(c *CardInput) { c.Name = "4111-1111-1111-1111" }), CodeInvalidName},
+		{"name holds a dotted card number", with(func(c *CardInput) { c.Name = "Jane Q. 5555.5555.5555.4444" }), CodeInvalidName},
+		{"name holds an amex number", with(func(c *CardInput) { c.Name = "Ref 3782 822463 10005" }), CodeInvalidName},
+		{"name holds the card's own number", with(func(c *CardInput) { c.Name = "Jane " + c.Number }), CodeInvalidName},
+		{"name holds fullwidth digits", with(func(c *CardInput) { c.Name = "Jane ４１１１１１１１１１１１１１１１" }), CodeInvalidName},
+		{"name holds a long digit run", with(func(c *CardInput) { c.Name = "Jane 123456789012345678901" }), CodeInvalidName},
+		{"name with a short number", with(func(c *CardInput) { c.Name = "Jane Doe 3rd, flat 12, 221B" }), ""},
+		{"name with a 16-digit run that fails luhn", with(func(c *CardInput) { c.Name = "Jane 4111111111111112" }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +121,31 @@ func TestTokenizeRejectsWithoutStoring(t *testing.T) {
 	in := CardInput{Number: "4242424242424241", ExpMonth: 12, ExpYear: 2030, CVC: "123"}
 	if _, err := v.Tokenize(context.Background(), in); code(err) != CodeInvalidCardNumber {
 		t.Fatalf("Tokenize(bad luhn) = %v, want %s", err, CodeInvalidCardNumber)
+	}
+	assertBoltEmpty(t, s)
+}
+
+// TestTokenizeRefusesCardInName: a card number smuggled into the name is
+// refused before any key backend call or store write, with an error that
+// says which field and holds none of the value.
+func TestTokenizeRefusesCardInName(t *testing.T) {
+	keys, _ := newTestKeyring(t)
+	s := newTestBolt(t)
+	boom := errors.New("key backend must not be called")
+	v := newTestVault(t, s, faultyKeyer{Keyer: keys, encryptErr: boom, fingerprintErr: boom}, Options{})
+	for _, name := range []string{"4111111111111111", "Jane 4111 1111 1111 1111", "4111-1111-1111-1111"} {
+		in := CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, CVC: "123", Name: name}
+		_, err := v.Tokenize(context.Background(), in)
+		if code(err) != CodeInvalidName || !errors.Is(err, ErrCardInFreeText) {
+			t.Errorf("Tokenize(name %q) = %v, want %s wrapping ErrCardInFreeText", name, err, CodeInvalidName)
+			continue
+		}
+		assertErrorSafe(t, err, in)
+		for _, msg := range []string{err.Error(), err.(*Error).PublicMessage()} {
+			if strings.Contains(msg, "1111") {
+				t.Errorf("error %q quotes the name", msg)
+			}
+		}
 	}
 	assertBoltEmpty(t, s)
 }

@@ -144,19 +144,19 @@ func TestReadSignaturesLimits(t *testing.T) {
 	for i := 0; i <= MaxSignatures; i++ {
 		writeFile(t, filepath.Join(dir, string(rune('a'+i%26))+string(rune('a'+i/26))+".sig"), []byte("x"))
 	}
-	if _, err := ReadSignatures(dir); err == nil {
+	if _, err := ReadSignatures(t.Context(), dir); err == nil {
 		t.Errorf("ReadSignatures(%d files) = nil error", MaxSignatures+1)
 	}
 	dir = t.TempDir()
 	writeFile(t, filepath.Join(dir, "big.sig"), bytes.Repeat([]byte("x"), MaxSignatureBytes+1))
 	writeFile(t, filepath.Join(dir, "README"), []byte("ignored"))
-	if _, err := ReadSignatures(dir); err == nil {
+	if _, err := ReadSignatures(t.Context(), dir); err == nil {
 		t.Error("ReadSignatures(oversized) = nil error")
 	}
 	if err := os.Remove(filepath.Join(dir, "big.sig")); err != nil {
 		t.Fatal(err)
 	}
-	if sigs, err := ReadSignatures(dir); err != nil || len(sigs) != 0 {
+	if sigs, err := ReadSignatures(t.Context(), dir); err != nil || len(sigs) != 0 {
 		t.Errorf("ReadSignatures(no .sig) = %v, %v", sigs, err)
 	}
 }

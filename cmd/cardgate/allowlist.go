@@ -35,15 +35,15 @@ func runAllowlist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	switch args[0] {
 	case "verify":
-		return allowlistVerify(args[1:], stdout, stderr)
+		return allowlistVerify(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return allowlistSign(args[1:], stdout, stderr)
+		return allowlistSign(ctx, args[1:], stdout, stderr)
 	case "diff":
-		return allowlistDiff(args[1:], stdout, stderr)
+		return allowlistDiff(ctx, args[1:], stdout, stderr)
 	case "show":
-		return allowlistShow(args[1:], stdout, stderr)
+		return allowlistShow(ctx, args[1:], stdout, stderr)
 	case "next":
-		return allowlistNext(args[1:], stdout, stderr)
+		return allowlistNext(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, allowlistUsage)
 		return nil

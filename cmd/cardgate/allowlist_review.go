@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -13,12 +14,12 @@ import (
 	"github.com/cardgate/cardgate/allowlist"
 )
 
-func allowlistShow(args []string, stdout, stderr io.Writer) error {
+func allowlistShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("show", "FILE", "Prints FILE as a table. It does NOT check signatures; use verify for that.", stderr)
 	if err := parseFlags(fs, args, 1); err != nil || fs.NArg() == 0 {
 		return err
 	}
-	raw, err := allowlist.ReadDocument(fs.Arg(0))
+	raw, err := allowlist.ReadDocument(ctx, fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("allowlist show: %w", err)
 	}
@@ -68,7 +69,7 @@ func notes(d *allowlist.Destination) []string {
 	return n
 }
 
-func allowlistDiff(args []string, stdout, stderr io.Writer) error {
+func allowlistDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("diff", "[--fail-on-widen] OLD NEW",
 		"Compares two allowlists field by field. Lines marked WIDENS are changes that\n"+
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
@@ -82,7 +83,7 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 	var docs [2]*allowlist.Document
 	var raws [2][]byte
 	for i := range docs {
-		raw, err := allowlist.ReadDocument(fs.Arg(i))
+		raw, err := allowlist.ReadDocument(ctx, fs.Arg(i))
 		if err != nil {
 			return fmt.Errorf("allowlist diff: %w", err)
 		}

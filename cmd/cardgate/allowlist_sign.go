@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +12,12 @@ import (
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/internal/fileread"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
 
-func allowlistSign(args []string, stdout, stderr io.Writer) error {
+func allowlistSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sign", "(--key PRIVATE_KEY | --agent FINGERPRINT) [--out FILE.sig] FILE",
 		"Signs the exact bytes of FILE in namespace "+allowlist.Namespace+".\n"+
 			"The output is what `ssh-keygen -Y sign -n "+allowlist.Namespace+"` writes.\n"+
@@ -35,7 +37,7 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	raw, err := allowlist.ReadDocument(file)
+	raw, err := allowlist.ReadDocument(ctx, file)
 	if err != nil {
 		return fmt.Errorf("allowlist sign: %w", err)
 	}
@@ -45,7 +47,7 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 	}
 	var signer ssh.Signer
 	if *keyPath != "" {
-		pem, err := os.ReadFile(*keyPath)
+		pem, err := fileread.Read(ctx, *keyPath, maxPrivateKeyBytes)
 		if err != nil {
 			return fmt.Errorf("allowlist sign: %w", err)
 		}
@@ -91,6 +93,10 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 		file, doc.Version, doc.Environment, allowlist.SHA256Hex(raw), signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), *out)
 	return nil
 }
+
+// maxPrivateKeyBytes caps a --key file; an RSA-16384 key in PEM is far
+// smaller.
+const maxPrivateKeyBytes = 64 << 10
 
 // Bounds on talking to ssh-agent.
 const (

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
 )
 
-func allowlistVerify(args []string, stdout, stderr io.Writer) error {
+func allowlistVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", "--allowed-signers F --threshold M --environment E [flags] FILE",
 		"Verifies FILE exactly as the gateway does: every detached signature in --sigs\n"+
 			"against the pinned allowed_signers, the threshold over distinct keys and\n"+
@@ -49,11 +48,11 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 		}
 		now = func() time.Time { return t }
 	}
-	signers, err := os.ReadFile(*signersPath)
+	signers, err := allowlist.ReadAllowedSigners(ctx, *signersPath)
 	if err != nil {
 		return fmt.Errorf("allowlist verify: %w", err)
 	}
-	raw, sigs, err := readSignedSet(file, *sigsDir)
+	raw, sigs, err := readSignedSet(ctx, file, *sigsDir)
 	if err != nil {
 		return fmt.Errorf("allowlist verify: %w", err)
 	}
@@ -103,7 +102,7 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "threshold: %d of %d distinct signers: %s\n", counted, *threshold, met)
 
 	if verr == nil {
-		verr = checkChain(a, *prev, *state)
+		verr = checkChain(ctx, a, *prev, *state)
 	}
 	if verr != nil {
 		fmt.Fprintf(stdout, "result: REFUSED: %v\n", verr)
@@ -115,10 +114,10 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 
 // checkChain applies the rollback rules against an earlier file or a
 // state file, without writing anything.
-func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
+func checkChain(ctx context.Context, a *allowlist.Allowlist, prevPath, statePath string) error {
 	next := allowlist.Successor{Version: a.Doc.Version, SHA256: a.SHA256, PrevSHA256: a.Doc.PrevSHA256}
 	if prevPath != "" {
-		prevRaw, err := os.ReadFile(prevPath)
+		prevRaw, err := allowlist.ReadDocument(ctx, prevPath)
 		if err != nil {
 			return fmt.Errorf("--prev: %w", err)
 		}
@@ -134,7 +133,7 @@ func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
 		}
 	}
 	if statePath != "" {
-		st, err := allowlist.NewFileStateStore(statePath).Load(context.Background())
+		st, err := allowlist.NewFileStateStore(statePath).Load(ctx)
 		if err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}
@@ -146,12 +145,12 @@ func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
 }
 
 // readSignedSet reads FILE and every *.sig in dir, as the gateway does.
-func readSignedSet(file, dir string) ([]byte, []allowlist.Signature, error) {
-	raw, err := allowlist.ReadDocument(file)
+func readSignedSet(ctx context.Context, file, dir string) ([]byte, []allowlist.Signature, error) {
+	raw, err := allowlist.ReadDocument(ctx, file)
 	if err != nil {
 		return nil, nil, err
 	}
-	sigs, err := allowlist.ReadSignatures(dir)
+	sigs, err := allowlist.ReadSignatures(ctx, dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}

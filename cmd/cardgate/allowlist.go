@@ -97,11 +97,3 @@ func untilText(t, now time.Time) string {
 	}
 	return "in " + d.Round(time.Minute).String()
 }
-
-func joinFields(fs []allowlist.Field) string {
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ",")
-}

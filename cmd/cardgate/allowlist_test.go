@@ -319,3 +319,44 @@ func TestAllowlistSignAgent(t *testing.T) {
 		}
 	})
 }
+
+// TestAllowlistDiffNewDestination: the command prints what review.Diff
+// returns, each widening line marked, and --fail-on-widen fails on them.
+func TestAllowlistDiffNewDestination(t *testing.T) {
+	dir := t.TempDir()
+	v1 := allowlistDoc(time.Now())
+	v2, err := nextVersion(v1, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 = append(v2, `  - id: local
+    purpose: a processor on a private link
+    owner: billing@example.com
+    url: https://10.20.0.5/pay
+    methods: [POST]
+    callers: [billing]
+    fields: [number]
+    card_headers: [X-Card-Token]
+    unsafe_allow_ranges: [10.20.0.0/16]
+    tls:
+      ca_bundle: private-link
+`...)
+	for name, b := range map[string][]byte{"v1.yaml": v1, "v2.yaml": v2} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := runAL(t, "diff", "--fail-on-widen", filepath.Join(dir, "v1.yaml"), filepath.Join(dir, "v2.yaml"))
+	if err == nil {
+		t.Errorf("diff --fail-on-widen with a new destination = nil error\n%s", out)
+	}
+	for _, want := range []string{
+		"WIDENS + local: unsafe range 10.20.0.0/16\n",
+		"WIDENS + local: card header X-Card-Token\n",
+		"WIDENS + local: CA bundle private-link (replaces the system roots)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff output lacks %q:\n%s", want, out)
+		}
+	}
+}

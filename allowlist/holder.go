@@ -121,6 +121,13 @@ func NewHolder(o HolderOptions) *Holder {
 	if o.State == nil {
 		h.log.Warn("allowlist: no state store configured; rollback is refused only until the process restarts")
 	}
+	// An unreadable file is refused by Load; here only the warning.
+	if as, err := ParseAllowedSigners(o.Policy.AllowedSigners); err == nil {
+		for _, d := range as.DuplicateKeys() {
+			h.log.Warn("allowlist: allowed_signers lists one key on several lines; it counts as one signer, but ssh-keygen -Y find-principals names only its first line's principals",
+				"fingerprint", d.Fingerprint, "lines", d.Lines, "principals", d.Principals)
+		}
+	}
 	mp := o.MeterProvider
 	if mp == nil {
 		mp = noop.NewMeterProvider()

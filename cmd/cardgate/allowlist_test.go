@@ -360,3 +360,47 @@ func TestAllowlistDiffNewDestination(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowlistVerifyWarnsDuplicateKey: verify warns when allowed_signers
+// lists one key under two names, and counts that key once.
+func TestAllowlistVerifyWarnsDuplicateKey(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", p("alice"))
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "bob", "-f", p("bob"))
+	key := func(who string) string {
+		pub, err := os.ReadFile(p(who + ".pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(pub))
+		return f[0] + " " + f[1]
+	}
+	signers := "alice@audit.example " + key("alice") + "\nbob@audit.example " + key("bob") + "\ndan@audit.example " + key("alice") + "\n"
+	if err := os.WriteFile(p("allowed_signers"), []byte(signers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p("v1.sigs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "dan"} {
+		if out, err := runAL(t, "sign", "--key", p("alice"), "--out", p("v1.sigs/"+name+".sig"), p("v1.yaml")); err != nil {
+			t.Fatalf("sign = %v\n%s", err, out)
+		}
+	}
+	out, err := runAL(t, "verify", "--allowed-signers", p("allowed_signers"), "--threshold", "2", "--environment", "test", p("v1.yaml"))
+	if err == nil || !strings.Contains(out, "threshold: 1 of 2 distinct signers: NOT met") {
+		t.Errorf("verify with one key signing as alice and dan = %v, want 1 of 2\n%s", err, out)
+	}
+	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", p("alice.pub")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "lists key " + strings.Fields(string(fp))[1] + " on lines 1, 3 (principals alice@audit.example, dan@audit.example): it counts as ONE signer"
+	if !strings.Contains(out, "warning: ") || !strings.Contains(out, want) {
+		t.Errorf("verify output lacks the warning %q:\n%s", want, out)
+	}
+}

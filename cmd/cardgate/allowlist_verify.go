@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -72,6 +74,12 @@ func allowlistVerify(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(w, "parse:\t%v\n", perr)
 	}
 	w.Flush()
+	if as, err := allowlist.ParseAllowedSigners(signers); err == nil {
+		for _, d := range as.DuplicateKeys() {
+			fmt.Fprintf(stdout, "warning: %s lists key %s on lines %s (principals %s): it counts as ONE signer; ssh-keygen -Y find-principals names only the first line's principals\n",
+				*signersPath, d.Fingerprint, joinInts(d.Lines), strings.Join(d.Principals, ", "))
+		}
+	}
 
 	a, verr := allowlist.Verify(raw, sigs, policy)
 	var results []allowlist.SignatureResult
@@ -155,4 +163,12 @@ func readSignedSet(ctx context.Context, file, dir string) ([]byte, []allowlist.S
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return raw, sigs, nil
+}
+
+func joinInts(n []int) string {
+	s := make([]string, len(n))
+	for i, v := range n {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ", ")
 }

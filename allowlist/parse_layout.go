@@ -65,9 +65,10 @@ func syntaxErr(line int, code SyntaxCode, format string, args ...any) *SyntaxErr
 // topLevelLine is the only form a column-0 line may take besides a
 // comment: a lowercase key, a colon right after it, and either nothing
 // (a block collection follows, indented), "[]", a double-quoted string
-// without escapes, or a bare token; then at most a comment. It is what
-// AUDITING.md's `grep '^key:'` and its sed expression read.
-var topLevelLine = regexp.MustCompile(`^[a-z][a-z0-9_]*:(?: (?:\[\]|"[^"\\]*"|[A-Za-z0-9][A-Za-z0-9._:/@+-]*))?(?: +#.*)?$`)
+// without escapes, or a bare token; then a comment or trailing spaces at
+// most. It is what AUDITING.md's `grep '^key:'` and its sed expression
+// read.
+var topLevelLine = regexp.MustCompile(`^[a-z][a-z0-9_]*:(?: (?:\[\]|"[^"\\]*"|[A-Za-z0-9][A-Za-z0-9._:/@+-]*))?(?: +#.*| *)$`)
 
 // checkLayout ties the text to the node tree, line by line:
 //   - every line at column 0 is a comment or a top-level "key: value"

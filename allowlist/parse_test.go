@@ -253,3 +253,33 @@ func TestParseTamper(t *testing.T) {
 		})
 	}
 }
+
+// TestParseLayoutAccepts: the forms the layout rules keep, each read by
+// AUDITING.md's grep recipe as the gateway reads it.
+func TestParseLayoutAccepts(t *testing.T) {
+	good := string(readFixture(t, "allowlist.yaml"))
+	tests := []struct{ name, old, new string }{
+		{"comment after a header value", "version: 1\n", "version: 1   # first version\n"},
+		{"trailing spaces", "environment: test\n", "environment: test  \n"},
+		{"quoted header value", "environment: test\n", "environment: \"test\"\n"},
+		{"comment after destinations", "destinations:\n", "destinations:  # reviewed 2026-11-01\n"},
+		{"comment lines inside entries", "    timeout: 30s\n", "    # why: slow processor\n    timeout: 30s\n"},
+		{"block list items", "    fields: [number]\n", "    fields:\n      - number\n"},
+		{"quoted purpose with a colon", "    purpose: local test processor for the demo\n", "    purpose: \"local: test processor\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.old) {
+				t.Fatalf("fixture lacks %q", tt.old)
+			}
+			raw := []byte(strings.Replace(good, tt.old, tt.new, 1))
+			doc, err := ParseUnverified(raw)
+			if err != nil {
+				t.Fatalf("ParseUnverified(%s) = %v", tt.name, err)
+			}
+			if err := checkGrepReadsHeader(raw, doc); err != nil {
+				t.Errorf("ParseUnverified(%s): %v", tt.name, err)
+			}
+		})
+	}
+}

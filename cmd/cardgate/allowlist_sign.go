@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
@@ -76,11 +77,17 @@ func allowlistSign(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if *force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		// O_NONBLOCK: --force over a FIFO fails at once (no reader)
+		// instead of waiting for one; the check below refuses the rest.
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NONBLOCK
 	}
 	f, err := os.OpenFile(*out, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("allowlist sign: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("allowlist sign: %s: not a regular file", *out)
 	}
 	if _, err := f.Write(armored); err != nil {
 		f.Close()

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -402,5 +403,34 @@ func TestAllowlistVerifyWarnsDuplicateKey(t *testing.T) {
 	want := "lists key " + strings.Fields(string(fp))[1] + " on lines 1, 3 (principals alice@audit.example, dan@audit.example): it counts as ONE signer"
 	if !strings.Contains(out, "warning: ") || !strings.Contains(out, want) {
 		t.Errorf("verify output lacks the warning %q:\n%s", want, out)
+	}
+}
+
+// TestAllowlistSignForceOverFIFO: --force over a FIFO named like the
+// signature fails at once rather than waiting for a reader.
+func TestAllowlistSignForceOverFIFO(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", p("alice"))
+	if err := os.WriteFile(p("v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p("v1.yaml.sig"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		var out bytes.Buffer
+		done <- runAllowlist(ctx, []string{"sign", "--force", "--key", p("alice"), p("v1.yaml")}, &out, &out)
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("sign --force over a FIFO = nil error")
+		}
+	case <-ctx.Done():
+		t.Fatal("sign --force over a FIFO blocked")
 	}
 }

@@ -1,9 +1,14 @@
 package allowlist
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse checks that ParseUnverified never panics and that whatever it
@@ -31,6 +36,9 @@ func FuzzParse(f *testing.F) {
 		if doc.Format != Format || doc.Namespace != Namespace || doc.Version == 0 || !doc.Expires.After(doc.IssuedAt) {
 			t.Fatalf("accepted a document with bad header: %+v", doc)
 		}
+		if err := checkGrepReadsHeader(raw, doc); err != nil {
+			t.Fatalf("accepted a document whose header grep misreads: %v", err)
+		}
 		ids := map[string]bool{}
 		for _, d := range doc.Destinations {
 			if ids[d.ID] {
@@ -50,4 +58,48 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// grepHeader is AUDITING.md's header recipe in Go:
+//
+//	grep -E "^$key:" FILE | sed -E 's/^[^:]+:[ \t]*"?([^" #]*)"?.*/\1/'
+//
+// one result per matching line.
+func grepHeader(raw []byte, key string) []string {
+	sed := regexp.MustCompile(`^[^:]+:[ \t]*"?([^" #]*)"?.*$`)
+	var out []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			out = append(out, sed.ReplaceAllString(l, "$1"))
+		}
+	}
+	return out
+}
+
+// checkGrepReadsHeader reports where the grep recipe reads a header field
+// of an accepted document differently from the parser.
+func checkGrepReadsHeader(raw []byte, doc *Document) error {
+	want := map[string]string{
+		"format": doc.Format, "namespace": doc.Namespace, "environment": doc.Environment,
+		"version": strconv.FormatUint(doc.Version, 10), "prev_sha256": doc.PrevSHA256,
+	}
+	for key, v := range want {
+		got := grepHeader(raw, key)
+		if key == "prev_sha256" && len(got) == 0 && v == "" {
+			continue
+		}
+		if len(got) != 1 || got[0] != v {
+			return fmt.Errorf("grep %s: read %q, the gateway %q", key, got, v)
+		}
+	}
+	for key, v := range map[string]time.Time{"issued_at": doc.IssuedAt, "expires": doc.Expires} {
+		got := grepHeader(raw, key)
+		if len(got) != 1 {
+			return fmt.Errorf("grep %s: read %q", key, got)
+		}
+		if t, err := time.Parse(time.RFC3339, got[0]); err != nil || !t.Equal(v) {
+			return fmt.Errorf("grep %s: read %q, the gateway %s", key, got, v)
+		}
+	}
+	return nil
 }

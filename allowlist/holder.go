@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +15,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // Holder defaults.
@@ -26,6 +26,9 @@ const (
 	DefaultWarnBefore = 7 * 24 * time.Hour
 	// DefaultPollInterval is Watch's interval when HolderOptions.PollInterval is zero.
 	DefaultPollInterval = 10 * time.Second
+	// DefaultReadTimeout bounds one load's file reads when
+	// HolderOptions.ReadTimeout is zero.
+	DefaultReadTimeout = 10 * time.Second
 )
 
 // Holder keeps the last good allowlist and swaps in a new one only after it
@@ -65,6 +68,11 @@ type HolderOptions struct {
 	// PollInterval is how often Watch looks for changed files; zero means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// ReadTimeout bounds reading the document and the signatures in one
+	// load (and in one Watch poll); zero means DefaultReadTimeout. A load
+	// whose reads do not finish in time fails like any other, so a
+	// wedged file system cannot hold the load lock.
+	ReadTimeout time.Duration
 	// Check, when set, is asked about every document that verified, before
 	// it goes live and before the rollback mark advances; an error refuses
 	// the document (ErrUnsupported) like any other failed load, so the last
@@ -106,9 +114,19 @@ func NewHolder(o HolderOptions) *Holder {
 	if h.opts.PollInterval <= 0 {
 		h.opts.PollInterval = DefaultPollInterval
 	}
+	if h.opts.ReadTimeout <= 0 {
+		h.opts.ReadTimeout = DefaultReadTimeout
+	}
 	h.status.StateStore = h.state.String()
 	if o.State == nil {
 		h.log.Warn("allowlist: no state store configured; rollback is refused only until the process restarts")
+	}
+	// An unreadable file is refused by Load; here only the warning.
+	if as, err := ParseAllowedSigners(o.Policy.AllowedSigners); err == nil {
+		for _, d := range as.DuplicateKeys() {
+			h.log.Warn("allowlist: allowed_signers lists one key on several lines; it counts as one signer, but ssh-keygen -Y find-principals names only its first line's principals",
+				"fingerprint", d.Fingerprint, "lines", d.Lines, "principals", d.Principals)
+		}
 	}
 	mp := o.MeterProvider
 	if mp == nil {
@@ -198,11 +216,13 @@ func (h *Holder) load(ctx context.Context) (*Allowlist, error) {
 	if h.opts.Path == "" || h.opts.SignaturesDir == "" {
 		return nil, refuse(ProblemBadPolicy, nil, "allowlist path and signatures directory must both be set")
 	}
-	raw, err := ReadDocument(h.opts.Path)
+	rctx, cancel := context.WithTimeout(ctx, h.opts.ReadTimeout)
+	defer cancel()
+	raw, err := ReadDocument(rctx, h.opts.Path)
 	if err != nil {
 		return nil, refuse(ProblemRead, err, "allowlist %s", h.opts.Path)
 	}
-	sigs, err := ReadSignatures(h.opts.SignaturesDir)
+	sigs, err := ReadSignatures(rctx, h.opts.SignaturesDir)
 	if err != nil {
 		return nil, refuse(ProblemRead, err, "signatures %s", h.opts.SignaturesDir)
 	}
@@ -245,40 +265,36 @@ func (h *Holder) warnIfExpiring(a *Allowlist) {
 	}
 }
 
-// readCapped reads a regular file of at most limit bytes.
-func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
-}
+// MaxAllowedSignersBytes caps the allowed_signers file.
+const MaxAllowedSignersBytes = 1 << 20
+
+// maxSignatureDirEntries caps the entries of a signatures directory, of
+// any name: MaxSignatures *.sig files, a Kubernetes ConfigMap's ..data
+// links and whatever else a deployment keeps next to them.
+const maxSignatureDirEntries = 1024
 
 // ReadDocument reads an allowlist document as the gateway does: a regular
-// file of at most MaxDocumentBytes. The auditor commands read with it too,
-// so that they judge the bytes the gateway would.
-func ReadDocument(path string) ([]byte, error) { return readCapped(path, MaxDocumentBytes) }
+// file (symlinks followed) of at most MaxDocumentBytes, refused before it
+// is opened if it is a FIFO, device or directory, and given up when ctx
+// ends (see package fileread). The auditor commands read with it too, so
+// that they judge the bytes the gateway would.
+func ReadDocument(ctx context.Context, path string) ([]byte, error) {
+	return fileread.Read(ctx, path, MaxDocumentBytes)
+}
+
+// ReadAllowedSigners reads an allowed_signers file as ReadDocument reads a
+// document, at most MaxAllowedSignersBytes.
+func ReadAllowedSigners(ctx context.Context, path string) ([]byte, error) {
+	return fileread.Read(ctx, path, MaxAllowedSignersBytes)
+}
 
 // ReadSignatures reads every *.sig file in dir as the gateway does: sorted
 // by name, dotfiles skipped, at most MaxSignatures files of at most
-// MaxSignatureBytes each.
-func ReadSignatures(dir string) ([]Signature, error) {
-	entries, err := os.ReadDir(dir)
+// MaxSignatureBytes each, each read like ReadDocument. A *.sig that is not
+// a regular file (a FIFO, say) fails the read rather than being skipped:
+// someone put it there.
+func ReadSignatures(ctx context.Context, dir string) ([]Signature, error) {
+	entries, err := fileread.ReadDir(ctx, dir, maxSignatureDirEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +310,7 @@ func ReadSignatures(dir string) ([]Signature, error) {
 	sort.Strings(names)
 	sigs := make([]Signature, 0, len(names))
 	for _, n := range names {
-		b, err := readCapped(filepath.Join(dir, n), MaxSignatureBytes)
+		b, err := fileread.Read(ctx, filepath.Join(dir, n), MaxSignatureBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -352,7 +368,7 @@ func (h *Holder) Watch(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		if fp := h.fingerprint(); fp != last {
+		if fp := h.fingerprint(ctx); fp != last {
 			last = fp
 			_ = h.LoadContext(ctx) // recorded in Status and the log
 		}
@@ -365,20 +381,21 @@ func (h *Holder) Watch(ctx context.Context) error {
 
 // fingerprint hashes the files' metadata and contents so that a change of
 // any kind, including an edit that keeps size and mtime, triggers a load.
-func (h *Holder) fingerprint() [sha256.Size]byte {
+// Its reads are bounded like a load's: a file that cannot be read (a FIFO,
+// a wedged mount) hashes as its error, and the next poll tries again.
+func (h *Holder) fingerprint(ctx context.Context) [sha256.Size]byte {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.ReadTimeout)
+	defer cancel()
 	hash := sha256.New()
 	add := func(path string) {
-		b, err := readCapped(path, MaxDocumentBytes)
+		b, err := fileread.Read(ctx, path, MaxDocumentBytes)
 		fmt.Fprintf(hash, "%s\x00%d\x00%v\x00", path, len(b), err)
 		hash.Write(b)
 	}
 	add(h.opts.Path)
-	entries, err := os.ReadDir(h.opts.SignaturesDir)
+	entries, err := fileread.ReadDir(ctx, h.opts.SignaturesDir, maxSignatureDirEntries)
 	fmt.Fprintf(hash, "dir\x00%v\x00", err)
-	for i, e := range entries {
-		if i >= 4*MaxSignatures {
-			break
-		}
+	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".sig") {
 			add(filepath.Join(h.opts.SignaturesDir, e.Name()))
 		}

@@ -1,6 +1,9 @@
 package allowlist
 
 import (
+	"log/slog"
+	"strings"
+
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // clock is a settable test clock.
@@ -144,19 +149,50 @@ func TestReadSignaturesLimits(t *testing.T) {
 	for i := 0; i <= MaxSignatures; i++ {
 		writeFile(t, filepath.Join(dir, string(rune('a'+i%26))+string(rune('a'+i/26))+".sig"), []byte("x"))
 	}
-	if _, err := ReadSignatures(dir); err == nil {
+	if _, err := ReadSignatures(t.Context(), dir); err == nil {
 		t.Errorf("ReadSignatures(%d files) = nil error", MaxSignatures+1)
 	}
 	dir = t.TempDir()
 	writeFile(t, filepath.Join(dir, "big.sig"), bytes.Repeat([]byte("x"), MaxSignatureBytes+1))
 	writeFile(t, filepath.Join(dir, "README"), []byte("ignored"))
-	if _, err := ReadSignatures(dir); err == nil {
+	if _, err := ReadSignatures(t.Context(), dir); err == nil {
 		t.Error("ReadSignatures(oversized) = nil error")
 	}
 	if err := os.Remove(filepath.Join(dir, "big.sig")); err != nil {
 		t.Fatal(err)
 	}
-	if sigs, err := ReadSignatures(dir); err != nil || len(sigs) != 0 {
+	if sigs, err := ReadSignatures(t.Context(), dir); err != nil || len(sigs) != 0 {
 		t.Errorf("ReadSignatures(no .sig) = %v, %v", sigs, err)
+	}
+}
+
+// TestHolderWarnsDuplicateKey: the gateway logs a key listed on two lines
+// of allowed_signers, naming it by fingerprint and line.
+func TestHolderWarnsDuplicateKey(t *testing.T) {
+	s := newAttackSetup(t)
+	dan := signer{principal: "dan@audit.example", Signer: s.alice.Signer}
+	tests := []struct {
+		name    string
+		signers []byte
+		warn    bool
+	}{
+		{"each key once", allowedSigners(s.alice, s.bob, s.carol), false},
+		{"alice's key also as dan", allowedSigners(s.alice, s.bob, s.carol, dan), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p := s.policy
+			p.AllowedSigners = tt.signers
+			NewHolder(HolderOptions{Path: "x", SignaturesDir: "y", Policy: p, State: &memoryStateStore{},
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			got := strings.Contains(logs.String(), "lists one key on several lines")
+			if got != tt.warn {
+				t.Fatalf("NewHolder(%s) warned = %v, want %v; log:\n%s", tt.name, got, tt.warn, logs.String())
+			}
+			if tt.warn && (!strings.Contains(logs.String(), ssh.FingerprintSHA256(s.alice.PublicKey())) || !strings.Contains(logs.String(), `"lines":[2,5]`)) {
+				t.Errorf("the warning does not name the key and its lines:\n%s", logs.String())
+			}
+		})
 	}
 }

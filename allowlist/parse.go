@@ -47,10 +47,10 @@ func ParseUnverified(raw []byte) (*Document, error) {
 		return nil, malformed("document is %d bytes, more than the limit of %d", len(raw), MaxDocumentBytes)
 	}
 	if bytes.HasPrefix(raw, []byte("\xef\xbb\xbf")) {
-		return nil, malformed("document starts with a byte order mark; save it as UTF-8 without BOM")
+		return nil, syntaxErr(1, SyntaxBOM, "document starts with a byte order mark; save it as UTF-8 without BOM")
 	}
 	if !utf8.Valid(raw) {
-		return nil, malformed("document is not valid UTF-8")
+		return nil, syntaxErr(invalidUTF8Line(raw), SyntaxNotUTF8, "document is not valid UTF-8")
 	}
 	if err := checkPlainText(raw); err != nil {
 		return nil, err
@@ -65,23 +65,25 @@ func ParseUnverified(raw []byte) (*Document, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, malformed("document is empty")
 		}
-		return nil, malformed("%v", err)
+		return nil, yamlError(err, "")
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		line := extra.Line
 		if err != nil {
-			return nil, malformed("trailing data after the document: %v", err)
+			return nil, yamlError(err, "trailing data after the document: ")
 		}
-		return nil, malformed("line %d: trailing data: a second YAML document is not allowed", line)
+		return nil, syntaxErr(extra.Line, SyntaxSecondDocument, "trailing data: a second YAML document is not allowed")
 	}
 	if err := checkNode(&root, ""); err != nil {
 		return nil, err
 	}
 	if len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, malformed("line %d: the document must be a mapping", root.Line)
+		return nil, syntaxErr(root.Line, SyntaxNotMapping, "the document must be a mapping")
 	}
 	if err := checkTopLevel(root.Content[0]); err != nil {
+		return nil, err
+	}
+	if err := checkLayout(raw, root.Content[0]); err != nil {
 		return nil, err
 	}
 	lines := destinationLines(root.Content[0])
@@ -94,6 +96,36 @@ func ParseUnverified(raw []byte) (*Document, error) {
 		return nil, malformed("%v", err)
 	}
 	return r.document(lines)
+}
+
+// reYAMLLine finds the line the YAML parser names in its errors.
+var reYAMLLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+
+// yamlError turns the YAML parser's "yaml: line N: …" into a SyntaxError
+// naming line N; other errors stay plain malformed errors.
+func yamlError(err error, prefix string) error {
+	if m := reYAMLLine.FindStringSubmatch(err.Error()); m != nil {
+		if n, cerr := strconv.Atoi(m[1]); cerr == nil {
+			return syntaxErr(n, SyntaxYAML, "%s%s", prefix, m[2])
+		}
+	}
+	return malformed("%s%v", prefix, err)
+}
+
+// invalidUTF8Line returns the line of the first byte that is not UTF-8.
+func invalidUTF8Line(raw []byte) int {
+	line := 1
+	for i := 0; i < len(raw); {
+		r, size := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		i += size
+	}
+	return line
 }
 
 // rawDocument mirrors the file. Scalars are strings so that this package,

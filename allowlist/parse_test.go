@@ -2,6 +2,8 @@ package allowlist
 
 import (
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -90,9 +92,7 @@ func TestParseMutations(t *testing.T) {
 	}{
 		{"unknown top-level field", "environment: test\n", "environment: test\ncolour: blue\n", "field colour not found"},
 		{"unknown destination field", "    timeout: 30s\n", "    timeout: 30s\n    retries: 3\n", "field retries not found"},
-		{"duplicate key", "version: 1\n", "version: 1\nversion: 2\n", `line 7: duplicate key "version" (first at line 6)`},
 		{"duplicate id", "id: acme-wild", "id: acme-charges", `duplicate id "acme-charges" (first at line 11)`},
-		{"trailing document", "", "---\nversion: 9\n", "trailing data"},
 		{"wrong format", "cardgate.allowlist/v1", "cardgate.allowlist/v2", "field format"},
 		{"wrong namespace", "namespace: cardgate-allowlist@v1", "namespace: git", "field namespace"},
 		{"version leading zero", "version: 1\n", "version: 01\n", "field version"},
@@ -122,13 +122,6 @@ func TestParseMutations(t *testing.T) {
 		{"percent", "https://api.acme.example/v1/charges", "https://api.acme.example/v1/ch%41rges", "percent"},
 		{"backslash", "https://api.acme.example/v1/charges", `https://api.acme.example/v1\charges`, "backslash"},
 		{"path parameter", "https://api.acme.example/v1/charges", "https://api.acme.example/v1/charges;x", "';'"},
-		{"line separator hides a key in a comment", "    timeout: 30s\n", "    timeout: 30s\n    # reviewed\u2028    unsafe_allow_ranges: [10.0.0.0/8]\n", "U+2028"},
-		{"paragraph separator", "    timeout: 30s\n", "    timeout: 30s\n    # x\u2029\n", "U+2029"},
-		{"next line", "    timeout: 30s\n", "    timeout: 30s\n    # x\u0085\n", "U+0085"},
-		{"carriage return", "version: 1\n", "version: 1\r\n", "carriage return"},
-		{"bidi override", "environment: test\n", "environment: test\n# \u202e\n", "U+202E"},
-		{"zero width space", "environment: test\n", "environment: test\n# a\u200bb\n", "U+200B"},
-		{"escape character", "environment: test\n", "environment: test\n# \x1b[2K\n", "U+001B"},
 		{"trailing slash", "https://api.acme.example/v1/charges", "https://api.acme.example/v1/charges/", "trailing slash"},
 		{"lowercase method", "methods: [POST]\n    callers: [billing]", "methods: [post]\n    callers: [billing]", "uppercase"},
 		{"connect", "methods: [POST]\n    callers: [billing]", "methods: [CONNECT]\n    callers: [billing]", "CONNECT"},
@@ -147,12 +140,6 @@ func TestParseMutations(t *testing.T) {
 		{"all addresses", "127.0.0.0/8", "0.0.0.0/0", "every address"},
 		{"timeout huge", "timeout: 30s", "timeout: 1h", "timeout"},
 		{"negative size", "max_response_bytes: 1048576", "max_response_bytes: -1", "max_response_bytes"},
-		{"anchor", "callers: [demo]", "callers: &c [demo]", "anchors"},
-		{"tag", "owner: platform@example.com", "owner: !!str platform@example.com", "explicit tags"},
-		{"bom", "# cardgate", "\ufeff# cardgate", "byte order mark"},
-		{"quoted key", "version: 1\n", "\"version\": 1\n", "must not be quoted"},
-		{"value on next line", "version: 1\n", "version:\n  1\n", "same line"},
-		{"block scalar", "environment: test\n", "environment: >-\n  test\n", "block scalars"},
 		{"ipv6 unbracketed", "https://127.0.0.1:9443/pay", "https://::1/pay", "host"},
 		{"ipv4 short", "https://127.0.0.1:9443/pay", "https://127.1:9443/pay", "all-digit"},
 	}
@@ -170,6 +157,128 @@ func TestParseMutations(t *testing.T) {
 			_, err := ParseUnverified([]byte(raw))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ParseUnverified(%s) = %v, want an error containing %q", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseTamper is the tamper table for the layout: each case is a form
+// that YAML reads one way and grep, diff or a reviewer's eye could read
+// another (AUDITING.md promises that grep reads the header reliably). The
+// refusal must be a *SyntaxError with the code and the line of the form.
+func TestParseTamper(t *testing.T) {
+	good := string(readFixture(t, "allowlist.yaml"))
+	tests := []struct {
+		name     string
+		old, new string // new replaces the first old; old "" appends new
+		code     SyntaxCode
+		line     int
+	}{
+		// The header: every top-level line is exactly "key: value".
+		{"space before colon", "version: 1\n", "version : 1\n", SyntaxKeySpacing, 6},
+		{"two spaces after colon", "version: 1\n", "version:  1\n", SyntaxKeySpacing, 6},
+		{"top-level key indented", "version: 1\n", " version: 1\n", SyntaxYAML, 6},
+		{"top-level single quotes", "environment: test\n", "environment: 'test'\n", SyntaxTopLevelLine, 5},
+		{"top-level escape in quotes", "environment: test\n", `environment: "te\x73t"` + "\n", SyntaxTopLevelLine, 5},
+		{"top-level value with a space", "environment: test\n", "environment: test test\n", SyntaxTopLevelLine, 5},
+		{"top-level quoted value spans lines", "environment: test\n", "environment: \"test\nversion: 9\"\n", SyntaxMultiLine, 5},
+		{"top-level empty value", `prev_sha256: ""`, "prev_sha256:", SyntaxEmptyValue, 9},
+		{"value on next line", "version: 1\n", "version:\n  1\n", SyntaxValueNextLine, 6},
+		{"block scalar", "environment: test\n", "environment: >-\n  test\n", SyntaxBlockScalar, 5},
+		{"flow list spans lines at top level", "destinations:\n", "callers_note: [a,\nversion: 9]\ndestinations:\n", SyntaxMultiLine, 10},
+		{"quoted key", "version: 1\n", "\"version\": 1\n", SyntaxKeyForm, 6},
+		{"complex key", "version: 1\n", "? version\n: 1\n", SyntaxValueNextLine, 6},
+		{"duplicate key", "version: 1\n", "version: 1\nversion: 2\n", SyntaxDuplicateKey, 7},
+		{"flow top-level mapping", good, "{format: cardgate.allowlist/v1}\n", SyntaxFlowMapping, 1},
+		// The issue's case: a quoted purpose whose second line, at
+		// column 0, reads as a version to grep '^version:'.
+		{"quoted purpose with a version line", "    purpose: card payments for subscriptions\n", "    purpose: \"card payments for subscriptions\nversion: 9\"\n", SyntaxMultiLine, 12},
+		{"quoted purpose with a full key line", "    purpose: card payments for subscriptions\n", "    purpose: \"card payments\nversion: 9\n    \"\n", SyntaxMultiLine, 12},
+		{"single-quoted purpose spans lines", "    purpose: card payments for subscriptions\n", "    purpose: 'card payments\nversion: 9'\n", SyntaxMultiLine, 12},
+		{"quoted purpose hides a comment-like line", "    purpose: card payments for subscriptions\n", "    purpose: \"card\n\n# unsafe_allow_ranges: [10.0.0.0/8]\n     payments\"\n", SyntaxMultiLine, 12},
+		{"plain purpose spans lines", "    purpose: card payments for subscriptions\n", "    purpose: card payments\n      for subscriptions\n", SyntaxMultiLine, 13},
+		{"block scalar purpose", "    purpose: card payments for subscriptions\n", "    purpose: |\n      card payments\n", SyntaxBlockScalar, 12},
+		// Entries: each line shows one complete key or item.
+		{"entry key space before colon", "    url: https://api.acme.example/v1/charges", "    url : https://api.acme.example/v1/charges", SyntaxKeySpacing, 14},
+		{"entry value on next line", "    owner: billing@example.com\n    url: https://api.acme", "    owner:\n      billing@example.com\n    url: https://api.acme", SyntaxValueNextLine, 13},
+		{"entry empty value", "    timeout: 30s\n", "    timeout:\n", SyntaxEmptyValue, 18},
+		{"flow list spans lines", "fields: [number, exp_month, exp_year, cvc]", "fields: [number, exp_month,\n      exp_year, cvc]", SyntaxMultiLine, 17},
+		{"flow mapping in an entry", "    tls:\n      spki_pins: [\"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]\n      ca_bundle: acme-private\n      client_cert: acme-mtls\n", "    tls: {ca_bundle: acme-private}\n", SyntaxFlowMapping, 28},
+		{"flow list closes on the next line", "fields: [number, exp_month, exp_year, cvc]", "fields: [number, exp_month, exp_year, cvc\n      ]", SyntaxMultiLine, 18},
+		{"lone dash", "  - id: acme-wild\n", "  -\n    id: acme-wild\n", SyntaxMultiLine, 20},
+		{"duplicate entry key", "    timeout: 30s\n", "    timeout: 30s\n    timeout: 1s\n", SyntaxDuplicateKey, 19},
+		{"anchor", "callers: [demo]", "callers: &c [demo]", SyntaxAnchor, 37},
+		{"merge key", "    timeout: 30s\n", "    timeout: 30s\n    <<: {timeout: 1s}\n", SyntaxMergeKey, 19},
+		{"tag", "owner: platform@example.com", "owner: !!str platform@example.com", SyntaxTag, 34},
+		// Documents.
+		{"document start", "# cardgate", "---\n# cardgate", SyntaxDocumentMarker, 1},
+		{"document end", "", "...\n", SyntaxDocumentMarker, 40},
+		{"document end then comment", "", "...\n# version: 9\n", SyntaxDocumentMarker, 40},
+		{"second document", "", "---\nversion: 9\n", SyntaxSecondDocument, 40},
+		// Characters.
+		{"tab after colon", "version: 1\n", "version:\t1\n", SyntaxTab, 6},
+		{"tab in a comment", "# the auditors", "#\tthe auditors", SyntaxTab, 2},
+		{"carriage return", "version: 1\n", "version: 1\r\n", SyntaxCarriageReturn, 6},
+		{"bom", "# cardgate", "\ufeff# cardgate", SyntaxBOM, 1},
+		{"not utf-8", "# the auditors", "# the \xffauditors", SyntaxNotUTF8, 2},
+		{"line separator hides a key in a comment", "    timeout: 30s\n", "    timeout: 30s\n    # reviewed\u2028    unsafe_allow_ranges: [10.0.0.0/8]\n", SyntaxLineSeparator, 19},
+		{"paragraph separator", "    timeout: 30s\n", "    timeout: 30s\n    # x\u2029\n", SyntaxLineSeparator, 19},
+		{"next line", "    timeout: 30s\n", "    timeout: 30s\n    # x\u0085\n", SyntaxControl, 19},
+		{"bidi override", "environment: test\n", "environment: test\n# \u202e\n", SyntaxFormatCharacter, 6},
+		{"zero width space", "environment: test\n", "environment: test\n# a\u200bb\n", SyntaxFormatCharacter, 6},
+		{"escape character", "environment: test\n", "environment: test\n# \x1b[2K\n", SyntaxControl, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var raw string
+			switch {
+			case tt.old == "":
+				raw = good + tt.new
+			case !strings.Contains(good, tt.old):
+				t.Fatalf("fixture lacks %q", tt.old)
+			default:
+				raw = strings.Replace(good, tt.old, tt.new, 1)
+			}
+			_, err := ParseUnverified([]byte(raw))
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("ParseUnverified(%s) = %v, want a *SyntaxError", tt.name, err)
+			}
+			if se.Code != tt.code || se.Line != tt.line {
+				t.Errorf("ParseUnverified(%s) = %v (code %s, line %d), want code %s at line %d", tt.name, err, se.Code, se.Line, tt.code, tt.line)
+			}
+			if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), fmt.Sprintf("allowlist: line %d: ", tt.line)) {
+				t.Errorf("error %q must match ErrMalformed and start with the line", err)
+			}
+		})
+	}
+}
+
+// TestParseLayoutAccepts: the forms the layout rules keep, each read by
+// AUDITING.md's grep recipe as the gateway reads it.
+func TestParseLayoutAccepts(t *testing.T) {
+	good := string(readFixture(t, "allowlist.yaml"))
+	tests := []struct{ name, old, new string }{
+		{"comment after a header value", "version: 1\n", "version: 1   # first version\n"},
+		{"trailing spaces", "environment: test\n", "environment: test  \n"},
+		{"quoted header value", "environment: test\n", "environment: \"test\"\n"},
+		{"comment after destinations", "destinations:\n", "destinations:  # reviewed 2026-11-01\n"},
+		{"comment lines inside entries", "    timeout: 30s\n", "    # why: slow processor\n    timeout: 30s\n"},
+		{"block list items", "    fields: [number]\n", "    fields:\n      - number\n"},
+		{"quoted purpose with a colon", "    purpose: local test processor for the demo\n", "    purpose: \"local: test processor\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.old) {
+				t.Fatalf("fixture lacks %q", tt.old)
+			}
+			raw := []byte(strings.Replace(good, tt.old, tt.new, 1))
+			doc, err := ParseUnverified(raw)
+			if err != nil {
+				t.Fatalf("ParseUnverified(%s) = %v", tt.name, err)
+			}
+			if err := checkGrepReadsHeader(raw, doc); err != nil {
+				t.Errorf("ParseUnverified(%s): %v", tt.name, err)
 			}
 		})
 	}

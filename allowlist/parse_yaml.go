@@ -25,14 +25,17 @@ func checkPlainText(raw []byte) error {
 		case r == '\n':
 			line++
 		case r == '\t':
+			// A tab shows as any width: the indentation a reviewer sees is
+			// not the one YAML counts.
+			return syntaxErr(line, SyntaxTab, "tab character; indent and separate with spaces")
 		case r == '\r':
-			return malformed("line %d: carriage return; save the file with LF line ends", line)
+			return syntaxErr(line, SyntaxCarriageReturn, "carriage return; save the file with LF line ends")
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
-			return malformed("line %d: control character U+%04X", line, r)
+			return syntaxErr(line, SyntaxControl, "control character U+%04X", r)
 		case r == 0x2028 || r == 0x2029:
-			return malformed("line %d: Unicode line or paragraph separator U+%04X, which YAML reads as a line break but diff and grep do not", line, r)
+			return syntaxErr(line, SyntaxLineSeparator, "Unicode line or paragraph separator U+%04X, which YAML reads as a line break but diff and grep do not", r)
 		case unicode.Is(unicode.Cf, r):
-			return malformed("line %d: invisible format character U+%04X", line, r)
+			return syntaxErr(line, SyntaxFormatCharacter, "invisible format character U+%04X", r)
 		}
 		i += size
 	}
@@ -42,31 +45,31 @@ func checkPlainText(raw []byte) error {
 // checkNode walks the tree refusing what a plain reading would not show.
 func checkNode(n *yaml.Node, at string) error {
 	if n.Kind == yaml.AliasNode {
-		return malformed("line %d: %saliases are not allowed; write the value out", n.Line, at)
+		return syntaxErr(n.Line, SyntaxAlias, "%saliases are not allowed; write the value out", at)
 	}
 	if n.Anchor != "" {
-		return malformed("line %d: %sanchors are not allowed", n.Line, at)
+		return syntaxErr(n.Line, SyntaxAnchor, "%sanchors are not allowed", at)
 	}
 	if n.Style&yaml.TaggedStyle != 0 {
-		return malformed("line %d: %sexplicit tags (%s) are not allowed", n.Line, at, n.Tag)
+		return syntaxErr(n.Line, SyntaxTag, "%sexplicit tags (%s) are not allowed", at, n.Tag)
 	}
 	if n.Kind == yaml.MappingNode {
 		seen := make(map[string]int, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode {
-				return malformed("line %d: %skeys must be plain strings", k.Line, at)
+				return syntaxErr(k.Line, SyntaxKeyForm, "%skeys must be plain strings", at)
 			}
 			if k.Style != 0 {
 				// Quoted keys defeat `grep '^version:'`, which AUDITING.md
 				// tells reviewers they can rely on.
-				return malformed("line %d: %skey %q must not be quoted", k.Line, at, k.Value)
+				return syntaxErr(k.Line, SyntaxKeyForm, "%skey %q must not be quoted", at, k.Value)
 			}
 			if k.Value == "<<" {
-				return malformed("line %d: %smerge keys are not allowed", k.Line, at)
+				return syntaxErr(k.Line, SyntaxMergeKey, "%smerge keys are not allowed", at)
 			}
 			if first, dup := seen[k.Value]; dup {
-				return malformed("line %d: %sduplicate key %q (first at line %d)", k.Line, at, k.Value, first)
+				return syntaxErr(k.Line, SyntaxDuplicateKey, "%sduplicate key %q (first at line %d)", at, k.Value, first)
 			}
 			seen[k.Value] = k.Line
 		}
@@ -87,15 +90,15 @@ func checkNode(n *yaml.Node, at string) error {
 // values sit on their key's line ("version: 3", not "version:\n  3").
 func checkTopLevel(m *yaml.Node) error {
 	if m.Style&yaml.FlowStyle != 0 {
-		return malformed("line %d: the document must be a block mapping, not {…}", m.Line)
+		return syntaxErr(m.Line, SyntaxFlowMapping, "the document must be a block mapping, not {…}")
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if v.Kind == yaml.ScalarNode && v.Line != k.Line {
-			return malformed("line %d: %s: write the value on the same line as the key", k.Line, k.Value)
+			return syntaxErr(k.Line, SyntaxValueNextLine, "%s: write the value on the same line as the key", k.Value)
 		}
 		if v.Kind == yaml.ScalarNode && v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-			return malformed("line %d: %s: block scalars (| or >) are not allowed here", k.Line, k.Value)
+			return syntaxErr(k.Line, SyntaxBlockScalar, "%s: block scalars (| or >) are not allowed here", k.Value)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -116,6 +117,47 @@ func (as *AllowedSigners) group() {
 // Groups returns how many independent signers the file lists: the largest
 // threshold that can ever be met.
 func (as *AllowedSigners) Groups() int { return as.nGroups }
+
+// DuplicateKey is a key that allowed_signers lists on more than one line.
+type DuplicateKey struct {
+	Fingerprint string   // SHA256:… as ssh-keygen -l prints it
+	Lines       []int    // every line that lists the key, ascending
+	Principals  []string // every principal of those lines, sorted, each once
+}
+
+// DuplicateKeys returns the keys listed on more than one line, in the
+// order of their first line. Such a key is one signer together with every
+// principal on its lines (see Groups), and Verify counts it so; but
+// ssh-keygen -Y find-principals names only the principals of the first
+// line, so an auditor's count by principal can put two of those names, or
+// the key's and another key's, down as two signers. The gateway logs, and
+// `cardgate allowlist verify` prints, a warning for each.
+func (as *AllowedSigners) DuplicateKeys() []DuplicateKey {
+	byKey := map[string]*DuplicateKey{}
+	var order []string
+	for _, e := range as.entries {
+		d, ok := byKey[e.keyBlob]
+		if !ok {
+			d = &DuplicateKey{Fingerprint: ssh.FingerprintSHA256(e.key)}
+			byKey[e.keyBlob] = d
+			order = append(order, e.keyBlob)
+		}
+		d.Lines = append(d.Lines, e.line)
+		for _, p := range e.principals {
+			if !slices.Contains(d.Principals, p) {
+				d.Principals = append(d.Principals, p)
+			}
+		}
+	}
+	var out []DuplicateKey
+	for _, k := range order {
+		if d := byKey[k]; len(d.Lines) > 1 {
+			sort.Strings(d.Principals)
+			out = append(out, *d)
+		}
+	}
+	return out
+}
 
 func parseSignerLine(line string) (signerEntry, error) {
 	var e signerEntry

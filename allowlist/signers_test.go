@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -123,6 +124,39 @@ func TestAllowedSignersMatchesKeygen(t *testing.T) {
 			p, _, _ := as.lookup(s.PublicKey(), Namespace, time.Now())
 			if (len(p) > 0) != (keygenErr == nil) {
 				t.Errorf("allowed_signers %q: cardgate permits=%v, ssh-keygen err=%v", opts, len(p) > 0, keygenErr)
+			}
+		})
+	}
+}
+
+func TestDuplicateKeys(t *testing.T) {
+	k1, k2, k3 := newSigner(t, "", "ed25519"), newSigner(t, "", "ecdsa"), newSigner(t, "", "ed25519")
+	line := func(p string, s signer) string { return p + " " + string(ssh.MarshalAuthorizedKey(s.PublicKey())) }
+	fp := func(s signer) string { return ssh.FingerprintSHA256(s.PublicKey()) }
+	tests := []struct {
+		name string
+		file string
+		want []DuplicateKey
+	}{
+		{"each key once", line("alice", k1) + line("bob", k2), nil},
+		{"one line, two names", line("alice,alice@hw", k1) + line("bob", k2), nil},
+		{"one principal, two keys", line("alice", k1) + line("alice", k2), nil},
+		{"a key under two names", "# pinned\n" + line("alice", k1) + line("bob", k2) + line("dan", k1),
+			[]DuplicateKey{{Fingerprint: fp(k1), Lines: []int{2, 4}, Principals: []string{"alice", "dan"}}}},
+		{"two keys each twice", line("alice", k1) + line("bob", k2) + line("dan,alice", k1) + line("erin", k2) + line("carol", k3),
+			[]DuplicateKey{
+				{Fingerprint: fp(k1), Lines: []int{1, 3}, Principals: []string{"alice", "dan"}},
+				{Fingerprint: fp(k2), Lines: []int{2, 4}, Principals: []string{"bob", "erin"}},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as, err := ParseAllowedSigners([]byte(tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, as.DuplicateKeys()); diff != "" {
+				t.Errorf("DuplicateKeys() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // State is the rollback high-water mark: the highest version ever
@@ -113,14 +115,17 @@ func NewFileStateStore(path string) *FileStateStore { return &FileStateStore{pat
 func (f *FileStateStore) String() string { return "file " + f.path }
 
 // Load reads the file.
-func (f *FileStateStore) Load(context.Context) (State, error) {
+func (f *FileStateStore) Load(ctx context.Context) (State, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.read()
+	return f.read(ctx)
 }
 
-func (f *FileStateStore) read() (State, error) {
-	b, err := os.ReadFile(f.path)
+// maxStateBytes caps the state file; it holds one small JSON object.
+const maxStateBytes = 4 << 10
+
+func (f *FileStateStore) read(ctx context.Context) (State, error) {
+	b, err := fileread.Read(ctx, f.path, maxStateBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{}, nil
 	}
@@ -139,7 +144,7 @@ func (f *FileStateStore) read() (State, error) {
 }
 
 // Advance checks and records next.
-func (f *FileStateStore) Advance(_ context.Context, next Successor) error {
+func (f *FileStateStore) Advance(ctx context.Context, next Successor) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	lock, err := os.OpenFile(f.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
@@ -152,7 +157,7 @@ func (f *FileStateStore) Advance(_ context.Context, next Successor) error {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it anyway
 
-	cur, err := f.read()
+	cur, err := f.read(ctx)
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,25 @@ func TestAttacks(t *testing.T) {
 			want: result{ProblemThreshold, []string{StatusValid, StatusDuplicate}},
 		},
 		{
+			// The case: alice's key is listed again as "dan", and
+			// dan has a second key. find-principals names the first key
+			// "alice" and the second "dan", so a count by principal sees
+			// two signers; the key links them into one.
+			name: "a key listed twice links two names and another key",
+			policy: func(p Policy) Policy {
+				dan := signer{principal: "dan@audit.example", Signer: s.alice.Signer}
+				dan2 := newSigner(t, "dan@audit.example", "ed25519")
+				p.AllowedSigners = allowedSigners(s.alice, dan, dan2, s.bob)
+				s.carol = dan2 // reuse the slot for dan's second key
+				return p
+			},
+			raw: v1,
+			sigs: func(raw []byte) []Signature {
+				return []Signature{mustSign(t, raw, s.alice, "alice.sig"), mustSign(t, raw, s.carol, "dan.sig")}
+			},
+			want: result{ProblemThreshold, []string{StatusValid, StatusSameSigner}},
+		},
+		{
 			name: "one principal with two keys",
 			policy: func(p Policy) Policy {
 				alice2 := newSigner(t, "alice@audit.example", "ed25519")

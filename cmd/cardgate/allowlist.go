@@ -35,15 +35,15 @@ func runAllowlist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	switch args[0] {
 	case "verify":
-		return allowlistVerify(args[1:], stdout, stderr)
+		return allowlistVerify(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return allowlistSign(args[1:], stdout, stderr)
+		return allowlistSign(ctx, args[1:], stdout, stderr)
 	case "diff":
-		return allowlistDiff(args[1:], stdout, stderr)
+		return allowlistDiff(ctx, args[1:], stdout, stderr)
 	case "show":
-		return allowlistShow(args[1:], stdout, stderr)
+		return allowlistShow(ctx, args[1:], stdout, stderr)
 	case "next":
-		return allowlistNext(args[1:], stdout, stderr)
+		return allowlistNext(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, allowlistUsage)
 		return nil
@@ -96,12 +96,4 @@ func untilText(t, now time.Time) string {
 		return fmt.Sprintf("in %d days", int(d.Hours()/24))
 	}
 	return "in " + d.Round(time.Minute).String()
-}
-
-func joinFields(fs []allowlist.Field) string {
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ",")
 }

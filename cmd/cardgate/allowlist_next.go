@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 	"github.com/cardgate/cardgate/allowlist"
 )
 
-func allowlistNext(args []string, stdout, stderr io.Writer) error {
+func allowlistNext(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("next", "[--validity D] [--out NEW] FILE",
 		"Starts the next version of FILE: version+1, prev_sha256 = sha256 of FILE,\n"+
 			"issued_at = now, expires = now + validity. Only those lines are edited, so\n"+
@@ -23,7 +24,7 @@ func allowlistNext(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, 1); err != nil || fs.NArg() == 0 {
 		return err
 	}
-	raw, err := allowlist.ReadDocument(fs.Arg(0))
+	raw, err := allowlist.ReadDocument(ctx, fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("allowlist next: %w", err)
 	}

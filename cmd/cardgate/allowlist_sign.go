@@ -3,19 +3,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/internal/fileread"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
 
-func allowlistSign(args []string, stdout, stderr io.Writer) error {
+func allowlistSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sign", "(--key PRIVATE_KEY | --agent FINGERPRINT) [--out FILE.sig] FILE",
 		"Signs the exact bytes of FILE in namespace "+allowlist.Namespace+".\n"+
 			"The output is what `ssh-keygen -Y sign -n "+allowlist.Namespace+"` writes.\n"+
@@ -35,7 +38,7 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	raw, err := allowlist.ReadDocument(file)
+	raw, err := allowlist.ReadDocument(ctx, file)
 	if err != nil {
 		return fmt.Errorf("allowlist sign: %w", err)
 	}
@@ -45,7 +48,7 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 	}
 	var signer ssh.Signer
 	if *keyPath != "" {
-		pem, err := os.ReadFile(*keyPath)
+		pem, err := fileread.Read(ctx, *keyPath, maxPrivateKeyBytes)
 		if err != nil {
 			return fmt.Errorf("allowlist sign: %w", err)
 		}
@@ -74,11 +77,17 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if *force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		// O_NONBLOCK: --force over a FIFO fails at once (no reader)
+		// instead of waiting for one; the check below refuses the rest.
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NONBLOCK
 	}
 	f, err := os.OpenFile(*out, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("allowlist sign: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("allowlist sign: %s: not a regular file", *out)
 	}
 	if _, err := f.Write(armored); err != nil {
 		f.Close()
@@ -91,6 +100,10 @@ func allowlistSign(args []string, stdout, stderr io.Writer) error {
 		file, doc.Version, doc.Environment, allowlist.SHA256Hex(raw), signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), *out)
 	return nil
 }
+
+// maxPrivateKeyBytes caps a --key file; an RSA-16384 key in PEM is far
+// smaller.
+const maxPrivateKeyBytes = 64 << 10
 
 // Bounds on talking to ssh-agent.
 const (

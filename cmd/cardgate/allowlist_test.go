@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,4 +319,118 @@ func TestAllowlistSignAgent(t *testing.T) {
 			t.Errorf("sign --agent with an unknown key wrote a signature")
 		}
 	})
+}
+
+// TestAllowlistDiffNewDestination: the command prints what review.Diff
+// returns, each widening line marked, and --fail-on-widen fails on them.
+func TestAllowlistDiffNewDestination(t *testing.T) {
+	dir := t.TempDir()
+	v1 := allowlistDoc(time.Now())
+	v2, err := nextVersion(v1, time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 = append(v2, `  - id: local
+    purpose: a processor on a private link
+    owner: billing@example.com
+    url: https://10.20.0.5/pay
+    methods: [POST]
+    callers: [billing]
+    fields: [number]
+    card_headers: [X-Card-Token]
+    unsafe_allow_ranges: [10.20.0.0/16]
+    tls:
+      ca_bundle: private-link
+`...)
+	for name, b := range map[string][]byte{"v1.yaml": v1, "v2.yaml": v2} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := runAL(t, "diff", "--fail-on-widen", filepath.Join(dir, "v1.yaml"), filepath.Join(dir, "v2.yaml"))
+	if err == nil {
+		t.Errorf("diff --fail-on-widen with a new destination = nil error\n%s", out)
+	}
+	for _, want := range []string{
+		"WIDENS + local: unsafe range 10.20.0.0/16\n",
+		"WIDENS + local: card header X-Card-Token\n",
+		"WIDENS + local: CA bundle private-link (replaces the system roots)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestAllowlistVerifyWarnsDuplicateKey: verify warns when allowed_signers
+// lists one key under two names, and counts that key once.
+func TestAllowlistVerifyWarnsDuplicateKey(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", p("alice"))
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "bob", "-f", p("bob"))
+	key := func(who string) string {
+		pub, err := os.ReadFile(p(who + ".pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(pub))
+		return f[0] + " " + f[1]
+	}
+	signers := "alice@audit.example " + key("alice") + "\nbob@audit.example " + key("bob") + "\ndan@audit.example " + key("alice") + "\n"
+	if err := os.WriteFile(p("allowed_signers"), []byte(signers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p("v1.sigs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "dan"} {
+		if out, err := runAL(t, "sign", "--key", p("alice"), "--out", p("v1.sigs/"+name+".sig"), p("v1.yaml")); err != nil {
+			t.Fatalf("sign = %v\n%s", err, out)
+		}
+	}
+	out, err := runAL(t, "verify", "--allowed-signers", p("allowed_signers"), "--threshold", "2", "--environment", "test", p("v1.yaml"))
+	if err == nil || !strings.Contains(out, "threshold: 1 of 2 distinct signers: NOT met") {
+		t.Errorf("verify with one key signing as alice and dan = %v, want 1 of 2\n%s", err, out)
+	}
+	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", p("alice.pub")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "lists key " + strings.Fields(string(fp))[1] + " on lines 1, 3 (principals alice@audit.example, dan@audit.example): it counts as ONE signer"
+	if !strings.Contains(out, "warning: ") || !strings.Contains(out, want) {
+		t.Errorf("verify output lacks the warning %q:\n%s", want, out)
+	}
+}
+
+// TestAllowlistSignForceOverFIFO: --force over a FIFO named like the
+// signature fails at once rather than waiting for a reader.
+func TestAllowlistSignForceOverFIFO(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", p("alice"))
+	if err := os.WriteFile(p("v1.yaml"), allowlistDoc(time.Now()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p("v1.yaml.sig"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		var out bytes.Buffer
+		done <- runAllowlist(ctx, []string{"sign", "--force", "--key", p("alice"), p("v1.yaml")}, &out, &out)
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("sign --force over a FIFO = nil error")
+		}
+	case <-ctx.Done():
+		t.Fatal("sign --force over a FIFO blocked")
+	}
 }

@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
 )
 
-func allowlistVerify(args []string, stdout, stderr io.Writer) error {
+func allowlistVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", "--allowed-signers F --threshold M --environment E [flags] FILE",
 		"Verifies FILE exactly as the gateway does: every detached signature in --sigs\n"+
 			"against the pinned allowed_signers, the threshold over distinct keys and\n"+
@@ -49,11 +50,11 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 		}
 		now = func() time.Time { return t }
 	}
-	signers, err := os.ReadFile(*signersPath)
+	signers, err := allowlist.ReadAllowedSigners(ctx, *signersPath)
 	if err != nil {
 		return fmt.Errorf("allowlist verify: %w", err)
 	}
-	raw, sigs, err := readSignedSet(file, *sigsDir)
+	raw, sigs, err := readSignedSet(ctx, file, *sigsDir)
 	if err != nil {
 		return fmt.Errorf("allowlist verify: %w", err)
 	}
@@ -73,6 +74,12 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "parse:\t%v\n", perr)
 	}
 	w.Flush()
+	if as, err := allowlist.ParseAllowedSigners(signers); err == nil {
+		for _, d := range as.DuplicateKeys() {
+			fmt.Fprintf(stdout, "warning: %s lists key %s on lines %s (principals %s): it counts as ONE signer; ssh-keygen -Y find-principals names only the first line's principals\n",
+				*signersPath, d.Fingerprint, joinInts(d.Lines), strings.Join(d.Principals, ", "))
+		}
+	}
 
 	a, verr := allowlist.Verify(raw, sigs, policy)
 	var results []allowlist.SignatureResult
@@ -103,7 +110,7 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "threshold: %d of %d distinct signers: %s\n", counted, *threshold, met)
 
 	if verr == nil {
-		verr = checkChain(a, *prev, *state)
+		verr = checkChain(ctx, a, *prev, *state)
 	}
 	if verr != nil {
 		fmt.Fprintf(stdout, "result: REFUSED: %v\n", verr)
@@ -115,10 +122,10 @@ func allowlistVerify(args []string, stdout, stderr io.Writer) error {
 
 // checkChain applies the rollback rules against an earlier file or a
 // state file, without writing anything.
-func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
+func checkChain(ctx context.Context, a *allowlist.Allowlist, prevPath, statePath string) error {
 	next := allowlist.Successor{Version: a.Doc.Version, SHA256: a.SHA256, PrevSHA256: a.Doc.PrevSHA256}
 	if prevPath != "" {
-		prevRaw, err := os.ReadFile(prevPath)
+		prevRaw, err := allowlist.ReadDocument(ctx, prevPath)
 		if err != nil {
 			return fmt.Errorf("--prev: %w", err)
 		}
@@ -134,7 +141,7 @@ func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
 		}
 	}
 	if statePath != "" {
-		st, err := allowlist.NewFileStateStore(statePath).Load(context.Background())
+		st, err := allowlist.NewFileStateStore(statePath).Load(ctx)
 		if err != nil {
 			return fmt.Errorf("--state: %w", err)
 		}
@@ -146,14 +153,22 @@ func checkChain(a *allowlist.Allowlist, prevPath, statePath string) error {
 }
 
 // readSignedSet reads FILE and every *.sig in dir, as the gateway does.
-func readSignedSet(file, dir string) ([]byte, []allowlist.Signature, error) {
-	raw, err := allowlist.ReadDocument(file)
+func readSignedSet(ctx context.Context, file, dir string) ([]byte, []allowlist.Signature, error) {
+	raw, err := allowlist.ReadDocument(ctx, file)
 	if err != nil {
 		return nil, nil, err
 	}
-	sigs, err := allowlist.ReadSignatures(dir)
+	sigs, err := allowlist.ReadSignatures(ctx, dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return raw, sigs, nil
+}
+
+func joinInts(n []int) string {
+	s := make([]string, len(n))
+	for i, v := range n {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ", ")
 }

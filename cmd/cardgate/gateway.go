@@ -69,7 +69,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		log.Warn("allowlist.threshold is 1: a single signer can change where cards may be sent; use 2 or more")
 	}
 
-	signers, err := os.ReadFile(cfg.Allowlist.AllowedSigners)
+	signers, err := allowlist.ReadAllowedSigners(ctx, cfg.Allowlist.AllowedSigners)
 	if err != nil {
 		return nil, fmt.Errorf("allowlist.allowed_signers: %w", err)
 	}

@@ -38,6 +38,10 @@ flags:
 
 // runAudit runs "cardgate audit …".
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		fmt.Fprint(stderr, auditUsage)
+		return errHelp
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
@@ -50,15 +54,13 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(anchors.flag(false), "expect", "a hash that must be on its chain (repeatable)")
 	fs.Var(anchors.flag(true), "expect-last", "a hash that must be its chain's last record (repeatable)")
 
-	files, err := parseInterspersed(fs, args[1:])
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
+	if err := parseCommand(fs, args[1:]); err != nil {
 		return err
 	}
+	files := fs.Args()
 
 	var rep *audit.Report
+	var err error
 	switch {
 	case *cfgPath != "" && *addrs == "" && len(files) == 0:
 		rep, err = verifyConfigured(ctx, *cfgPath, *stream, anchors)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,23 +41,34 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stderr, keysUsage)
 		return errUsage
 	}
-	if args[0] == "init" && len(args) == 2 && args[1] != "-config" && args[1] != "--config" {
-		if err := vaultclient.CreateLocalKeyring(args[1]); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "created development keyring", args[1])
-		return nil
+	if isHelp(args[0]) {
+		fmt.Fprint(stderr, keysUsage)
+		return errHelp
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	switch args[0] {
+	case "init", "status", "rotate", "rewrap", "retire":
+	default:
+		fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", args[0], keysUsage)
+		return errUsage
+	}
+	fs := commandFlags("keys "+args[0], keysUsage+"\nflags:\n", stderr)
 	path := fs.String("config", "", "the gateway's configuration `file`")
 	cursor := fs.String("cursor", "", "rewrap: resume from this `cursor`, as printed by an interrupted run")
 	batch := fs.Int("batch", vaultclient.DefaultRewrapBatch, "rewrap: records per key-backend call")
 	minVersion := fs.Uint("min-version", 0, "retire: the lowest key `version` that stays usable")
 	force := fs.Bool("force", false, "retire: even if records are still sealed under older versions (they become unreadable)")
 	destroy := fs.Bool("destroy", false, "retire (hsm): destroy the old key objects in the token; irreversible")
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
+	if err := parseCommand(fs, args[1:]); err != nil {
+		return err
+	}
+	if args[0] == "init" && *path == "" && fs.NArg() == 1 {
+		// "keys init FILE": a development keyring, not a backend's keys.
+		// Flags are parsed first, so "-h" is help, never a file name.
+		if err := vaultclient.CreateLocalKeyring(fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "created development keyring", fs.Arg(0))
+		return nil
 	}
 	if *path == "" || fs.NArg() != 0 {
 		fmt.Fprint(stderr, keysUsage)
@@ -88,8 +98,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return keysRetire(ctx, cfg, log, stdout, uint32(*minVersion), *force, *destroy)
 	}
-	fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", args[0], keysUsage)
-	return errUsage
+	return errUsage // not reached: the command was checked above
 }
 
 // keyer is what the gateway needs from a key backend.

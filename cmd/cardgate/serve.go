@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,11 +13,23 @@ import (
 	"github.com/cardgate/cardgate/config"
 )
 
+const serveUsage = `usage: cardgate serve [-config FILE]
+
+Runs the gateway. The whole configuration is checked first, and every
+problem in it (and every file it names that cannot be read) is reported at
+once, before anything is connected to.
+
+flags:
+`
+
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "cardgate.yaml", "the configuration file")
-	if err := fs.Parse(args); err != nil {
+	fs := commandFlags("serve", serveUsage, stderr)
+	path := fs.String("config", "cardgate.yaml", "the configuration `file`")
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
 		return errUsage
 	}
 	cfg, err := config.Load(*path, os.Getenv)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cardgate/cardgate/api"
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/vaultclient"
 )
@@ -131,6 +132,37 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (keyer, 
 		return k, nil
 	}
 	return nil, fmt.Errorf("keys.backend: %q is not supported", cfg.Keys.Backend)
+}
+
+// unsafeLocalKeys reports whether the local keyring runs outside dev mode,
+// which only keys.local.unsafe_allow_outside_dev permits.
+func unsafeLocalKeys(cfg config.Config) bool {
+	return cfg.Keys.Backend == config.KeysLocal && cfg.Mode != config.ModeDev
+}
+
+// unsafeLocalKeysWarning is logged at every start with the local keyring
+// outside dev mode, and is the key_custody readiness detail.
+const unsafeLocalKeysWarning = "UNSAFE: local keyring outside dev mode (keys.local.unsafe_allow_outside_dev): " +
+	"this gateway holds its own key-encryption key in a file, so there is no key custody; use keys.backend hsm or vault"
+
+// keyCustodyCheck is the key_custody readiness check: it says where the
+// key-encryption keys live. It never fails (the cards check covers the
+// backend being reachable), but with the local keyring outside dev mode its
+// detail says UNSAFE, so a readiness dashboard shows it on every replica,
+// not only in a start-up log line that scrolls away.
+func keyCustodyCheck(cfg config.Config) api.Check {
+	var detail string
+	switch {
+	case unsafeLocalKeys(cfg):
+		detail = unsafeLocalKeysWarning
+	case cfg.Keys.Backend == config.KeysLocal:
+		detail = "local keyring (dev mode)"
+	case cfg.Keys.Backend == config.KeysHSM:
+		detail = "keys held by the HSM (PKCS#11); they never enter the gateway"
+	case cfg.Keys.Backend == config.KeysVault:
+		detail = "keys held by Vault Transit; they never enter the gateway"
+	}
+	return api.Check{Name: "key_custody", Check: func(context.Context) (string, error) { return detail, nil }}
 }
 
 // keyTimeout is the Vault's per-call bound for the configured backend, so

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cardgate/cardgate/config"
 )
 
@@ -37,6 +39,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level)
+	// Process-wide, so here and once: see redisLog.
+	redis.SetLogger(redisLog{log: log})
 	tuneGC(os.Getenv, os.ReadFile, log)
 	g, err := openGateway(ctx, cfg, log)
 	if err != nil {

@@ -38,41 +38,44 @@ with the rotator's policy), else with the configured auth.
 const keyOpTimeout = 30 * time.Second
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return errUsage
-	}
-	if isHelp(args[0]) {
-		fmt.Fprint(stderr, keysUsage)
-		return errHelp
-	}
-	switch args[0] {
-	case "init", "status", "rotate", "rewrap", "retire":
-	default:
-		fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", args[0], keysUsage)
-		return errUsage
-	}
-	fs := commandFlags("keys "+args[0], keysUsage+"\nflags:\n", stderr)
+	// One flag set for every keys command, so that flags may stand before
+	// the command as well as after it ("keys -config F rotate").
+	fs := commandFlags("keys", keysUsage+"\nflags:\n", stderr)
 	path := fs.String("config", "", "the gateway's configuration `file`")
 	cursor := fs.String("cursor", "", "rewrap: resume from this `cursor`, as printed by an interrupted run")
 	batch := fs.Int("batch", vaultclient.DefaultRewrapBatch, "rewrap: records per key-backend call")
 	minVersion := fs.Uint("min-version", 0, "retire: the lowest key `version` that stays usable")
 	force := fs.Bool("force", false, "retire: even if records are still sealed under older versions (they become unreadable)")
 	destroy := fs.Bool("destroy", false, "retire (hsm): destroy the old key objects in the token; irreversible")
-	if err := parseCommand(fs, args[1:]); err != nil {
+	if len(args) == 1 && args[0] == "help" {
+		fs.Usage()
+		return errHelp
+	}
+	if err := parseCommand(fs, args); err != nil {
 		return err
 	}
-	if args[0] == "init" && *path == "" && fs.NArg() == 1 {
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	verb, operands := fs.Arg(0), fs.Args()[1:]
+	switch verb {
+	case "init", "status", "rotate", "rewrap", "retire":
+	default:
+		fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", verb, keysUsage)
+		return errUsage
+	}
+	if verb == "init" && *path == "" && len(operands) == 1 {
 		// "keys init FILE": a development keyring, not a backend's keys.
 		// Flags are parsed first, so "-h" is help, never a file name.
-		if err := vaultclient.CreateLocalKeyring(fs.Arg(0)); err != nil {
+		if err := vaultclient.CreateLocalKeyring(operands[0]); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "created development keyring", fs.Arg(0))
+		fmt.Fprintln(stdout, "created development keyring", operands[0])
 		return nil
 	}
-	if *path == "" || fs.NArg() != 0 {
-		fmt.Fprint(stderr, keysUsage)
+	if *path == "" || len(operands) != 0 {
+		fs.Usage()
 		return errUsage
 	}
 	cfg, err := config.Load(*path, os.Getenv)
@@ -83,7 +86,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Keys.Vault.Auth = config.VaultAuth{Method: config.VaultAuthToken, Token: os.Getenv(config.EnvVaultToken)}
 	}
 	log := newLogger(stderr, cfg.Log.Level)
-	switch args[0] {
+	switch verb {
 	case "init":
 		return keysInit(ctx, cfg, log, stdout)
 	case "status":

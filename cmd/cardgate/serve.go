@@ -34,7 +34,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(*path, os.Getenv)
+	// Every problem in the file, and every file it names that cannot be
+	// read, at once and before anything is connected to.
+	cfg, err := config.LoadAndCheckFiles(*path, os.Getenv)
 	if err != nil {
 		return err
 	}

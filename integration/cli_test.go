@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -105,5 +108,81 @@ func TestCLIFlagsAfterOperands(t *testing.T) {
 	}
 	if code, out := runCLI(t, dir, "audit", "verify", empty, "--allow-empty"); code != 0 {
 		t.Errorf("audit verify EMPTY --allow-empty exited %d, want 0:\n%s", code, out)
+	}
+}
+
+// TestServeReportsEveryConfigProblem: serve reports every problem of its
+// configuration at once (keys, values, cross-key checks and unreadable
+// files), each naming its key, and connects to nothing before it does.
+func TestServeReportsEveryConfigProblem(t *testing.T) {
+	dir := t.TempDir()
+	// A Redis stand-in that only counts connections: none may come.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	cfg := fmt.Sprintf(`mode: production
+environment: test
+listen:
+  addr: 127.0.0.1:0
+  read_timeout: 15
+  tls:
+    cert_file: %[1]s/gateway.crt
+    key_file: %[1]s/gateway.key
+    client_ca_file: %[1]s/callers-ca.pem
+allowlist:
+  path: %[1]s/allowlist.yaml
+  signatures_dir: %[1]s/allowlist.sigs
+  allowed_signers: %[1]s/allowed_signers
+  threshold: two
+store:
+  backend: redis
+  redis:
+    adress: x
+    addrs: [%[2]s]
+keys:
+  backend: local
+  local:
+    path: %[1]s/keyring.json
+audit:
+  file: %[1]s/audit.log
+`, dir, ln.Addr())
+	path := filepath.Join(dir, "cardgate.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, dir, "serve", "-config", path)
+	if code != 1 {
+		t.Fatalf("serve with a broken configuration exited %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"listen.read_timeout (line 5): 15 has no unit: write a duration with a unit, e.g. 15s",
+		`allowlist.threshold (line 14): "two" is not a whole number`,
+		"store.redis.adress (line 18): unknown key; did you mean store.redis.addrs?",
+		"keys.backend (line 21): the local keyring is for development only",
+		`listen.tls.cert_file (line 7): "` + dir + `/gateway.crt" does not exist`,
+		`listen.tls.client_ca_file (line 9): "` + dir + `/callers-ca.pem" does not exist`,
+		`allowlist.path (line 11): "` + dir + `/allowlist.yaml" does not exist`,
+		`allowlist.signatures_dir (line 12): "` + dir + `/allowlist.sigs" does not exist`,
+		`keys.local.path (line 23): "` + dir + `/keyring.json" does not exist`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve's output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("serve connected to Redis %d times before reporting its configuration", n)
 	}
 }

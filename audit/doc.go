@@ -125,9 +125,12 @@
 //     they are accepted once the file holds them, and Log.Reconcile copies
 //     each record the stream lacks from the file, by chain and seq, after
 //     reading the stream's head for the chain. A record that does not
-//     verify in the file (hash, canonical form, link) is never copied. A
-//     stream that lost records (a Redis restarted without its data) gets
-//     the chain again from its start.
+//     verify in the file (hash, canonical form, link) is never copied. If
+//     the stream lost records of a chain being reconciled (a Redis
+//     restarted without its data), the chain is copied again from its
+//     start. Chains that were complete in the stream before it lost them
+//     (earlier runs, other replicas) are not restored: run the stream's
+//     Redis with appendonly yes.
 //   - Reconcile is called periodically (cmd/cardgate: every 500ms while the
 //     stream lags); readiness fails (Log.MirrorErr) until the two agree.
 //   - A lag survives a restart: a marker file next to the audit file

@@ -65,6 +65,7 @@ func notes(d *allowlist.Destination) []string {
 	if d.MaxResponseBytes != 0 {
 		n = append(n, fmt.Sprintf("max response %d B", d.MaxResponseBytes))
 	}
+	n = append(n, allowlist.ResponseRuleNotes(d)...)
 	return n
 }
 
@@ -73,7 +74,7 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 		"Compares two allowlists field by field. Lines marked WIDENS are changes that\n"+
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
 			"card field or card header, new unsafe range, removed pins, new or changed\n"+
-			"client certificate, longer validity).\n"+
+			"client certificate, new identifier or returned-card rule, longer validity).\n"+
 			"Signatures are not checked.", stderr)
 	failOnWiden := fs.Bool("fail-on-widen", false, "exit non-zero when any change widens risk")
 	if err := parseFlags(fs, args, 2); err != nil || fs.NArg() == 0 {
@@ -151,6 +152,9 @@ func diffDocuments(old, new *allowlist.Document, oldSHA string) []change {
 				strings.Join(n.Callers, ","), joinFields(n.Fields))
 			if cc := clientCert(n); cc != "" {
 				add(true, "~ %s: client cert - -> %s", n.ID, cc)
+			}
+			for _, r := range allowlist.DiffResponseRules(&allowlist.Destination{}, n) {
+				add(r.Widens, "~ %s: %s", n.ID, r.Text)
 			}
 			continue
 		}
@@ -238,6 +242,9 @@ func diffDestination(o, n *allowlist.Destination) []change {
 	}
 	if o.MaxResponseBytes != n.MaxResponseBytes {
 		add(n.MaxResponseBytes > o.MaxResponseBytes || n.MaxResponseBytes == 0, "max_response_bytes %d -> %d", o.MaxResponseBytes, n.MaxResponseBytes)
+	}
+	for _, r := range allowlist.DiffResponseRules(o, n) {
+		add(r.Widens, "%s", r.Text)
 	}
 	if o.Purpose != n.Purpose {
 		add(false, "purpose %q -> %q", o.Purpose, n.Purpose)

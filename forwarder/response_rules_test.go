@@ -3,6 +3,7 @@ package forwarder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -424,5 +425,40 @@ func TestCheckEntryRulesReload(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: checkEntryRules = %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// refuseTokenized is an audit log that cannot write tokenized records.
+type refuseTokenized struct{ Auditor }
+
+func (a refuseTokenized) Append(ctx context.Context, rec audit.Record) (audit.Record, error) {
+	if rec.Kind == audit.KindTokenized {
+		return audit.Record{}, errors.New("test: audit sink down")
+	}
+	return a.Auditor.Append(ctx, rec)
+}
+
+// A token whose audit record cannot be written is withheld: the caller
+// gets tokenize_failed and a masked value, and the answer.
+func TestForwardReturnedCardAuditFails(t *testing.T) {
+	body := `{"accountUpdate":{"card":{"number":"` + newPAN + `","expirationMonth":"12","expirationYear":"2030"}}}`
+	e := newEnv(t, answer("application/json", body), withRules(nil, updaterRule),
+		func(o *Options, _ *allowlist.Destination) {
+			o.Cards = cardsWithVault{e0: newFakeCards(), v: newTestVault(t)}
+			o.Auditor = refuseTokenized{o.Auditor}
+		})
+	resp, err := e.f.Forward(context.Background(), e.jsonRequest(`{"number":"{{card.number}}"}`))
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	want := []ReturnedCard{{Path: "$.accountUpdate.card.number", Error: ReturnedCardTokenizeFailed}}
+	if diff := cmp.Diff(want, resp.ReturnedCards); diff != "" {
+		t.Errorf("ReturnedCards (-want +got):\n%s", diff)
+	}
+	if strings.Contains(resp.Body, "tok_") || strings.Contains(resp.Body, newPAN) {
+		t.Errorf("body %s shows a token or the card", resp.Body)
+	}
+	if !strings.Contains(e.logText(), "token withheld") {
+		t.Errorf("log does not say the token was withheld:\n%s", e.logText())
 	}
 }

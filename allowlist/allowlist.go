@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"net/netip"
 	"time"
+
+	"github.com/cardgate/cardgate/forwarder/signing"
 )
 
 // Namespace is the SSHSIG namespace every allowlist signature must carry.
@@ -77,6 +79,12 @@ type Destination struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps the upstream body; zero means the gateway default.
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// Credentials names the gateway-held credentials this entry may use, in
+	// {{secret.NAME}} header placeholders and for signing (entry_credentials.go).
+	Credentials []string `yaml:"credentials"`
+	// Signing, when set, is how the gateway signs this entry's requests; nil
+	// means they are not signed (entry_signing.go).
+	Signing *signing.Spec `yaml:"signing"`
 
 	// Filled by Parse from URL.
 	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal

@@ -27,6 +27,8 @@ type rawDestination struct {
 	UnsafeAllowRanges []string `yaml:"unsafe_allow_ranges"`
 	Timeout           *string  `yaml:"timeout"`
 	MaxResponseBytes  *string  `yaml:"max_response_bytes"`
+
+	rawCredentials `yaml:",inline"` // entry_credentials.go
 }
 
 type rawTLS struct {
@@ -179,6 +181,9 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 			return nil, malformed("%s.max_response_bytes: %q must be a decimal byte count from 1 to %d", at, *r.MaxResponseBytes, MaxResponseLimit)
 		}
 		d.MaxResponseBytes = n
+	}
+	if err := r.credentialFields(&d, at); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }

@@ -65,6 +65,7 @@ func notes(d *allowlist.Destination) []string {
 	if d.MaxResponseBytes != 0 {
 		n = append(n, fmt.Sprintf("max response %d B", d.MaxResponseBytes))
 	}
+	n = append(n, credentialNotes(d)...)
 	return n
 }
 
@@ -73,7 +74,8 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 		"Compares two allowlists field by field. Lines marked WIDENS are changes that\n"+
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
 			"card field or card header, new unsafe range, removed pins, new or changed\n"+
-			"client certificate, longer validity).\n"+
+			"client certificate, newly granted credential, new or changed signing block,\n"+
+			"longer validity).\n"+
 			"Signatures are not checked.", stderr)
 	failOnWiden := fs.Bool("fail-on-widen", false, "exit non-zero when any change widens risk")
 	if err := parseFlags(fs, args, 2); err != nil || fs.NArg() == 0 {
@@ -152,6 +154,7 @@ func diffDocuments(old, new *allowlist.Document, oldSHA string) []change {
 			if cc := clientCert(n); cc != "" {
 				add(true, "~ %s: client cert - -> %s", n.ID, cc)
 			}
+			c = append(c, diffCredentials(nil, n)...)
 			continue
 		}
 		c = append(c, diffDestination(o, n)...)
@@ -233,6 +236,7 @@ func diffDestination(o, n *allowlist.Destination) []change {
 	if oldCC != newCC {
 		add(newCC != "", "client cert %s -> %s", orDash(oldCC), orDash(newCC))
 	}
+	c = append(c, diffCredentials(o, n)...)
 	if o.Timeout != n.Timeout {
 		add(n.Timeout > o.Timeout || n.Timeout == 0, "timeout %s -> %s", o.Timeout, n.Timeout)
 	}

@@ -32,6 +32,7 @@ var deniedCodes = map[string]bool{
 	CodeLiteralCard:                               true,
 	CodeDestinationDisabled:                       true,
 	CodeKillSwitchUnavailable:                     true,
+	CodeCredentialNotAllowed:                      true,
 }
 
 // auditToken returns s if it is spelled like a vault token, else "".

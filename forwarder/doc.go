@@ -27,13 +27,22 @@
 //     fields; the parts of the decision the dial depends on are checked
 //     again here (host, port, path prefix, method, caller, fields), and a
 //     placeholder in a header the entry does not list in CardHeaders is
-//     refused; policy refusals get a denied audit record;
-//  7. a dry run stops here and returns a Preview, card fields masked;
-//  8. detokenize; a template that uses the CVC reads it and deletes it
+//     refused; policy refusals get a denied audit record; then every
+//     {{secret.NAME}} must be granted by the entry's credentials list
+//     (credential_not_allowed, denied audit record), and on a signing
+//     entry the caller may not send a header the signature sets
+//     (invalid_request);
+//  7. a dry run stops here and returns a Preview, card fields and
+//     credentials masked ("[secret.NAME]");
+//  8. the credentials the forward uses are fetched
+//     (credential_unavailable), before the card so that a missing one
+//     costs no CVC; then detokenize; a template that uses the CVC reads it and deletes it
 //     in one store operation (DetokenizeConsumingCVC), so that two
 //     concurrent forwards never both send it, and it is gone whatever the
 //     outcome: after a not_sent failure the caller collects it again;
-//  9. render, into a pooled buffer that is zeroed after use;
+//  9. render, into a pooled buffer that is zeroed after use; then sign
+//     the request exactly as it will be sent, when the entry declares
+//     signing (signing_failed; a retry re-renders and signs again);
 //  10. the intent audit record, durable before anything is sent: if it
 //     cannot be written the forward is refused (audit_unavailable); then,
 //     with an Idempotency-Key, the key is marked "sending" so that no
@@ -44,8 +53,9 @@
 //     (upstream_connect_failed, not_sent) is retried up to MaxAttempts with
 //     jittered exponential backoff, nothing else ever is;
 //  12. read at most the entry's byte cap, mask card numbers (and the CVC, if
-//     the forward used it) in the body and header values, drop hop-by-hop
-//     headers and cookies;
+//     the forward used it, and every spelling of every credential it
+//     used) in the body and header values, drop hop-by-hop headers and
+//     cookies;
 //  13. the result audit record (outcome, status, resolved IP, TLS version,
 //     peer certificate digest, duration), whatever happened after the
 //     intent, on a context the caller cannot cancel; then the answer is
@@ -64,6 +74,11 @@
 // body type with a placeholder is refused, since there is no escaping rule
 // for it. Headers named in the entry's CardHeaders may hold placeholders; a
 // rendered header value with a control character is refused.
+//
+// {{secret.NAME}} and {{secret.NAME | base64}} write a gateway-held
+// credential into a header value (any header the caller may send); they
+// are refused in the body, the URL and the query, and the entry must
+// grant NAME in its credentials list.
 //
 // # Destination safety
 //

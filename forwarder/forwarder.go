@@ -212,6 +212,12 @@ type Options struct {
 	// callers, on top of hop-by-hop headers, Set-Cookie and Set-Cookie2.
 	StripResponseHeaders []string
 
+	// Credentials hands out the processor credentials that entries grant
+	// ({{secret.NAME}} placeholders, signing keys). Nil means the gateway
+	// holds none: a forward that needs one is refused
+	// (credential_unavailable, not_sent).
+	Credentials Credentials
+
 	// Now is the clock for allowlist matching. Nil means time.Now.
 	Now func() time.Time
 }
@@ -248,6 +254,8 @@ type Forwarder struct {
 	maxResp     int64
 	maxReqBody  int64
 	stripResp   map[string]bool
+	creds       Credentials // nil: none held (secrets.go)
+	signers     signerCache // per entry and credential value (sign.go)
 
 	bufs sync.Pool // *[]byte; zeroed before reuse because they held card data
 
@@ -320,6 +328,7 @@ func New(o Options) (*Forwarder, error) {
 		maxResp:     orDefault(o.MaxResponseBytes, DefaultMaxResponseBytes),
 		maxReqBody:  orDefault(o.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes),
 		stripResp:   map[string]bool{},
+		creds:       o.Credentials,
 		routes:      map[string]*route{},
 	}
 	if f.resolver == nil {
@@ -372,6 +381,7 @@ type forward struct {
 	intent      bool // the intent record is durable: a result record must follow
 	attempts    int
 	replayed    bool
+	secrets     *secretSet // the credentials this forward uses, masked in the answer
 
 	tlsMu      sync.Mutex
 	tlsVersion string // tls.VersionName of the last connection

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cardgate/cardgate/forwarder/signing"
 	"github.com/cardgate/cardgate/internal/testpki"
+	"github.com/cardgate/cardgate/internal/vaultstandin"
 )
 
 // Credentials the gateway holds; the caller never has them. The Stripe
@@ -402,6 +403,86 @@ func TestCredentialsRefuseToStart(t *testing.T) {
 	for _, name := range []string{"missing-file", "empty-env", "bad-base64"} {
 		if !strings.Contains(p.log(), name) {
 			t.Errorf("the refusal does not name credential %s:\n%s", name, p.log())
+		}
+	}
+}
+
+// TestCredentialsFromVault reads a credential from Vault KV version 2 (a
+// stand-in that answers as Vault's API documents) while the key backend
+// is the local keyring, so the gateway logs in to Vault for credentials
+// alone, with the keys.vault settings. A new version of the secret is
+// followed on SIGHUP.
+func TestCredentialsFromVault(t *testing.T) {
+	vault := vaultstandin.New(t)
+	vault.EnableKV2("secret")
+	vault.Put("secret", "processors/stripe", map[string]any{"secret_key": stripeKeyV1})
+	e := newEnv(t)
+	proc := startCredProcessor(t, e.procCA)
+	proc.expect(stripeKeyV1, cybsSecret1)
+	cybsPath := e.write("creds/cybs-secret", []byte(cybsSecret1+"\n"))
+	e.writeConfig(fmt.Sprintf(`credentials:
+  stripe-key:
+    vault: {mount: secret, path: processors/stripe, key: secret_key}
+  cybs-secret:
+    file: %s
+    kind: hmac-key
+`, cybsPath))
+	// keys.backend stays local (writeConfig's); keys.vault is added for
+	// the credentials' login.
+	cfg, err := os.ReadFile(filepath.Join(e.dir, "cardgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte("    unsafe_allow_outside_dev: true\n"), fmt.Appendf(nil, `    unsafe_allow_outside_dev: true
+  vault:
+    address: %s
+    ca_file: %s
+    tls_server_name: %s
+    auth:
+      method: approle
+      role_id: %s
+      secret_id_file: %s
+`, vault.URL, vault.CAFile, vaultstandin.ServerName, vault.RoleID, vault.SecretIDFile(t)), 1)
+	e.write("cardgate.yaml", cfg)
+	e.signAllowlist(e.credAllowlist(1, proc.addr, ""))
+	e.start()
+	c := e.client(billing)
+	forward := func() (int, map[string]any) {
+		return e.post(c, "/v1/forward", map[string]any{
+			"destination": "stripe-charges",
+			"url":         "https://" + proc.addr + "/v1/charges",
+			"method":      "POST",
+			"card":        e.tokenize(c, visa),
+			"headers": map[string][]string{
+				"Content-Type":  {"application/x-www-form-urlencoded"},
+				"Authorization": {"Basic {{secret.stripe-key | base64}}"},
+			},
+			"body": "card[number]={{card.number}}&card[exp_month]={{card.exp_month}}&card[exp_year]={{card.exp_year}}",
+		})
+	}
+	if d := e.checks(t)["credentials"]; !strings.Contains(d, "stripe-key (vault v1)") {
+		t.Errorf("readyz credentials detail = %q, want stripe-key from vault, version 1", d)
+	}
+	if status, out := forward(); status != http.StatusOK || out["status"] != float64(200) {
+		t.Fatalf("forward with a Vault credential = %d %v, want the processor's 200\nlog:\n%s", status, out, e.gw.log())
+	}
+
+	vault.Put("secret", "processors/stripe", map[string]any{"secret_key": stripeKeyV2})
+	proc.expect(stripeKeyV2, cybsSecret1)
+	e.gw.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(e.checks(t)["credentials"], "stripe-key (vault v2)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz credentials detail = %q, want version 2 after SIGHUP\nlog:\n%s", e.checks(t)["credentials"], e.gw.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, out := forward(); status != http.StatusOK || out["status"] != float64(200) {
+		t.Fatalf("forward after the new Vault version = %d %v, want the processor's 200", status, out)
+	}
+	for _, secret := range []string{stripeKeyV1, stripeKeyV2} {
+		if strings.Contains(e.gw.log(), secret) || strings.Contains(e.gw.log(), base64.StdEncoding.EncodeToString([]byte(secret))) {
+			t.Error("the gateway log holds a Vault credential")
 		}
 	}
 }

@@ -405,6 +405,22 @@ func TestCredentialsRefuseToStart(t *testing.T) {
 			t.Errorf("the refusal does not name credential %s:\n%s", name, p.log())
 		}
 	}
+
+	// An allowlist that grants a credential this gateway does not hold
+	// stops the start too.
+	e.writeConfig("")
+	e.signAllowlist(e.credAllowlist(1, "127.0.0.1:9", ""))
+	p, err = startProcess(t, binary, "serve", "-config", filepath.Join(e.dir, "cardgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err = p.wait(15 * time.Second)
+	if err != nil || code == 0 {
+		t.Fatalf("gateway with an allowlist naming unconfigured credentials: exit %d, %v; want it to refuse to start\nlog:\n%s", code, err, p.log())
+	}
+	if !strings.Contains(p.log(), "unsupported_by_gateway") || !strings.Contains(p.log(), `credential \"stripe-key\"`) {
+		t.Errorf("the refusal does not say unsupported_by_gateway and name the credential:\n%s", p.log())
+	}
 }
 
 // TestCredentialsFromVault reads a credential from Vault KV version 2 (a

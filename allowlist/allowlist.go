@@ -77,6 +77,12 @@ type Destination struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps the upstream body; zero means the gateway default.
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// Cards names the cards a request may send in "cards" and the fields
+	// each may receive (entry_cards.go). Nil means none.
+	Cards map[string][]Field `yaml:"cards"`
+	// Body holds the rules for the request body (entry_body.go). Nil
+	// means none: an XML body may carry no DOCTYPE.
+	Body *Body `yaml:"body"`
 
 	// Filled by Parse from URL.
 	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal

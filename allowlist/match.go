@@ -16,6 +16,7 @@ type Query struct {
 	Method        string
 	URL           *url.URL
 	Fields        []Field
+	Cards         map[string][]Field // named cards and the fields each uses; see entry_cards.go
 	Now           time.Time // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
 }
 
@@ -48,7 +49,8 @@ func deny(r Reason, format string, args ...any) *DenyError {
 
 // Match returns the destination q may use, or a *DenyError. The checks run
 // in this order so that a caller learns nothing about an entry it may not
-// use: expiry, destination id, caller, method, URL, card fields.
+// use: expiry, destination id, caller, method, URL, card fields, named
+// cards.
 //
 // URL rules: scheme https; no userinfo or fragment (a query is allowed and
 // not matched); the host, lowercased and with one trailing dot removed,
@@ -100,6 +102,9 @@ func (a *Allowlist) Match(q Query) (*Destination, error) {
 		if !knownField(f) || !slices.Contains(d.Fields, f) {
 			return nil, deny(ReasonFieldNotAllowed, "card field %q may not be sent to destination %q", printable(string(f)), d.ID)
 		}
+	}
+	if err := d.matchCards(q.Cards); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

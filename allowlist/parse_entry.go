@@ -27,6 +27,9 @@ type rawDestination struct {
 	UnsafeAllowRanges []string `yaml:"unsafe_allow_ranges"`
 	Timeout           *string  `yaml:"timeout"`
 	MaxResponseBytes  *string  `yaml:"max_response_bytes"`
+
+	Cards map[string][]string `yaml:"cards"`
+	Body  *rawBody            `yaml:"body"`
 }
 
 type rawTLS struct {
@@ -99,17 +102,24 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// An entry that lists named cards may leave the single card out.
 	fields, err := nonEmptyUnique(r.Fields, at+".fields", func(f string) error {
 		if !knownField(Field(f)) {
 			return fmt.Errorf("%q is not a card field (number, cvc, exp_month, exp_year, name)", f)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && (len(r.Fields) > 0 || len(r.Cards) == 0) {
 		return nil, err
 	}
 	for _, f := range fields {
 		d.Fields = append(d.Fields, Field(f))
+	}
+	if d.Cards, err = r.cardScopes(at); err != nil {
+		return nil, err
+	}
+	if d.Body, err = r.body(at); err != nil {
+		return nil, err
 	}
 	seenHeader := map[string]bool{}
 	for _, h := range r.CardHeaders {

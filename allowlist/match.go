@@ -17,7 +17,7 @@ type Query struct {
 	URL           *url.URL
 	Fields        []Field
 	Cards         map[string][]Field // named cards and the fields each uses; see entry_cards.go
-	Now           time.Time // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
+	Now           time.Time          // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
 }
 
 // Reason is a stable, documented deny code.

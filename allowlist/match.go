@@ -16,8 +16,10 @@ type Query struct {
 	Method        string
 	URL           *url.URL
 	Fields        []Field
-	Cards         map[string][]Field // named cards and the fields each uses; see entry_cards.go
-	Now           time.Time          // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
+	Now           time.Time // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
+
+	// Cards are the named cards and the fields each uses (entry_cards.go).
+	Cards map[string][]Field
 }
 
 // Reason is a stable, documented deny code.

@@ -10,36 +10,23 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cardgate/cardgate/allowlist"
-	"github.com/cardgate/cardgate/cardscan"
-	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // sendCard detokenizes, renders, writes the intent record and sends,
 // retrying only what certainly was not sent.
 func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination) (*Response, *Error) {
-	// 8. The card. A template that uses the CVC consumes it in the same
-	// store operation as the read, so that two concurrent forwards can
-	// never both send it; from here it is gone whatever the outcome.
-	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
-	detokenize := f.cards.Detokenize
-	if fw.usedCVC {
-		detokenize = f.cards.DetokenizeConsumingCVC
+	// 8. The card, or the named cards (cards.go). A template that uses a
+	// card's CVC consumes it in the same store operation as the read, so
+	// that two concurrent forwards can never both send it; from here it
+	// is gone whatever the outcome.
+	cv, cvcs, e := f.readCards(ctx, fw, r, v)
+	if e != nil {
+		return nil, e
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
-	card, err := detokenize(cctx, r.Card)
-	cancel()
-	if err != nil {
-		return nil, passThrough(err, "card store unavailable")
-	}
-	if card == nil {
-		return nil, notSent(CodeInternal, "card store returned no card")
-	}
-	cv := cardValues{card: card}
 
 	// 9. Render, into a pooled buffer that the request body owns.
 	body, hdr, e := f.render(v, cv)
@@ -82,7 +69,7 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 	var resp *Response
 	for attempt := 1; ; attempt++ {
 		fw.attempts = attempt
-		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, card)
+		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, cvcs)
 		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(sctx, attempt) {
 			break
 		}
@@ -172,15 +159,16 @@ func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
 }
 
 // send performs one attempt of the exchange under its own span.
-func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, cvcs [][]byte) (*Response, *Error) {
 	ctx, span := f.tel.startUpstream(ctx, fw, d)
-	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, card)
+	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, cvcs)
 	f.tel.endUpstream(span, fw, resp, e)
 	return resp, e
 }
 
-// exchange performs the exchange and turns the answer into a Response.
-func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+// exchange performs the exchange and turns the answer into a Response,
+// masking card numbers and cvcs, the CVCs the forward sent.
+func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, cvcs [][]byte) (*Response, *Error) {
 	rt, e := f.routeFor(sha, d, v.target)
 	if e != nil {
 		body.close()
@@ -261,21 +249,17 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		}
 		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
 	}
-	var cvc []byte
-	if fw.usedCVC {
-		cvc = []byte(card.CVC.Reveal())
-	}
 	red := f.getBuf()
 	defer f.putBuf(red)
 	*red = growZeroed(*red, n) // masking keeps the length
-	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+	*red = redactCVCs((*red)[:0], (*raw)[:n], cvcs)
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
 	} else {
 		out.Body = base64.StdEncoding.EncodeToString(*red)
 		out.BodyEncoding = "base64"
 	}
-	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	out.Headers = f.cleanResponseHeaders(resp.Header, cvcs)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")
 	}

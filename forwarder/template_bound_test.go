@@ -3,14 +3,12 @@ package forwarder
 import (
 	"strings"
 	"testing"
-
-	"github.com/cardgate/cardgate/allowlist"
 )
 
 // stubValues answers every field with the same value.
 type stubValues string
 
-func (s stubValues) value(allowlist.Field) (string, *Error) { return string(s), nil }
+func (s stubValues) value(ref) (string, *Error) { return string(s), nil }
 
 // The forward path sizes the render buffer with bodyBound so that rendering
 // never grows it (growth would leave a copy of the card to the GC). The

@@ -20,6 +20,13 @@ type validated struct {
 	headers  []headerSlot      // outbound headers, canonical names, in a stable order
 	body     slot
 	bodyKind bodyKind
+
+	// cards are the named cards the template uses and the fields of each
+	// (sorted, unique); what Match is asked about as Query.Cards.
+	cards map[string][]allowlist.Field
+	// doctype is an XML body's DOCTYPE declaration, "" if none; checkBody
+	// compares it with the matched entry's.
+	doctype string
 }
 
 type headerSlot struct {
@@ -102,16 +109,8 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if !allowedMethod(r.Method) {
 		return invalid("method: must be one of GET, POST, PUT, PATCH, DELETE")
 	}
-	if r.Card == "" {
-		return invalid("card: is required")
-	}
-	if len(r.Card) > maxTokenBytes || !printableToken(r.Card) {
-		return invalid("card: must be a token of printable ASCII characters")
-	}
-	if cardscan.IsCardNumber(r.Card) {
-		// The card field is compared whole: a token is never all digits,
-		// and a long random token must not trip the >19-digit rule.
-		return literal("card")
+	if e := checkCardTokens(r); e != nil {
+		return nil, e
 	}
 	if r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey) {
 		// The value is not echoed: it is caller input of any content.
@@ -155,7 +154,6 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	fields := map[allowlist.Field]bool{}
 	contentType := ""
 	// Headers the caller's Connection header names are hop-by-hop too
 	// (RFC 9110 §7.6.1).
@@ -203,9 +201,6 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			if e != nil {
 				return nil, e
 			}
-			for _, ph := range phs {
-				fields[ph.field] = true
-			}
 			hs.values = append(hs.values, slot{text: val, phs: phs})
 		}
 		if canon == "Content-Type" && !connNamed[canon] {
@@ -248,17 +243,17 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			if dec, err := url.QueryUnescape(r.Body); err == nil && cardscan.ContainsString(dec) {
 				return literal("body")
 			}
+		case bodyXML:
+			if v.doctype, e = checkXMLBody(r.Body, v.body.phs); e != nil {
+				return nil, e
+			}
 		default:
-			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json) or application/x-www-form-urlencoded")
-		}
-		for _, ph := range phs {
-			fields[ph.field] = true
+			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json), application/x-www-form-urlencoded, or UTF-8 application/xml, text/xml (or +xml)")
 		}
 	}
-	for fl := range fields {
-		v.fields = append(v.fields, fl)
+	if e := v.scopeCards(r); e != nil {
+		return nil, e
 	}
-	slices.Sort(v.fields)
 	return v, nil
 }
 

@@ -56,6 +56,7 @@ func notes(d *allowlist.Destination) []string {
 	if d.TLS != nil && d.TLS.CABundle != "" {
 		n = append(n, "CA bundle "+d.TLS.CABundle)
 	}
+	n = append(n, cardsBodyNotes(d)...)
 	if d.TLS != nil && d.TLS.ClientCert != "" {
 		n = append(n, "client cert "+d.TLS.ClientCert)
 	}
@@ -73,7 +74,7 @@ func allowlistDiff(args []string, stdout, stderr io.Writer) error {
 		"Compares two allowlists field by field. Lines marked WIDENS are changes that\n"+
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
 			"card field or card header, new unsafe range, removed pins, new or changed\n"+
-			"client certificate, longer validity).\n"+
+			"client certificate, new named card or card field, new DOCTYPE, longer validity).\n"+
 			"Signatures are not checked.", stderr)
 	failOnWiden := fs.Bool("fail-on-widen", false, "exit non-zero when any change widens risk")
 	if err := parseFlags(fs, args, 2); err != nil || fs.NArg() == 0 {
@@ -152,6 +153,7 @@ func diffDocuments(old, new *allowlist.Document, oldSHA string) []change {
 			if cc := clientCert(n); cc != "" {
 				add(true, "~ %s: client cert - -> %s", n.ID, cc)
 			}
+			c = append(c, diffCardsBody(&allowlist.Destination{}, n)...)
 			continue
 		}
 		c = append(c, diffDestination(o, n)...)
@@ -239,6 +241,7 @@ func diffDestination(o, n *allowlist.Destination) []change {
 	if o.MaxResponseBytes != n.MaxResponseBytes {
 		add(n.MaxResponseBytes > o.MaxResponseBytes || n.MaxResponseBytes == 0, "max_response_bytes %d -> %d", o.MaxResponseBytes, n.MaxResponseBytes)
 	}
+	c = append(c, diffCardsBody(o, n)...)
 	if o.Purpose != n.Purpose {
 		add(false, "purpose %q -> %q", o.Purpose, n.Purpose)
 	}

@@ -61,6 +61,7 @@ var statusByCode = map[string]int{
 	"method_not_allowed":            http.StatusForbidden,
 	"caller_not_allowed":            http.StatusForbidden,
 	"card_field_not_allowed":        http.StatusForbidden,
+	"card_not_allowed":              http.StatusForbidden,
 	"allowlist_expired":             http.StatusServiceUnavailable,
 	"allowlist_unavailable":         http.StatusServiceUnavailable,
 

@@ -78,19 +78,19 @@ func filterByName(s string) (filter, bool) {
 func (f filter) expFormat() bool { return f >= filterMMYY && f <= filterMMYYYY }
 
 // appliesTo reports whether f may follow r. The composite expiry needs a
-// format; nothing else does.
+// format; nothing else does. (A new filter adds its case here, e.g.
+// "case filterBase64: return r.ns == nsSecret".)
 func (f filter) appliesTo(r ref) bool {
+	card := r.isCard()
 	switch {
-	case !r.isCard():
-		return f == filterNone
 	case f == filterNone:
-		return r.field != fieldExp
+		return !card || r.field != fieldExp
 	case f == filterYY:
-		return r.field == allowlist.FieldExpYear
+		return card && r.field == allowlist.FieldExpYear
 	case f == filterNoPad:
-		return r.field == allowlist.FieldExpMonth
+		return card && r.field == allowlist.FieldExpMonth
 	case f.expFormat():
-		return r.field == fieldExp
+		return card && r.field == fieldExp
 	}
 	return false
 }

@@ -29,12 +29,17 @@ import (
 //  3. a case in ref.allowedIn saying which slots may hold it (a secret:
 //     header values only; validate refuses it elsewhere as
 //     invalid_template);
-//  4. a case in every fieldValues implementation's value method
-//     (cardValues, maskedValues and the new source of values), which is
-//     also where a filter such as base64 is applied to the value.
+//  4. its values: cardValues.value answers card namespaces only, so the
+//     send path renders with a fieldValues that routes r.ns to the new
+//     source (say, a struct holding cardValues and the granted secrets,
+//     whose value switches on r.ns and applies a filter such as base64
+//     to the secret); maskedValues (the dry run) needs nothing beyond
+//     ref.String.
 //
 // ref.fields returns no allowlist fields for a namespace that is not a
-// card's, so such a placeholder adds nothing to what Match is asked.
+// card's, so such a placeholder adds nothing to what Match is asked,
+// scopeCards skips it (after allowedIn), and checkHeaderSlots, which
+// ties card placeholders to the entry's card_headers, ignores it.
 
 // namespace is the part of a placeholder before the first '.'.
 type namespace uint8

@@ -267,6 +267,17 @@ func hasPlaceholders(ss []slot) []slot {
 	return out
 }
 
+func hasCardPlaceholders(ss []slot) bool {
+	for _, s := range ss {
+		for _, ph := range s.phs {
+			if ph.ref.isCard() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func printableToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
@@ -276,11 +287,12 @@ func printableToken(s string) bool {
 	return true
 }
 
-// checkHeaderSlots refuses a placeholder in a header the entry does not name
-// in CardHeaders.
+// checkHeaderSlots refuses a card placeholder in a header the entry does
+// not name in CardHeaders. (Placeholders of other namespaces, such as
+// secrets, have their own rules.)
 func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
 	for _, h := range v.headers {
-		if len(hasPlaceholders(h.values)) == 0 {
+		if !hasCardPlaceholders(h.values) {
 			continue
 		}
 		ok := false

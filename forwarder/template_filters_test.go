@@ -214,3 +214,23 @@ func TestCompositeExpiryNeedsBothFields(t *testing.T) {
 		}
 	}
 }
+
+// A card name may hold digits; one holding a card-like run (here a card
+// glued to a digit, which the literal-card scan of a template passes) is
+// never echoed in a message.
+func TestCardLikeNameNotEchoed(t *testing.T) {
+	for _, body := range []string{
+		`{"v":"{{cards.a74242424242424242.exp_month | yy}}"}`,
+		`{"v":"{{cards.a74242424242424242.exp}}"}`,
+		`{"v":{{cards.a74242424242424242.number}}}`,
+	} {
+		e := newEnv(t, echo)
+		fe := forwardErr(t, e.f, e.jsonRequest(body))
+		if fe.Code != CodeInvalidTemplate || strings.Contains(fe.Error(), "4242424242") {
+			t.Errorf("body %s: Forward = %v, want invalid_template without the digits", body, fe)
+		}
+		if !strings.Contains(fe.Message, "cards.….") {
+			t.Errorf("body %s: message %q does not show the name masked", body, fe.Message)
+		}
+	}
+}

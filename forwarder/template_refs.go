@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // What a placeholder names. The text between "{{" and "}}" is
@@ -108,15 +109,15 @@ func templateField(name string) (allowlist.Field, bool) {
 
 // String spells r for messages and the dry run: "card.number",
 // "cards.primary.exp|MMYY". Every part was checked against a grammar of
-// letters, digits and '_' (filters add '/' and '-'), so it is safe to
-// show.
+// letters, digits and '_' (filters add '/' and '-'); a name holding a
+// card-like digit run, which the grammar admits, is shown as "…".
 func (r ref) String() string {
 	var s string
 	switch r.ns {
 	case nsCard:
 		s = "card." + string(r.field)
 	case nsCards:
-		s = "cards." + r.name + "." + string(r.field)
+		s = "cards." + shownName(r.name) + "." + string(r.field)
 	default:
 		s = "?"
 	}
@@ -129,9 +130,18 @@ func (r ref) String() string {
 // nsPrefix is r's reference up to its field: "card." or "cards.NAME.".
 func (r ref) nsPrefix() string {
 	if r.ns == nsCards {
-		return "cards." + r.name + "."
+		return "cards." + shownName(r.name) + "."
 	}
 	return "card."
+}
+
+// shownName is a card name as messages show it: itself, or "…" when it
+// holds a run of digits that could be a card number.
+func shownName(name string) string {
+	if cardscan.ContainsAnyWindow(name) {
+		return "…"
+	}
+	return name
 }
 
 // placeholderText is r as a placeholder, for messages.

@@ -87,27 +87,28 @@ func parseInner(inner, where string) (ref, *Error) {
 		return ref{}, notSent(CodeInvalidTemplate, where+": malformed placeholder")
 	}
 	// The reference as parsed, for messages (ref.String never shows a
-	// card-like name).
-	shown := r.String()
+	// card-like name); made only on an error, so parsing stays free of
+	// allocations beyond the placeholder list.
+	shown := func() string { return ref{ns: r.ns, name: r.name, field: r.field}.String() }
 	if hasFilter {
 		fname := strings.Trim(filterText, " ")
 		f, ok := filterByName(fname)
 		if !ok {
 			if safeFilterName(fname) {
-				return ref{}, notSent(CodeInvalidTemplate, where+": unknown filter "+fname+" in {{"+shown+"}}; filters: yy, nopad, MMYY, YYMM, MM/YY, MM/YYYY, YYYY-MM, MMYYYY")
+				return ref{}, notSent(CodeInvalidTemplate, where+": unknown filter "+fname+" in {{"+shown()+"}}; filters: yy, nopad, MMYY, YYMM, MM/YY, MM/YYYY, YYYY-MM, MMYYYY")
 			}
-			return ref{}, notSent(CodeInvalidTemplate, where+": malformed filter in {{"+shown+"}}")
+			return ref{}, notSent(CodeInvalidTemplate, where+": malformed filter in {{"+shown()+"}}")
 		}
 		r.filter = f
 	}
 	if !r.filter.appliesTo(r) {
 		switch {
 		case r.field == fieldExp && r.filter == filterNone:
-			return ref{}, notSent(CodeInvalidTemplate, where+": {{"+shown+"}} needs a format: {{"+shown+" | MMYY}}, YYMM, MM/YY, MM/YYYY, YYYY-MM or MMYYYY")
+			return ref{}, notSent(CodeInvalidTemplate, where+": {{"+shown()+"}} needs a format: {{"+shown()+" | MMYY}}, YYMM, MM/YY, MM/YYYY, YYYY-MM or MMYYYY")
 		case r.filter.expFormat():
 			return ref{}, notSent(CodeInvalidTemplate, where+": filter "+r.filter.String()+" formats the composite expiry only: {{"+r.nsPrefix()+"exp | "+r.filter.String()+"}}")
 		}
-		return ref{}, notSent(CodeInvalidTemplate, where+": filter "+r.filter.String()+" does not apply to {{"+shown+"}} (yy: exp_year; nopad: exp_month)")
+		return ref{}, notSent(CodeInvalidTemplate, where+": filter "+r.filter.String()+" does not apply to {{"+shown()+"}} (yy: exp_year; nopad: exp_month)")
 	}
 	return r, nil
 }

@@ -73,8 +73,9 @@ func (f *Forwarder) checkBudget(ctx context.Context, r *Request) *Error {
 	return e
 }
 
-// checkCanary marks fw as a canary use and raises the alert: an error log
-// line, a metric and a canary audit record. The request is refused later,
+// checkCanary asks about every token of the request (the card's, or each
+// named card's); for each canary it marks fw as a canary use and raises the
+// alert: an error log line, a metric and a canary audit record. The request is refused later,
 // at the step where an unknown token is refused, so a canary answers
 // exactly like a token that does not exist. When the canary set cannot be
 // read, the request is refused (store_unavailable), as when the card store

@@ -845,21 +845,22 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		}
 		return nil, newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
 	}
-	var cvc []byte
+	own := cardscan.NewSecrets(card.Number.Reveal(), "") // masked in every encoding
 	if fw.usedCVC {
-		cvc = []byte(card.CVC.Reveal())
+		own = cardscan.NewSecrets(card.Number.Reveal(), card.CVC.Reveal())
 	}
+	defer own.Wipe()
 	red := f.getBuf()
 	defer f.putBuf(red)
 	*red = growZeroed(*red, n) // masking keeps the length
-	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+	*red = own.Redact((*red)[:0], (*raw)[:n])
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
 	} else {
 		out.Body = base64.StdEncoding.EncodeToString(*red)
 		out.BodyEncoding = "base64"
 	}
-	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	out.Headers = f.cleanResponseHeaders(resp.Header, &own)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")
 	}
@@ -971,8 +972,9 @@ func hopByHop(name string) bool {
 
 // cleanResponseHeaders returns the processor's headers without hop-by-hop
 // headers (including those its Connection header names), cookies and the
-// configured extras, with card numbers and the CVC masked in every value.
-func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header {
+// configured extras, with card numbers and the forwarded card masked in
+// every value.
+func (f *Forwarder) cleanResponseHeaders(h http.Header, own *cardscan.Secrets) http.Header {
 	drop := map[string]bool{}
 	for _, v := range h.Values("Connection") {
 		for _, n := range strings.Split(v, ",") {
@@ -987,7 +989,7 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header 
 			continue
 		}
 		for _, v := range vals {
-			buf = cardscan.RedactCVC(buf[:0], []byte(v), cvc)
+			buf = own.Redact(buf[:0], []byte(v))
 			out[k] = append(out[k], string(buf))
 		}
 	}

@@ -43,81 +43,79 @@ func inB64Run(c byte) bool { return b64Values[c] != 0xFF || c == '\n' || c == '\
 // maskBase64Runs finds runs of base64 characters (either alphabet, line
 // breaks inside allowed) of at least minB64Run alphabet characters,
 // decodes each at each of the four character offsets (so a run need not
-// start on a quantum), and a run of hex digits as hex too at both
-// offsets, and, if the decoded bytes hold card data by the text rules
-// (any card number, or s's number or CVC), masks every alphabet
-// character of the run with '*' in out. With out nil it only reports
-// whether any run holds card data.
+// start on a quantum), and each stretch of hex digits in it as hex from
+// its first and second digit, and, if the decoded bytes hold card data by
+// the text rules (any card number, or s's number or CVC), masks every
+// alphabet character of the run with '*' in out. With out nil it only
+// reports whether any run holds card data.
 //
-// Runs are found by looking at every minRun-th byte only: a run that long
-// must cover one of them, and most text is skipped without a look. A run
-// of digits alone is not decoded (see digitsOnly).
+// Long runs are found by looking at every minB64Run-th byte only: a run
+// that long must cover one of them, and most text is skipped without a
+// look. A run of digits alone is not decoded (see digitsOnly). When the
+// forward used the CVC, shorter runs (from minB64RunCVC characters) are
+// decoded too, but only those that hold the CVC's base64 at one of the
+// three alignments, as a run must if the CVC's digits are in it.
 func (s *scanner) maskBase64Runs(out, src []byte) bool {
-	minRun := minB64Run
-	// A run too short to hold a card number can still hold the CVC; it is
-	// decoded only when it holds the CVC's base64 at one of the three
-	// alignments, which it must if the CVC's digits are in it.
-	var cvcNeedles [3][]byte
-	var bufs [3][maxNeedle]byte
-	if len(s.cvc) > 0 {
-		minRun = minB64RunCVC
-		for a := range cvcNeedles {
-			cvcNeedles[a] = b64Needle(&bufs[a], s.cvc, a)
-		}
-	}
 	found := false
 	w := window{s: scanner{pan: s.pan, cvc: s.cvc}} // one buffer for every run
-	for p := minRun - 1; p < len(src); {
-		if !inB64Run(src[p]) {
-			p += minRun
-			continue
-		}
-		a, b := p, p+1
-		for a > 0 && inB64Run(src[a-1]) {
-			a--
-		}
-		for b < len(src) && inB64Run(src[b]) {
-			b++
-		}
-		p = b + minRun
+	check := func(a, b, minRun int) bool {
 		run := src[a:b]
-		if b-a < minRun || digitsOnly(run) {
-			continue
-		}
-		if b-a < minB64Run {
-			if !holdsAny(run, &cvcNeedles) {
-				continue
-			}
-		} else if b64Chars(run) < minB64Run && !holdsAny(run, &cvcNeedles) {
-			continue
-		}
-		if !w.base64Holds(run) && !w.hexHolds(run, minRun) {
-			continue
+		if digitsOnly(run) || !w.base64Holds(run) && !w.hexHolds(run, minRun) {
+			return false
 		}
 		found = true
-		if out == nil {
+		if out != nil {
+			for j := a; j < b; j++ {
+				if b64Values[src[j]] != 0xFF {
+					writeMask(out, src, j, maskByte)
+				}
+			}
+		}
+		return true
+	}
+	for p := minB64Run - 1; p < len(src); {
+		if !inB64Run(src[p]) {
+			p += minB64Run
+			continue
+		}
+		a, b := b64RunAround(src, p)
+		p = b + minB64Run
+		if b64Chars(src[a:b]) >= minB64Run && check(a, b, minB64Run) && out == nil {
 			return true
 		}
-		for j := a; j < b; j++ {
-			if b64Values[src[j]] != 0xFF {
-				writeMask(out, src, j, maskByte)
+	}
+	if len(s.cvc) == 0 {
+		return found
+	}
+	var buf [maxNeedle]byte
+	for align := range 3 {
+		needle := b64Needle(&buf, s.cvc, align)
+		for i := 0; len(needle) > 0; { // a CVC of one digit has no whole character at some alignments
+			k := bytes.Index(src[i:], needle)
+			if k < 0 {
+				break
+			}
+			a, b := b64RunAround(src, i+k)
+			i = b
+			if n := b64Chars(src[a:b]); n >= minB64RunCVC && n < minB64Run && check(a, b, minB64RunCVC) && out == nil {
+				return true
 			}
 		}
 	}
 	return found
 }
 
-// holdsAny reports whether run holds any of the needles (none empty):
-// a plain loop, as runs here are a few characters long.
-func holdsAny(run []byte, needles *[3][]byte) bool {
-	for i := range run {
-		for _, n := range needles {
-			if len(n) > 0 && run[i] == n[0] && len(run)-i >= len(n) && string(run[i:i+len(n)]) == string(n) {
-				return true
-			}
-		}
+// b64RunAround returns the bounds of the base64 run around src[p], which
+// is in one.
+func b64RunAround(src []byte, p int) (int, int) {
+	a, b := p, p+1
+	for a > 0 && inB64Run(src[a-1]) {
+		a--
 	}
-	return false
+	for b < len(src) && inB64Run(src[b]) {
+		b++
+	}
+	return a, b
 }
 
 // digitsOnly reports whether run is ASCII digits and line breaks only.

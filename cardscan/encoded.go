@@ -254,6 +254,7 @@ func (w *window) add(c byte) {
 
 func (w *window) flush() {
 	if w.found {
+		clear(w.buf[:w.n])
 		w.n = 0
 		return
 	}
@@ -268,7 +269,9 @@ func (w *window) flush() {
 	if cut == w.n {
 		cut = w.n - windowOverlap
 	}
-	w.n = copy(w.buf[:], w.buf[cut:w.n])
+	n := w.n
+	w.n = copy(w.buf[:], w.buf[cut:n])
+	clear(w.buf[w.n:n]) // decoded text may be card data
 }
 
 func (w *window) check(b []byte) {
@@ -279,9 +282,11 @@ func (w *window) check(b []byte) {
 	}
 }
 
-// done checks what is left and reports whether any piece held card data.
+// done checks what is left, zeroes it, and reports whether any piece held
+// card data.
 func (w *window) done() bool {
 	w.check(w.buf[:w.n])
+	clear(w.buf[:w.n])
 	return w.found
 }
 

@@ -36,8 +36,9 @@
 //     in the standard and URL alphabets. The CVC as hex, where it starts
 //     at an even offset of a hex run.
 //  3. Base64 and hex runs (encoded.go). A run of base64 characters
-//     (either alphabet, line breaks allowed) of at least 16 characters, or
-//     4 when the forward used the CVC, is decoded from each of its first
+//     (either alphabet, line breaks allowed) of at least 16 characters (4
+//     when the forward used the CVC and the run holds the CVC's base64 at
+//     one of its three alignments) is decoded from each of its first
 //     four characters, and each stretch of hex digits in it from its first
 //     and second; if the decoded bytes hold a card number, the forwarded
 //     number or CVC by the rules of stage 1, every character of the run is

@@ -238,9 +238,8 @@ func cardValue(c *vaultclient.Card, r ref) (string, *Error) {
 // card whose fields include the CVC is read with DetokenizeConsumingCVC,
 // so its CVC is gone from here whatever the outcome. Named cards are read
 // concurrently under one CardTimeout; when reads fail, the error of the
-// first card by name is returned. It returns the CVCs it read, which the
-// answer is masked for.
-func (f *Forwarder) readCards(ctx context.Context, fw *forward, r *Request, v *validated) (cardValues, [][]byte, *Error) {
+// first card by name is returned.
+func (f *Forwarder) readCards(ctx context.Context, fw *forward, r *Request, v *validated) (cardValues, *Error) {
 	read := func(ctx context.Context, token string, fields []allowlist.Field) (*vaultclient.Card, *Error) {
 		detokenize := f.cards.Detokenize
 		if slices.Contains(fields, allowlist.FieldCVC) {
@@ -262,13 +261,9 @@ func (f *Forwarder) readCards(ctx context.Context, fw *forward, r *Request, v *v
 		fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
 		card, e := read(cctx, r.Card, v.fields)
 		if e != nil {
-			return cardValues{}, nil, e
+			return cardValues{}, e
 		}
-		var cvcs [][]byte
-		if fw.usedCVC && !card.CVC.IsZero() {
-			cvcs = [][]byte{[]byte(card.CVC.Reveal())}
-		}
-		return cardValues{card: card}, cvcs, nil
+		return cardValues{card: card}, nil
 	}
 
 	names := sortedNames(v.cards)
@@ -284,27 +279,55 @@ func (f *Forwarder) readCards(ctx context.Context, fw *forward, r *Request, v *v
 	wg.Wait()
 	for _, e := range errs {
 		if e != nil {
-			return cardValues{}, nil, e
+			return cardValues{}, e
 		}
 	}
 	cv := cardValues{named: make(map[string]*vaultclient.Card, len(names))}
-	var cvcs [][]byte
 	for i, name := range names {
 		cv.named[name] = cards[i]
-		if slices.Contains(v.cards[name], allowlist.FieldCVC) && !cards[i].CVC.IsZero() {
-			cvcs = append(cvcs, []byte(cards[i].CVC.Reveal()))
-		}
 	}
-	return cv, cvcs, nil
+	return cv, nil
 }
 
-// sentCards are the values the answer is masked for: the numbers and the
-// CVCs of the cards the forward read. clear zeroes them after the forward.
+// sentCards are what the answer is masked for: every card the forward
+// read, with its CVC when the template used it, as cardscan.Secrets (the
+// number in every encoding, forwarder/response.go) and as plain digits for
+// the response rules. clear wipes them after the forward.
 type sentCards struct {
+	own           []cardscan.Secrets
 	numbers, cvcs [][]byte
 }
 
+// sentOf builds the sentCards of the cards in cv.
+func sentOf(cv cardValues, v *validated) sentCards {
+	var s sentCards
+	add := func(c *vaultclient.Card, withCVC bool) {
+		if c == nil {
+			return
+		}
+		num, cvc := c.Number.Reveal(), ""
+		if withCVC {
+			cvc = c.CVC.Reveal()
+		}
+		s.own = append(s.own, cardscan.NewSecrets(num, cvc))
+		if num != "" {
+			s.numbers = append(s.numbers, []byte(num))
+		}
+		if cvc != "" {
+			s.cvcs = append(s.cvcs, []byte(cvc))
+		}
+	}
+	add(cv.card, slices.Contains(v.fields, allowlist.FieldCVC))
+	for _, name := range sortedNames(cv.named) {
+		add(cv.named[name], slices.Contains(v.cards[name], allowlist.FieldCVC))
+	}
+	return s
+}
+
 func (s sentCards) clear() {
+	for i := range s.own {
+		s.own[i].Wipe()
+	}
 	for _, b := range s.numbers {
 		clear(b)
 	}
@@ -313,19 +336,27 @@ func (s sentCards) clear() {
 	}
 }
 
-// numbers returns a copy of every card number cv holds.
-func (v cardValues) numbers() [][]byte {
-	var out [][]byte
-	add := func(c *vaultclient.Card) {
-		if c != nil && !c.Number.IsZero() {
-			out = append(out, []byte(c.Number.Reveal()))
-		}
+// redact appends src to dst with every card number masked, and each card
+// the forward sent masked in every encoding (cardscan.Secrets), once per
+// card beyond the first. A scratch copy made for several cards is zeroed
+// before it is dropped.
+func (s sentCards) redact(dst, src []byte) []byte {
+	switch len(s.own) {
+	case 0:
+		return cardscan.Redact(dst, src)
+	case 1:
+		return s.own[0].Redact(dst, src)
 	}
-	add(v.card)
-	for _, name := range sortedNames(v.named) {
-		add(v.named[name])
+	start := len(dst)
+	dst = s.own[0].Redact(dst, src)
+	scratch := make([]byte, 0, len(dst)-start)
+	for i := range s.own[1:] {
+		scratch = s.own[i+1].Redact(scratch[:0], dst[start:])
+		clear(dst[start:])
+		dst = append(dst[:start], scratch...)
 	}
-	return out
+	clear(scratch[:cap(scratch)])
+	return dst
 }
 
 // auditTokens returns the named cards' tokens as audit records carry them:
@@ -350,25 +381,3 @@ func (fw *forward) requestTokens() []string {
 	return fw.tokens
 }
 
-// redactCVCs appends src to dst with every card number and each of cvcs
-// masked (cardscan.RedactCVC, once per CVC beyond the first). A scratch
-// copy made for several CVCs is zeroed before it is dropped.
-func redactCVCs(dst, src []byte, cvcs [][]byte) []byte {
-	if len(cvcs) <= 1 {
-		var cvc []byte
-		if len(cvcs) == 1 {
-			cvc = cvcs[0]
-		}
-		return cardscan.RedactCVC(dst, src, cvc)
-	}
-	start := len(dst)
-	dst = cardscan.RedactCVC(dst, src, cvcs[0])
-	scratch := make([]byte, 0, len(dst)-start)
-	for _, cvc := range cvcs[1:] {
-		scratch = cardscan.RedactCVC(scratch[:0], dst[start:], cvc)
-		clear(dst[start:])
-		dst = append(dst[:start], scratch...)
-	}
-	clear(scratch[:cap(scratch)])
-	return dst
-}

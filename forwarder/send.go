@@ -30,11 +30,11 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 	// card's CVC consumes it in the same store operation as the read, so
 	// that two concurrent forwards can never both send it; from here it
 	// is gone whatever the outcome.
-	cards, cvcs, e := f.readCards(ctx, fw, r, v)
+	cards, e := f.readCards(ctx, fw, r, v)
 	if e != nil {
 		return nil, e
 	}
-	sent := sentCards{numbers: cards.numbers(), cvcs: cvcs}
+	sent := sentOf(cards, v)
 	defer sent.clear()
 	cv := withSecrets{cards, fw.secrets}
 	if e := checkFreeFields(v.fields, v.cards, cv); e != nil {
@@ -266,7 +266,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	defer f.putBuf(red)
 	if d.Response == nil {
 		*red = growZeroed(*red, n) // masking keeps the length
-		*red = redactCVCs((*red)[:0], (*raw)[:n], sent.cvcs)
+		*red = sent.redact((*red)[:0], (*raw)[:n])
 	} else {
 		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, sent)
 	}
@@ -277,7 +277,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		out.Body = base64.StdEncoding.EncodeToString(*red)
 		out.BodyEncoding = "base64"
 	}
-	out.Headers = f.cleanResponseHeaders(resp.Header, sent.cvcs)
+	out.Headers = f.cleanResponseHeaders(resp.Header, sent)
 	fw.secrets.maskHeaders(out.Headers)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")

@@ -380,4 +380,3 @@ func (fw *forward) requestTokens() []string {
 	}
 	return fw.tokens
 }
-

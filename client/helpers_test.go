@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -67,6 +68,7 @@ func startScripted(t *testing.T, h2 bool, steps ...step) *scripted {
 		t.Fatal(err)
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake refusals are expected
 	s.srv.EnableHTTP2 = h2
 	s.srv.TLS = &tls.Config{
 		Certificates: []tls.Certificate{leaf.TLS},

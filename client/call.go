@@ -46,10 +46,17 @@ type answerMeta struct {
 // or runs out of attempts or time, and decodes the answer into out.
 func (c *Client) call(ctx context.Context, cl call, out any) (answerMeta, error) {
 	mayHaveSent := false // some attempt may have sent the card
+	var prev *Error
 	for attempt := 1; ; attempt++ {
 		meta, e, wrote := c.attempt(ctx, cl, out)
 		if e == nil {
 			return meta, nil
+		}
+		if prev != nil && e.Code == ErrCVCNotAvailable {
+			// The earlier attempt used up the CVC (a forward that reads it
+			// consumes it, even when it then sends nothing): its error,
+			// not this consequence, says what went wrong.
+			e = prev
 		}
 		e.Attempts, e.IdempotencyKey = attempt, cl.key
 		retry := c.retryable(ctx, cl, e, wrote)
@@ -64,9 +71,10 @@ func (c *Client) call(ctx context.Context, cl call, out any) (answerMeta, error)
 				mayHaveSent = true
 			}
 		}
-		if !retry || attempt >= c.maxAttempts {
+		if !retry || attempt >= c.maxAttempts || e == prev {
 			return answerMeta{}, e
 		}
+		prev = e
 		wait := c.backoffFor(attempt)
 		if e.RetryAfter > 0 {
 			if e.RetryAfter > c.maxRetryAfter {

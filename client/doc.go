@@ -65,6 +65,12 @@
 //   - a tokenize answered store_unavailable, key_backend_unavailable or
 //     rate_limited, or one whose request was never written.
 //
+// A forward whose template uses the CVC can be retried only until the
+// gateway has read the card: a forward that reads the CVC consumes it,
+// even when it then sends nothing. A retry answered cvc_not_available
+// therefore ends the call with the earlier attempt's error, which says
+// what went wrong.
+//
 // Nothing else is retried. In particular an answer that says
 // sent_no_response (upstream_timeout, upstream_error, request_canceled,
 // idempotency_outcome_unknown) is returned as it is: the processor may

@@ -336,3 +336,49 @@ func TestInitRefusesBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeSelfHostedCommands: every command of the README's
+// "Self-hosted start" is the one `cardgate init gw` prints, so that the
+// README shows what was run (integration's TestInitSelfHosted runs them).
+func TestReadmeSelfHostedCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Self-hosted start\n")
+	if !ok {
+		t.Fatal("README.md has no Self-hosted start section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	t.Chdir(t.TempDir())
+	out, err := runInitCmd(t, "gw")
+	if err != nil {
+		t.Fatalf("init gw: %v\n%s", err, out)
+	}
+	printed := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		printed[strings.TrimSpace(line)] = true
+	}
+	var checked int
+	inCode := false
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
+		}
+		if !inCode {
+			continue
+		}
+		for _, prefix := range []string{"cardgate serve ", "TOKEN=", "curl ", "go run ./client/example "} {
+			if strings.HasPrefix(line, prefix) {
+				checked++
+				if !printed[line] {
+					t.Errorf("the README's command is not what init prints:\n%s", line)
+				}
+			}
+		}
+	}
+	if checked != 4 {
+		t.Errorf("found %d of the README's 4 commands (serve, tokenize, dry run, client example)", checked)
+	}
+}

@@ -382,3 +382,22 @@ func TestReadmeSelfHostedCommands(t *testing.T) {
 		t.Errorf("found %d of the README's 4 commands (serve, tokenize, dry run, client example)", checked)
 	}
 }
+
+// TestExampleConfigPointsToInit: the reference configuration cannot start
+// as shipped (it names /etc/cardgate files, Redis and Vault); its first
+// line says so and names the command that writes one that does.
+func TestExampleConfigPointsToInit(t *testing.T) {
+	raw, err := os.ReadFile("../../cardgate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	for _, want := range []string{"/etc/cardgate", "Redis", "Vault", "cardgate init DIR"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("cardgate.example.yaml's first line %q does not mention %q", first, want)
+		}
+	}
+	if _, err := config.Parse(raw); err != nil {
+		t.Errorf("cardgate.example.yaml does not parse: %v", err)
+	}
+}

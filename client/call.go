@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"reflect"
 	"sync/atomic"
 	"time"
 )
@@ -124,7 +125,10 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 		return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, err), true
 	}
 	if resp.StatusCode == cl.status {
-		// No decoder error text: it can quote the answer's bytes.
+		// From zero: a decode that failed on an earlier attempt may have
+		// filled some fields. No decoder error text: it can quote the
+		// answer's bytes.
+		reflect.ValueOf(out).Elem().SetZero()
 		if json.Unmarshal(raw, out) != nil {
 			return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, errors.New("the answer is not the expected JSON")), true
 		}

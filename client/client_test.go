@@ -252,8 +252,15 @@ func TestCardNeverPrints(t *testing.T) {
 			t.Errorf("json.Marshal(%T): %v", v, err)
 		}
 		var logged bytes.Buffer
-		slog.New(slog.NewJSONHandler(&logged, nil)).Info("m", "v", v)
-		slog.New(slog.NewTextHandler(&logged, nil)).Info("m", "v", v)
+		// Without the time, whose digits could hold the CVC's.
+		noTime := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}
+		slog.New(slog.NewJSONHandler(&logged, noTime)).Info("m", "v", v)
+		slog.New(slog.NewTextHandler(&logged, noTime)).Info("m", "v", v)
 		texts = append(texts, logged.String())
 	}
 	texts = append(texts, card.String(), card.GoString(), card.Number.String(), card.CVC.String())

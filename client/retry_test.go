@@ -182,6 +182,20 @@ func TestForwardRetries(t *testing.T) {
 	}
 }
 
+// TestRetryDecodesFromZero: fields a failed decode filled do not survive
+// into the answer of a later attempt.
+func TestRetryDecodesFromZero(t *testing.T) {
+	s := startScripted(t, false, step{status: 200, body: `{"location":"/stale","status":"not a number"}`}, step{status: 200, body: forwardOK})
+	c, _ := s.client(t)
+	resp, err := c.Forward(context.Background(), sampleForward())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Location != "" || resp.Status != 201 {
+		t.Errorf("answer Location = %q, Status = %d; want \"\", 201", resp.Location, resp.Status)
+	}
+}
+
 // TestTokenizeRetries: a tokenize has no key; it is retried only on a
 // dependency outage or when its request never left.
 func TestTokenizeRetries(t *testing.T) {

@@ -85,6 +85,10 @@ type ForwardResponse struct {
 	Location string `json:"location,omitempty"`
 	// DryRun is set on a dry run only.
 	DryRun *Preview `json:"dry_run,omitempty"`
+	// ReturnedCards are the cards the processor's answer held at the
+	// entry's response.returned_cards paths, each tokenized or, with
+	// Error, masked. Empty when there were none.
+	ReturnedCards []ReturnedCard `json:"returned_cards,omitempty"`
 
 	// RequestID is the gateway's id of the answering request.
 	RequestID string `json:"-"`
@@ -93,6 +97,17 @@ type ForwardResponse struct {
 	// Replayed is true when the gateway returned the stored answer of an
 	// earlier request with the same key, and sent nothing this time.
 	Replayed bool `json:"-"`
+}
+
+// ReturnedCard is a card the processor returned: its new token, or why
+// there is none (not_a_card, invalid_expiry, tokenize_failed,
+// too_many_cards).
+type ReturnedCard struct {
+	Path  string `json:"path"`
+	Token string `json:"token,omitempty"`
+	Last4 string `json:"last4,omitempty"`
+	Brand string `json:"brand,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // BodyBytes returns the processor's body, decoded from base64 when

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -74,13 +75,14 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	env := fs.String("environment", "development", "the `environment` the gateway and its allowlist are bound to")
 	listen := fs.String("listen", config.DefaultListenAddr, "the gateway's listen `address`")
 	processor := fs.String("processor", "https://127.0.0.1:9443/v1/charges", "the local test processor's `URL` (the example destination)")
-	operands, err := parseInterspersed(fs, args)
-	if errors.Is(err, errHelp) {
+	err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
-		return err
+		return errUsage
 	}
+	operands := fs.Args()
 	if len(operands) != 1 {
 		fs.Usage()
 		return errUsage

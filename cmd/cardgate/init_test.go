@@ -212,7 +212,7 @@ func checkInitAllowlist(t *testing.T, dir, keygen string) {
 		t.Fatal(err)
 	}
 	signers, _ := os.ReadFile(filepath.Join(dir, "allowed_signers"))
-	sigs, err := allowlist.ReadSignatures(filepath.Join(dir, "allowlist.sigs"))
+	sigs, err := allowlist.ReadSignatures(context.Background(), filepath.Join(dir, "allowlist.sigs"))
 	if err != nil {
 		t.Fatal(err)
 	}

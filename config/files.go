@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/cardgate/cardgate/internal/fileread"
+
 	"errors"
 	"io/fs"
 	"maps"
@@ -120,7 +122,7 @@ func checkPath(path string, kind fileKind) string {
 		dir := filepath.Dir(path)
 		if fi, err := stat(path); err == nil {
 			if !fi.Mode().IsRegular() {
-				return q + " is not a regular file"
+				return q + " is not a regular file: not_regular_file (" + fileread.TypeName(fi.Mode()) + ")"
 			}
 			return ""
 		}
@@ -142,7 +144,7 @@ func checkPath(path string, kind fileKind) string {
 	case kind == regularFile && fi.IsDir():
 		return q + " is a directory, not a file"
 	case kind == regularFile && !fi.Mode().IsRegular():
-		return q + " is not a regular file"
+		return q + " is not a regular file: not_regular_file (" + fileread.TypeName(fi.Mode()) + ")"
 	case kind == regularFile:
 		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {

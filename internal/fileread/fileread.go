@@ -41,7 +41,7 @@ func (e *Error) Error() string {
 	s := fmt.Sprintf("fileread: %s %s: %s", e.Op, e.Path, e.Code)
 	switch e.Code {
 	case CodeNotRegular, CodeNotDir:
-		s += " (" + typeName(e.Type) + ")"
+		s += " (" + TypeName(e.Type) + ")"
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
@@ -68,8 +68,8 @@ var (
 	ErrCanceled   = &Error{Code: CodeCanceled}
 )
 
-// typeName names a file type for an error, e.g. "named pipe".
-func typeName(m fs.FileMode) string {
+// TypeName names a file type for an error, e.g. "named pipe".
+func TypeName(m fs.FileMode) string {
 	switch t := m & fs.ModeType; {
 	case t == 0:
 		return "regular file"

@@ -114,11 +114,13 @@ type Server struct {
 	// Addr is 127.0.0.1:PORT.
 	Addr string
 
-	ca   *testpki.CA
-	p    Processor
-	srv  *http.Server
-	now  func() time.Time
+	ca  *testpki.CA
+	srv *http.Server
+	now func() time.Time
+	// mu serializes requests with each other and with Update, so a test
+	// may change what the processor expects between requests.
 	mu   sync.Mutex
+	p    Processor
 	seen []Exchange
 }
 
@@ -173,10 +175,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rp = reply{verdict: RefusedRequest, reason: "body unreadable", status: http.StatusBadRequest, contentType: "text/plain", body: []byte("bad request\n")}
 	case len(body) > maxBody:
 		rp = reply{verdict: RefusedRequest, reason: "body too large", status: http.StatusRequestEntityTooLarge, contentType: "text/plain", body: []byte("too large\n")}
-	default:
-		rp = s.p.handle(r, body, s.now())
 	}
 	s.mu.Lock()
+	if rp.status == 0 {
+		rp = s.p.handle(r, body, s.now())
+	}
 	s.seen = append(s.seen, Exchange{
 		Method: r.Method, Path: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body,
 		Verdict: rp.verdict, Reason: rp.reason, Status: rp.status,
@@ -191,6 +194,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(rp.body)))
 	w.WriteHeader(rp.status)
 	_, _ = w.Write(rp.body)
+}
+
+// Update runs f, which may change the processor's fields, while no
+// request is being judged.
+func (s *Server) Update(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
 }
 
 // Exchanges returns every request received so far, oldest first.

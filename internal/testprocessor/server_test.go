@@ -31,3 +31,21 @@ func TestServerRecordsAndBounds(t *testing.T) {
 		t.Error("Exchanges() returned the server's own record, not a copy")
 	}
 }
+
+// Update changes what the processor expects between requests.
+func TestServerUpdate(t *testing.T) {
+	p := &Stripe{SecretKey: stripeKey, Card: testCard}
+	s := Start(t, newCA(t), p)
+	send := func() Verdict {
+		req := newRequest(t, http.MethodPost, s.URL+StripePath, "application/x-www-form-urlencoded", stripeForm(nil))
+		req.Header.Set("Authorization", basic(stripeKey, ""))
+		return do(t, s, req).x.Verdict
+	}
+	if v := send(); v != Accepted {
+		t.Fatalf("verdict = %s, want accepted", v)
+	}
+	s.Update(func() { p.Card.Number = UpdatedNumber })
+	if v := send(); v != RefusedCard {
+		t.Errorf("verdict after Update = %s, want %s", v, RefusedCard)
+	}
+}

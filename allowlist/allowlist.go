@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"net/netip"
 	"time"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // Namespace is the SSHSIG namespace every allowlist signature must carry.
@@ -77,6 +79,10 @@ type Destination struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps the upstream body; zero means the gateway default.
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// RequestIdentifiers and Response are the entry's identifier and
+	// returned-card rules (entry_response.go); nil means none.
+	RequestIdentifiers []cardscan.Path `yaml:"-"`
+	Response           *ResponseRules  `yaml:"-"`
 
 	// Filled by Parse from URL.
 	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal

@@ -188,11 +188,13 @@ func (h *Holder) LoadContext(ctx context.Context) error {
 		h.status.LastError, h.status.LastErrorAt = err.Error(), h.status.LastAttempt
 		h.status.Failures++
 		h.failures.Add(ctx, 1)
-		attrs := []any{"err", err}
 		if live := h.cur.Load(); live != nil {
-			attrs = append(attrs, "live_version", live.Doc.Version)
+			h.log.Error("allowlist: load refused; keeping the last good allowlist", "err", err, "live_version", live.Doc.Version)
+		} else {
+			// At start, or after every load so far failed: there is no
+			// last good allowlist to keep.
+			h.log.Error("allowlist: load refused; no allowlist is live, so every forward is refused", "err", err)
 		}
-		h.log.Error("allowlist: load refused; keeping the last good allowlist", attrs...)
 		return err
 	}
 	h.cur.Store(a)

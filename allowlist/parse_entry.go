@@ -27,6 +27,9 @@ type rawDestination struct {
 	UnsafeAllowRanges []string `yaml:"unsafe_allow_ranges"`
 	Timeout           *string  `yaml:"timeout"`
 	MaxResponseBytes  *string  `yaml:"max_response_bytes"`
+
+	RequestIdentifiers []string     `yaml:"request_identifiers"` // entry_response.go
+	Response           *rawResponse `yaml:"response"`            // entry_response.go
 }
 
 type rawTLS struct {
@@ -179,6 +182,9 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 			return nil, malformed("%s.max_response_bytes: %q must be a decimal byte count from 1 to %d", at, *r.MaxResponseBytes, MaxResponseLimit)
 		}
 		d.MaxResponseBytes = n
+	}
+	if err := r.responseRules(&d, at); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }

@@ -78,6 +78,7 @@ var statusByCode = map[string]int{
 	"cvc_not_available":       http.StatusUnprocessableEntity,
 	"store_unavailable":       http.StatusServiceUnavailable,
 	"key_backend_unavailable": http.StatusServiceUnavailable,
+	"key_retired":             http.StatusGone,
 
 	// forward-path guards
 	"audit_unavailable":           http.StatusServiceUnavailable,

@@ -21,7 +21,8 @@
 //	…
 //	stream, err := audit.NewRedisStreamSink(audit.RedisStreamOptions{Client: rdb, Key: "cardgate:audit"})
 //	…
-//	log, err := audit.New(audit.Options{Sinks: []audit.Sink{file, stream}, Logger: logger})
+//	// The file is the primary, the stream its mirror (see "Two sinks").
+//	log, err := audit.New(audit.Options{Sinks: []audit.Sink{file}, Mirror: stream, Logger: logger})
 //	…
 //	// Before the card is sent; refuse the forward on error.
 //	if _, err := log.Append(ctx, audit.Record{Kind: audit.KindIntent, …}); err != nil { … }
@@ -104,6 +105,40 @@
 //	redis-cli --raw XRANGE cardgate:audit - + | awk 'NR % 3 == 0' > audit.log
 //
 // or use `cardgate audit verify --redis ADDR --stream KEY`.
+//
+// # Two sinks: the file and its mirror
+//
+// With a file and a Redis stream both configured, the file is the primary
+// and the stream a mirror that the Log keeps equal to it (Options.Mirror).
+// The choice, made to fail closed: every intent reaches both sinks or the
+// forward is refused; every other record reaches the file, and then the
+// stream, even if late.
+//
+//   - A group is written to the file first (fsync), then to the stream, so
+//     the stream never holds a record the file lacks.
+//   - When a stream write fails, the file's chain goes on and the stream
+//     is behind. An intent in that group is refused (its forward is not
+//     sent; the record stays in the file). Until the stream holds every
+//     record the file holds, every new intent is refused without being
+//     written, so no card leaves while the sinks disagree.
+//   - Results, denials and canary records record what already happened:
+//     they are accepted once the file holds them, and Log.Reconcile copies
+//     each record the stream lacks from the file, by chain and seq, after
+//     reading the stream's head for the chain. A record that does not
+//     verify in the file (hash, canonical form, link) is never copied. If
+//     the stream lost records of a chain being reconciled (a Redis
+//     restarted without its data), the chain is copied again from its
+//     start. Chains that were complete in the stream before it lost them
+//     (earlier runs, other replicas) are not restored: run the stream's
+//     Redis with appendonly yes.
+//   - Reconcile is called periodically (cmd/cardgate: every 500ms while the
+//     stream lags); readiness fails (Log.MirrorErr) until the two agree.
+//   - A lag survives a restart: a marker file next to the audit file
+//     (FILE.mirror-lag.CHAIN) keeps it until it is reconciled, and a new
+//     Log refuses intents until then.
+//
+// Either way the two sinks end with the same records, in the same order
+// per chain.
 //
 // # What verification proves
 //

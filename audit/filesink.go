@@ -35,6 +35,12 @@ type FileSink struct {
 	f   appendFile
 	err error // sticky; set after a failed write, fsync or Close
 	buf []byte
+	// end is the file offset just after this sink's last write (its size
+	// when opened, before any). Other processes appending to the file can
+	// only put later records beyond it, so a record this sink writes next
+	// starts at end or after: a reader replaying the records from some
+	// point on (see Log's mirror) starts there.
+	end int64
 }
 
 // appendFile is what FileSink uses of an *os.File once it is open. Tests
@@ -43,6 +49,7 @@ type FileSink struct {
 type appendFile interface {
 	Write(p []byte) (int, error)
 	Sync() error
+	Seek(offset int64, whence int) (int64, error)
 	Close() error
 }
 
@@ -63,7 +70,12 @@ func OpenFileSink(path string) (*FileSink, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
-	return &FileSink{path: path, f: f}, nil
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
+	}
+	return &FileSink{path: path, f: f, end: end}, nil
 }
 
 // prepare checks the file, repairs an incomplete last line and makes the
@@ -125,7 +137,21 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 		s.err = fmt.Errorf("fsync: %w", err)
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
+	// With O_APPEND the file offset is the end of what was just written.
+	// Not knowing it is no reason to fail a durable write: the old end
+	// stays, which is still at or before any later record.
+	if end, err := s.f.Seek(0, io.SeekCurrent); err == nil {
+		s.end = end
+	}
 	return nil
+}
+
+// offset returns the file offset after this sink's last write: every
+// record the sink writes from now on starts at or after it.
+func (s *FileSink) offset() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.end
 }
 
 // Err returns the error that stopped the sink, or nil while it works. Use

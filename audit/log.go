@@ -43,6 +43,22 @@ type Options struct {
 	// Logger receives chain starts and ends (chain id, seq, hash: never
 	// record contents); nil discards.
 	Logger *slog.Logger
+	// Mirror, when set, is a second copy of the log (the Redis stream)
+	// that the Log keeps equal to its primary sink. Sinks must then hold
+	// exactly one sink, a *FileSink: the primary. A group is written to
+	// the file first and to the mirror only once the file holds it, so the
+	// mirror never holds a record the file lacks.
+	//
+	// When a mirror write fails, the file's chain goes on and the mirror
+	// is behind. Until Reconcile has copied every record it lacks, intent
+	// records are refused without being written (ErrUnavailable and
+	// ErrMirrorBehind): a card leaves only with its intent in both copies.
+	// Records of what already happened (results, denials, canary uses) are
+	// accepted once the file holds them, and Reconcile copies them to the
+	// mirror, so that both end with the same records. A lag survives a
+	// restart: it is kept in a marker file next to the primary
+	// (FILE.mirror-lag.CHAIN) until reconciled.
+	Mirror Mirror
 }
 
 // Log appends records to a hash chain and writes each to every sink. It is
@@ -81,6 +97,14 @@ type Log struct {
 	last  string  // hash of that record; zeroHash before the first
 	batch []Entry // the group being written, reused between groups
 	ends  []int   // where each line of the group ends in its buffer
+
+	// With a mirror (see Options.Mirror), also under mu.
+	primary     *FileSink
+	mirror      Mirror
+	lags        map[string]*lag // chains whose records the mirror may lack
+	mirrorErr   error           // why the mirror fell behind, or failed to catch up
+	primaryOnly uint64          // groups written to the file and not the mirror
+	chainStart  int64           // file offset at or before the chain's first record; -1 before it
 }
 
 // waiter is one Append waiting for its record to be written. The Append
@@ -118,6 +142,25 @@ func New(o Options) (*Log, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	if o.Mirror != nil {
+		fs, ok := o.Sinks[0].(*FileSink)
+		if len(o.Sinks) != 1 || !ok {
+			return nil, errors.New("audit: new log: a mirror needs exactly one other sink, a file sink")
+		}
+		l.primary, l.mirror, l.lags = fs, o.Mirror, map[string]*lag{}
+		lags, err := readMarkers(fs.path)
+		if err != nil {
+			return nil, fmt.Errorf("audit: new log: mirror lag markers: %w", err)
+		}
+		for _, lg := range lags {
+			l.lags[lg.chain] = lg
+			l.log.Warn("audit mirror lag left by an earlier run; intents are refused until it is reconciled",
+				slog.String("chain", lg.chain), slog.Int64("from_offset", lg.from))
+		}
+		if len(lags) > 0 {
+			l.mirrorErr = errors.New("a lag left by an earlier run is not reconciled yet")
+		}
+	}
 	l.startChain()
 	return l, nil
 }
@@ -133,6 +176,7 @@ func (l *Log) startChain() {
 	l.chain = hex.EncodeToString(b[:])
 	l.seq = 0
 	l.last = zeroHash
+	l.chainStart = -1
 	l.log.Info("audit chain started", slog.String("chain", l.chain))
 }
 
@@ -143,17 +187,24 @@ func (l *Log) startChain() {
 // nowhere; ErrUnavailable: it may be in some sinks) and the forward
 // refused.
 //
-// ctx bounds the sink writes; sinks add their own deadlines too. If ctx is
-// already done, nothing is written. Write a result record (the card was
-// sent) with a context the caller's disconnect cannot cancel, such as
-// context.WithoutCancel(ctx) plus a deadline. The chain fields of rec must
-// be zero: they belong to the Log. Sinks are written concurrently.
+// If ctx is already done when Append is called, nothing is written. An
+// intent whose ctx ends while it waits behind an earlier group is not
+// written either (its card will not be sent); any other record, once
+// queued, is written, since it tells what already happened. The sinks
+// bound each write with their own deadlines. Write a result record (the
+// card was sent) with a context the caller's disconnect cannot cancel,
+// such as context.WithoutCancel(ctx) plus a deadline. The chain fields of
+// rec must be zero: they belong to the Log. Without a mirror the sinks are
+// written concurrently; with one, the file first (see Options.Mirror).
 func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	if rec.Chain != "" || rec.Seq != 0 || rec.Prev != "" || !rec.Time.IsZero() || rec.Hash != "" {
 		return Record{}, fmt.Errorf("audit: chain, seq, prev, time and hash are set by Append: %w", ErrInvalid)
 	}
 	if err := rec.validateContent(); err != nil {
 		return Record{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("audit: append: %w", err)
 	}
 
 	w := &waiter{ctx: ctx, rec: rec}
@@ -234,13 +285,22 @@ func (l *Log) writeGroup(group []*waiter) {
 	ends := l.ends[:0]
 	live := group[:0] // filtered in place
 	seq, last := l.seq, l.last
+	behind := l.mirror != nil && len(l.lags) > 0
 	for _, w := range group {
-		// A caller that is gone gets nothing written: starting a write only
-		// to have the Redis sink abandon it would close the chain for no
-		// reason. A record that must be written whatever the caller does
-		// (a result after the card was sent) needs a context that the
-		// caller cannot cancel.
-		if err := w.ctx.Err(); err != nil {
+		if behind && w.rec.Kind == KindIntent {
+			// Refused before it is sealed or written: the mirror must
+			// first hold everything the file holds.
+			w.answer(fmt.Errorf("audit: append: %w: %w: %w", ErrUnavailable, ErrMirrorBehind, l.mirrorErr))
+			continue
+		}
+		// An intent whose caller is gone (or whose deadline passed while
+		// it waited behind a slow group) is not written: its card will not
+		// be sent. Any other record tells what already happened (a result
+		// after the card was sent, a refusal), and is written even if its
+		// deadline passed in the queue, or it would be lost; the sinks
+		// bound the write with their own deadlines. A context already done
+		// when Append is called writes nothing (see Append).
+		if err := w.ctx.Err(); err != nil && w.rec.Kind == KindIntent {
 			w.answer(fmt.Errorf("audit: append: %w", err))
 			continue
 		}
@@ -283,27 +343,73 @@ func (l *Log) writeGroup(group []*waiter) {
 	// The group's callers share one write: none of them may cancel it for
 	// the others. The sinks bound it with their own deadlines.
 	ctx := context.WithoutCancel(live[0].ctx)
+	if l.mirror != nil {
+		l.writeMirrored(ctx, live, batch, behind, seq, last)
+		return
+	}
 	if err := l.writeAll(ctx, batch); err != nil {
 		// Close the chain: the records may be in some sinks and not in
 		// others. Continuing the chain would leave a hole in the sinks
 		// that missed them; a new chain leaves each sink with a complete
 		// prefix of this one.
-		first, lastRec := live[0].rec, live[len(live)-1].rec
-		l.log.Error("audit chain closed after a failed write",
-			slog.String("chain", l.chain),
-			slog.Uint64("last_seq", l.seq),
-			slog.String("last_hash", l.last),
-			slog.Uint64("failed_from_seq", first.Seq), // may be in some sinks
-			slog.Uint64("failed_to_seq", lastRec.Seq),
-			slog.String("error", err.Error()))
-		l.chain = ""
-		for _, w := range live {
-			w.answer(fmt.Errorf("audit: append seq %d of chain %s: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, err))
-		}
+		l.closeChain(live, err)
 		return
 	}
 	l.seq, l.last = seq, last
 	for _, w := range live {
+		w.answer(nil)
+	}
+}
+
+// closeChain ends the chain after a failed write of live's records, which
+// fail. Called with mu held.
+func (l *Log) closeChain(live []*waiter, err error) {
+	first, lastRec := live[0].rec, live[len(live)-1].rec
+	l.log.Error("audit chain closed after a failed write",
+		slog.String("chain", l.chain),
+		slog.Uint64("last_seq", l.seq),
+		slog.String("last_hash", l.last),
+		slog.Uint64("failed_from_seq", first.Seq), // may be in some sinks
+		slog.Uint64("failed_to_seq", lastRec.Seq),
+		slog.String("error", err.Error()))
+	l.chain = ""
+	for _, w := range live {
+		w.answer(fmt.Errorf("audit: append seq %d of chain %s: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, err))
+	}
+}
+
+// writeMirrored writes a group to the primary file, then (unless it is
+// behind) to the mirror, and answers live. Called with mu held.
+func (l *Log) writeMirrored(ctx context.Context, live []*waiter, batch []Entry, behind bool, seq uint64, last string) {
+	from := l.primary.offset()
+	if l.chainStart < 0 {
+		l.chainStart = from
+	}
+	if err := writeSink(ctx, 0, l.primary, batch); err != nil {
+		// The mirror was not written: it holds a prefix of the chain.
+		l.closeChain(live, err)
+		return
+	}
+	l.seq, l.last = seq, last
+	cause := l.mirrorErr
+	if !behind {
+		if cause = writeSink(ctx, 1, l.mirror, batch); cause == nil {
+			for _, w := range live {
+				w.answer(nil)
+			}
+			return
+		}
+	}
+	// The file holds the group and the mirror may not (a timed-out write
+	// may still land: Reconcile reads the mirror's head before copying).
+	l.primaryOnly++
+	l.markBehind(l.chain, from, l.chainStart, cause)
+	for _, w := range live {
+		if w.rec.Kind == KindIntent {
+			w.answer(fmt.Errorf("audit: append seq %d of chain %s: %w: %w: %w", w.rec.Seq, w.rec.Chain, ErrUnavailable, ErrMirrorBehind, cause))
+			continue
+		}
+		// Durable in the file, and copied to the mirror by Reconcile.
 		w.answer(nil)
 	}
 }

@@ -310,3 +310,37 @@ func TestAppendStress(t *testing.T) {
 		t.Errorf("Verify = %v, %+v", err, rep.Problems)
 	}
 }
+
+// TestQueuedResultOutlivesItsDeadline: a result whose deadline passes
+// while it waits behind a slow group is still written (the card was sent;
+// dropping it lost the record of that); an intent in the same position is
+// not (its card will not be sent).
+func TestQueuedResultOutlivesItsDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		rec       Record
+		wantWrote bool
+	}{
+		{"result", result(2), true},
+		{"denied", Record{Kind: KindDenied, RequestID: "req_d", Caller: "billing", Decision: DecisionDeny, Reason: "destination_not_allowed", Outcome: OutcomeNotSent}, true},
+		{"intent", intent(2), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &slowSink{delay: 300 * time.Millisecond}
+			l := newTestLog(t, sink)
+			done := make(chan struct{})
+			go func() { defer close(done); mustAppend(t, l, result(1)) }()
+			time.Sleep(50 * time.Millisecond) // the first group is being written
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			_, err := l.Append(ctx, tt.rec)
+			<-done
+			sink.mu.Lock()
+			n := len(sink.lines)
+			sink.mu.Unlock()
+			if wrote := n == 2; wrote != tt.wantWrote || (err == nil) != tt.wantWrote {
+				t.Errorf("Append(%s) after its deadline passed in the queue = %v with %d lines written; want written %v", tt.name, err, n, tt.wantWrote)
+			}
+		})
+	}
+}

@@ -28,6 +28,10 @@ const (
 	KindDenied Kind = "denied"
 	// KindCanary records the use of a canary token (which is also refused).
 	KindCanary Kind = "canary"
+	// KindTokenized records a card a processor returned during a forward
+	// (an entry's response.returned_cards) stored under a new token:
+	// Token is the new token; ForwardID names the forward.
+	KindTokenized Kind = "tokenized"
 )
 
 // Decision is the allowlist's answer.
@@ -265,11 +269,11 @@ func checkDigest(field, v string) error {
 // between them that make a record meaningful.
 func (r *Record) validateContent() error {
 	switch r.Kind {
-	case KindIntent, KindResult, KindDenied, KindCanary:
+	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized:
 	default:
-		return fieldError("kind", `must be "intent", "result", "denied" or "canary"`)
+		return fieldError("kind", `must be "intent", "result", "denied", "canary" or "tokenized"`)
 	}
-	forwardRequired := r.Kind == KindIntent || r.Kind == KindResult
+	forwardRequired := r.Kind == KindIntent || r.Kind == KindResult || r.Kind == KindTokenized
 	if err := checkID("request_id", r.RequestID, reID, true); err != nil {
 		return err
 	}
@@ -279,11 +283,11 @@ func (r *Record) validateContent() error {
 	if err := checkID("caller", r.Caller, reCaller, true); err != nil {
 		return err
 	}
-	tokenRequired := r.Kind == KindIntent || r.Kind == KindCanary
+	tokenRequired := r.Kind == KindIntent || r.Kind == KindCanary || r.Kind == KindTokenized
 	if err := checkID("token", r.Token, reToken, tokenRequired); err != nil {
 		return err
 	}
-	if err := checkID("destination", r.Destination, reDestination, r.Kind == KindIntent); err != nil {
+	if err := checkID("destination", r.Destination, reDestination, r.Kind == KindIntent || r.Kind == KindTokenized); err != nil {
 		return err
 	}
 	if err := checkID("reason", r.Reason, reReason, r.Kind == KindDenied); err != nil {
@@ -346,6 +350,10 @@ func (r *Record) validateContent() error {
 		}
 		if r.UpstreamStatus != 0 && r.Outcome != OutcomeAnswered {
 			return fieldError("upstream_status", `only an "answered" outcome has a status`)
+		}
+	case KindTokenized:
+		if r.Decision != DecisionAllow || r.Outcome != "" || r.UpstreamStatus != 0 {
+			return fieldError("decision", `must be "allow", with no outcome, in a tokenized record`)
 		}
 	case KindDenied:
 		if r.Decision != DecisionDeny {

@@ -178,3 +178,24 @@ func (s *RedisStreamSink) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Head returns the seq and hash of chain's last record in the stream, from
+// its head key: 0 and "" when the stream holds none of the chain. It makes
+// the sink a Mirror.
+func (s *RedisStreamSink) Head(ctx context.Context, chain string) (uint64, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	h, err := s.c.Get(ctx, HeadKey(s.key, chain)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, "", nil
+	case err != nil:
+		return 0, "", fmt.Errorf("audit: redis stream %s: head of chain %s: %w", s.key, chain, err)
+	}
+	seqText, hash, ok := strings.Cut(h, ":")
+	seq, perr := strconv.ParseUint(seqText, 10, 64)
+	if !ok || perr != nil || !reSHA256.MatchString(hash) {
+		return 0, "", fmt.Errorf("audit: redis stream %s: head of chain %s is not seq:hash", s.key, chain)
+	}
+	return seq, hash, nil
+}

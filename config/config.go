@@ -6,18 +6,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
-	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Modes. Dev mode enables the loopback-only development caller identity and
@@ -88,6 +82,10 @@ type Config struct {
 	// Credentials are the processor credentials the gateway holds, by
 	// name; see credentials.go.
 	Credentials map[string]Credential `yaml:"credentials"`
+
+	// env names, per key path, the environment variable that set it, so
+	// that a problem with the value can say where it came from.
+	env map[string]string
 }
 
 // Listen is the caller-facing HTTPS listener.
@@ -282,114 +280,22 @@ func Default() Config {
 // the store and key backend reads before it, the scan and reply after it.
 const WriteMargin = 10 * time.Second
 
-// maxFileBytes bounds the configuration file; a larger one is a mistake.
-const maxFileBytes = 1 << 20
-
-// Load reads path, decodes it strictly over the defaults, applies the
-// environment overrides and validates the result.
-func Load(path string, getenv func(string) string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
-		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
-	}
-	if len(raw) > maxFileBytes {
-		return Config{}, fmt.Errorf("config: %s is larger than %d bytes", path, maxFileBytes)
-	}
-	cfg, err := Parse(raw)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %s: %w", path, err)
-	}
-	if err := cfg.applyEnv(getenv); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
-
-// Parse decodes raw strictly over the defaults. It does not validate.
-func Parse(raw []byte) (Config, error) {
-	cfg := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Config{}, errors.New("the file is empty")
-		}
-		return Config{}, err
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Config{}, errors.New("more than one YAML document: keep the whole configuration in one")
-	}
-	return cfg, nil
-}
-
-// Environment overrides. Addresses and secrets may come from the
-// environment so that one file serves every replica and no secret needs to
-// be written into it.
-const (
-	EnvListenAddr    = "CARDGATE_LISTEN_ADDR"
-	EnvRedisAddrs    = "CARDGATE_REDIS_ADDRS" // comma-separated
-	EnvRedisUsername = "CARDGATE_REDIS_USERNAME"
-	EnvRedisPassword = "CARDGATE_REDIS_PASSWORD"
-	EnvBoltPath      = "CARDGATE_BOLT_PATH"
-	EnvKeyringPath   = "CARDGATE_KEYRING_PATH"
-	EnvLogLevel      = "CARDGATE_LOG_LEVEL"
-	EnvAdminAddr     = "CARDGATE_ADMIN_ADDR"
-	EnvOTLPEndpoint  = "CARDGATE_OTLP_ENDPOINT"
-)
-
-func (c *Config) applyEnv(getenv func(string) string) error {
-	if getenv == nil {
-		return nil
-	}
-	set := func(dst *string, name string) {
-		if v := getenv(name); v != "" {
-			*dst = v
-		}
-	}
-	set(&c.Listen.Addr, EnvListenAddr)
-	set(&c.Store.Redis.Username, EnvRedisUsername)
-	set(&c.Store.Redis.Password, EnvRedisPassword)
-	set(&c.Store.Redis.SentinelPassword, EnvRedisSentinelPassword)
-	set(&c.Store.Bolt.Path, EnvBoltPath)
-	set(&c.Keys.Local.Path, EnvKeyringPath)
-	c.applyKeysEnv(getenv)
-	set(&c.Log.Level, EnvLogLevel)
-	set(&c.Admin.Addr, EnvAdminAddr)
-	set(&c.Telemetry.Traces.OTLP.Endpoint, EnvOTLPEndpoint)
-	if v := getenv(EnvRedisAddrs); v != "" {
-		c.Store.Redis.Addrs = nil
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.Store.Redis.Addrs = append(c.Store.Redis.Addrs, a)
-			}
-		}
-	}
-	return nil
-}
-
-// FieldError names the key that is wrong and how to fix it.
-type FieldError struct {
-	Key string
-	Msg string
-}
-
-func (e *FieldError) Error() string { return "config: " + e.Key + ": " + e.Msg }
-
 // Validate checks the whole configuration and returns every problem, each
 // a *FieldError, joined.
 func (c *Config) Validate() error {
 	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// problems is Validate's list. A problem with a key an environment
+// variable set names that variable.
+func (c *Config) problems() []*FieldError {
+	var errs []*FieldError
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...), Env: c.envFor(key)})
 	}
 	dev := c.Mode == ModeDev
 	switch c.Mode {
@@ -510,7 +416,7 @@ func (c *Config) Validate() error {
 	c.validateTelemetry(bad)
 	c.validateForwarding(bad)
 	c.validateCredentials(bad, dev)
-	return errors.Join(errs...)
+	return errs
 }
 
 // validCertName is the allowlist's grammar for tls.client_cert, so that

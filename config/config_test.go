@@ -57,10 +57,11 @@ func TestParseStrict(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", "mode: dev\nlisten:\n  adress: x\n", "field adress not found"},
-		{"duplicate key", "mode: dev\nmode: production\n", "already defined"},
-		{"wrong type", "listen:\n  max_request_bytes: lots\n", "cannot unmarshal"},
-		{"bad duration", "listen:\n  read_timeout: soon\n", "cannot unmarshal"},
+		{"unknown key", "mode: dev\nlisten:\n  adress: x\n", "listen.adress (line 3): unknown key"},
+		{"duplicate key", "mode: dev\nmode: production\n", "mode (line 2): given twice (first on line 1)"},
+		{"wrong type", "listen:\n  max_request_bytes: lots\n", `listen.max_request_bytes (line 2): "lots" is not a whole number`},
+		{"bad duration", "listen:\n  read_timeout: soon\n", `listen.read_timeout (line 2): "soon" is not a duration: write a duration with a unit, e.g. 15s`},
+		{"duration without a unit", "listen:\n  read_timeout: 15\n", "listen.read_timeout (line 2): 15 has no unit"},
 		{"two documents", "mode: dev\n---\nmode: dev\n", "more than one YAML document"},
 		{"empty", "", "empty"},
 	}

@@ -21,7 +21,10 @@ const (
 )
 
 // Audit selects where the hash-chained audit log goes. At least one sink is
-// required outside dev mode; with both, a forward needs both to confirm.
+// required outside dev mode. With both, the file is the primary and the
+// stream a mirror kept equal to it: an intent must reach both or the
+// forward is refused, and intents are refused while the stream lacks any
+// record the file holds (see package audit, "Two sinks").
 type Audit struct {
 	// File is a JSON-lines file, fsynced per record.
 	File string `yaml:"file"`

@@ -65,7 +65,7 @@ type HSM struct {
 	// TokenLabel selects the token (slot ids are not stable).
 	TokenLabel string `yaml:"token_label"`
 	// PIN is the user PIN; set it through CARDGATE_HSM_PIN.
-	PIN string `yaml:"pin"`
+	PIN string `yaml:"pin" secret:"true"`
 	// KeyLabel and FingerprintLabel are the key objects' label prefixes:
 	// card key version N is "<key_label>-vN".
 	KeyLabel         string `yaml:"key_label"`
@@ -114,13 +114,13 @@ type VaultAuth struct {
 	// RoleID (or CARDGATE_VAULT_ROLE_ID) and SecretIDFile (or
 	// CARDGATE_VAULT_SECRET_ID_FILE) are the AppRole credentials. With
 	// SecretIDWrapped the file holds a single-use response-wrapping token.
-	RoleID          string `yaml:"role_id"`
+	RoleID          string `yaml:"role_id" secret:"true"`
 	SecretIDFile    string `yaml:"secret_id_file"`
 	SecretIDWrapped bool   `yaml:"secret_id_wrapped"`
 	// CertRole names the cert auth role.
 	CertRole string `yaml:"cert_role"`
 	// Token is for the token method; set it through CARDGATE_VAULT_TOKEN.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 }
 
 func defaultHSM() HSM {
@@ -134,20 +134,15 @@ func defaultVault() Vault {
 		Auth: VaultAuth{Method: DefaultVaultAuthMethod, SecretIDWrapped: DefaultVaultSecretIDWrapped}}
 }
 
-func (c *Config) applyKeysEnv(getenv func(string) string) {
-	set := func(dst *string, name string) {
-		if v := getenv(name); v != "" {
-			*dst = v
-		}
-	}
-	set(&c.Keys.HSM.PIN, EnvHSMPIN)
-	set(&c.Keys.Vault.Address, EnvVaultAddr)
-	set(&c.Keys.Vault.Namespace, EnvVaultNamespace)
-	set(&c.Keys.Vault.Auth.RoleID, EnvVaultRoleID)
-	set(&c.Keys.Vault.Auth.SecretIDFile, EnvVaultSecretIDFile)
-	set(&c.Keys.Vault.Auth.Token, EnvVaultToken)
-	set(&c.Keys.Vault.ClientCertFile, EnvVaultClientCert)
-	set(&c.Keys.Vault.ClientKeyFile, EnvVaultClientCertKey)
+func (c *Config) applyKeysEnv(set func(dst *string, name, key string)) {
+	set(&c.Keys.HSM.PIN, EnvHSMPIN, "keys.hsm.pin")
+	set(&c.Keys.Vault.Address, EnvVaultAddr, "keys.vault.address")
+	set(&c.Keys.Vault.Namespace, EnvVaultNamespace, "keys.vault.namespace")
+	set(&c.Keys.Vault.Auth.RoleID, EnvVaultRoleID, "keys.vault.auth.role_id")
+	set(&c.Keys.Vault.Auth.SecretIDFile, EnvVaultSecretIDFile, "keys.vault.auth.secret_id_file")
+	set(&c.Keys.Vault.Auth.Token, EnvVaultToken, "keys.vault.auth.token")
+	set(&c.Keys.Vault.ClientCertFile, EnvVaultClientCert, "keys.vault.client_cert_file")
+	set(&c.Keys.Vault.ClientKeyFile, EnvVaultClientCertKey, "keys.vault.client_key_file")
 }
 
 // validateKeys checks the keys section. Only the selected backend's

@@ -59,12 +59,12 @@ type Redis struct {
 	MasterName string `yaml:"master_name"`
 	Username   string `yaml:"username"`
 	// Password is better set through CARDGATE_REDIS_PASSWORD.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// SentinelUsername and SentinelPassword authenticate to the Sentinels
 	// themselves when they require it (sentinel mode only). The password
 	// is better set through CARDGATE_REDIS_SENTINEL_PASSWORD.
 	SentinelUsername string `yaml:"sentinel_username"`
-	SentinelPassword string `yaml:"sentinel_password"`
+	SentinelPassword string `yaml:"sentinel_password" secret:"true"`
 	// DB is the database number; a Redis Cluster has only database 0.
 	DB     int    `yaml:"db"`
 	Prefix string `yaml:"prefix"`

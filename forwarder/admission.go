@@ -141,6 +141,10 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 		f.auditDenied(ctx, fw, e.Code)
 		return nil, e
 	}
+	if e := f.checkEntryRules(dest, v); e != nil {
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
+	}
 	if e := v.checkHeaderSlots(dest); e != nil {
 		return nil, e
 	}

@@ -70,6 +70,10 @@ type Response struct {
 	// Location is the processor's Location header (masked) on a 3xx. The
 	// redirect was not followed.
 	Location string `json:"location,omitempty"`
+	// ReturnedCards lists the cards the answer held at the entry's
+	// response.returned_cards paths: tokenized (the body holds the token)
+	// or masked, with the reason.
+	ReturnedCards []ReturnedCard `json:"returned_cards,omitempty"`
 	// DryRun is set, and nothing else but the ids and Outcome not_sent,
 	// when the request was a dry run.
 	DryRun *Preview `json:"dry_run,omitempty"`

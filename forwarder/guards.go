@@ -104,6 +104,11 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 		slog.String("token", fw.token),
 		slog.Bool("dry_run", r.DryRun))
 	rec := fw.base(audit.KindCanary)
+	// The canary check comes before the allowlist step, which is where a
+	// forward learns the live version: record the one in force now.
+	if al, err := f.allow.Current(); err == nil && al != nil {
+		rec.AllowlistVersion, rec.AllowlistSHA256 = al.Doc.Version, al.SHA256
+	}
 	rec.Decision = audit.DecisionDeny
 	rec.Reason = "canary_token"
 	rec.Outcome = audit.OutcomeNotSent

@@ -281,8 +281,12 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 	red := f.getBuf()
 	defer f.putBuf(red)
-	*red = growZeroed(*red, n) // masking keeps the length
-	*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+	if d.Response == nil {
+		*red = growZeroed(*red, n) // masking keeps the length
+		*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+	} else {
+		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, card, cvc)
+	}
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
 	} else {

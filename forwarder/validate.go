@@ -20,6 +20,9 @@ type validated struct {
 	headers  []headerSlot      // outbound headers, canonical names, in a stable order
 	body     slot
 	bodyKind bodyKind
+	// identifiersUsed are the request_identifiers whose values were cut
+	// from the literal-card check; nil when none were (request_identifiers.go).
+	identifiersUsed []cardscan.Path
 }
 
 type headerSlot struct {
@@ -227,7 +230,8 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if int64(len(r.Body)) > f.maxReqBody {
 		return invalid("body: larger than " + strconv.FormatInt(f.maxReqBody, 10) + " bytes")
 	}
-	if cardscan.ContainsString(r.Body) {
+	scan := f.literalScanBody(r, contentType, v) // r.Body but for declared identifiers
+	if cardscan.ContainsString(scan) {
 		return literal("body")
 	}
 	phs, e := parsePlaceholders(r.Body, "body")
@@ -245,7 +249,7 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		case bodyForm:
 			// A form body is decoded by the processor: a card typed in
 			// percent-encoded form is still a card.
-			if dec, err := url.QueryUnescape(r.Body); err == nil && cardscan.ContainsString(dec) {
+			if dec, err := url.QueryUnescape(scan); err == nil && cardscan.ContainsString(dec) {
 				return literal("body")
 			}
 		default:

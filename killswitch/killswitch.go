@@ -327,13 +327,29 @@ func (w *Watcher) Refresh(ctx context.Context) error {
 		w.log.Info("kill switch state readable again")
 	}
 	w.lastErr = nil
-	if !maps.EqualFunc(st, w.state, func(a, b Switch) bool { return a.Reason == b.Reason && a.At.Equal(b.At) }) || w.state == nil {
-		ids := slices.Sorted(maps.Keys(st))
-		w.log.Warn("kill switch state changed", slog.Any("disabled", ids))
+	switch {
+	case w.state == nil:
+		// The first read. Nothing disabled is the normal state and not
+		// worth a warning at every start; something disabled is.
+		if len(st) > 0 {
+			w.log.Warn("kill switch: destinations disabled", slog.Any("disabled", disabledIDs(st)))
+		}
+	case !maps.EqualFunc(st, w.state, func(a, b Switch) bool { return a.Reason == b.Reason && a.At.Equal(b.At) }):
+		w.log.Warn("kill switch state changed", slog.Any("disabled", disabledIDs(st)))
 	}
 	w.state = st
 	w.readAt = start
 	return nil
+}
+
+// disabledIDs lists st's ids in order; never nil, so that "nothing
+// disabled" logs as [] rather than null.
+func disabledIDs(st State) []string {
+	ids := slices.Sorted(maps.Keys(st))
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids
 }
 
 // Run refreshes every PollInterval until ctx is done.

@@ -31,7 +31,8 @@ const (
 	CodeKeyBackendUnavailable = "key_backend_unavailable"
 	// CodeKeyRetired: the record is sealed under a key version the key
 	// backend no longer has (retired after rotation) or never had. The card
-	// cannot be used; it must be collected again. [500; internal]
+	// cannot be used; it must be collected again. [410: the card is gone
+	// for good, and a retry cannot help]
 	CodeKeyRetired = "key_retired"
 	// CodeRecordCorrupt: the stored record failed authentication or does not
 	// parse: it was altered, moved to another token, or damaged. This is a

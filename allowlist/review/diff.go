@@ -115,6 +115,9 @@ func NewDestination(n *allowlist.Destination) []Change {
 	if n.MaxResponseBytes != 0 {
 		add(false, "max_response_bytes %d", n.MaxResponseBytes)
 	}
+	for _, r := range allowlist.DiffResponseRules(&allowlist.Destination{}, n) {
+		add(r.Widens, "%s", r.Text)
+	}
 	add(false, "purpose %q", n.Purpose)
 	add(false, "owner %s", n.Owner)
 	return c
@@ -195,6 +198,9 @@ func diffDestination(o, n *allowlist.Destination) []Change {
 	}
 	if o.MaxResponseBytes != n.MaxResponseBytes {
 		add(n.MaxResponseBytes > o.MaxResponseBytes || n.MaxResponseBytes == 0, "max_response_bytes %d -> %d", o.MaxResponseBytes, n.MaxResponseBytes)
+	}
+	for _, r := range allowlist.DiffResponseRules(o, n) {
+		add(r.Widens, "%s", r.Text)
 	}
 	if o.Purpose != n.Purpose {
 		add(false, "purpose %q -> %q", o.Purpose, n.Purpose)

@@ -36,6 +36,7 @@ func Notes(d *allowlist.Destination) []string {
 	if d.MaxResponseBytes != 0 {
 		n = append(n, fmt.Sprintf("max response %d B", d.MaxResponseBytes))
 	}
+	n = append(n, allowlist.ResponseRuleNotes(d)...)
 	return n
 }
 

@@ -25,8 +25,10 @@ record modified, deleted, inserted or reordered, with its line (or stream
 id), chain and seq. Exits non-zero on any problem.
 
 Records removed from the end of a chain cannot be detected from the log
-alone: keep the last hashes this command prints, and pass them back with
---expect or --expect-last next time.
+alone: keep the last hashes this command prints (the gateway also logs its
+chain's head every minute and at shutdown), and pass them back with
+--expect or --expect-last next time. A log with no records at all (an empty
+file, a stream that does not exist) fails unless --allow-empty is given.
 
 With -config, the gateway's own Redis settings are used (single node,
 Sentinel or Cluster, TLS, credentials) and the stream defaults to its
@@ -38,6 +40,10 @@ flags:
 
 // runAudit runs "cardgate audit …".
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		fmt.Fprint(stderr, auditUsage)
+		return errHelp
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
@@ -46,22 +52,22 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addrs := fs.String("redis", "", "verify the Redis stream at these addresses instead of a file")
 	stream := fs.String("stream", "", "the stream key (with --redis, or to override -config's)")
 	cfgPath := fs.String("config", "", "verify the audit stream of the gateway configured in FILE")
+	allowEmpty := fs.Bool("allow-empty", false, "succeed on a log with no records (an empty file, a missing stream)")
 	var anchors anchorFlags
 	fs.Var(anchors.flag(false), "expect", "a hash that must be on its chain (repeatable)")
 	fs.Var(anchors.flag(true), "expect-last", "a hash that must be its chain's last record (repeatable)")
 
-	files, err := parseInterspersed(fs, args[1:])
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
+	if err := parseCommand(fs, args[1:]); err != nil {
 		return err
 	}
+	files := fs.Args()
 
 	var rep *audit.Report
+	var err error
+	var what string // the log, as the empty-log message names it
 	switch {
 	case *cfgPath != "" && *addrs == "" && len(files) == 0:
-		rep, err = verifyConfigured(ctx, *cfgPath, *stream, anchors)
+		rep, what, err = verifyConfigured(ctx, *cfgPath, *stream, anchors)
 	case *cfgPath != "":
 		fs.Usage()
 		return errUsage
@@ -71,12 +77,14 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		rep, err = verifyRedis(ctx, strings.Split(*addrs, ","), *stream, anchors)
+		what = "stream " + *stream
 	case *addrs == "" && len(files) == 1:
 		if *stream != "" {
 			fmt.Fprintln(stderr, "cardgate audit verify: --stream needs --redis ADDR")
 			return errUsage
 		}
 		rep, err = verifyFile(files[0], anchors)
+		what = files[0]
 	default:
 		fs.Usage()
 		return errUsage
@@ -85,8 +93,17 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	printReport(stdout, rep)
+	if err == nil && rep.Records == 0 && !*allowEmpty {
+		// Nothing verified is not "verified": a wrong path, a wrong stream
+		// key or a log emptied by someone would otherwise pass.
+		fmt.Fprintln(stdout, "FAILED: no records")
+		return fmt.Errorf("audit verify: %s holds no records (an empty file, or a stream that does not exist); pass --allow-empty if that is expected: %w", what, errEmptyLog)
+	}
 	return err
 }
+
+// errEmptyLog is wrapped by runAudit's error for a log without records.
+var errEmptyLog = errors.New("empty audit log")
 
 func verifyFile(path string, anchors []audit.Anchor) (*audit.Report, error) {
 	f, err := os.Open(path)
@@ -99,23 +116,24 @@ func verifyFile(path string, anchors []audit.Anchor) (*audit.Report, error) {
 
 // verifyConfigured reads the stream through the same client the gateway
 // builds, so Sentinel, TLS and credentials work as they do in serve.
-func verifyConfigured(ctx context.Context, path, stream string, anchors []audit.Anchor) (*audit.Report, error) {
+func verifyConfigured(ctx context.Context, path, stream string, anchors []audit.Anchor) (*audit.Report, string, error) {
 	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if stream == "" {
 		stream = cfg.Audit.RedisStream
 	}
 	if cfg.Store.Backend != config.StoreRedis || stream == "" {
-		return nil, fmt.Errorf("audit verify: %s has no Redis audit stream; verify audit.file with FILE instead", path)
+		return nil, "", fmt.Errorf("audit verify: %s has no Redis audit stream; verify audit.file with FILE instead", path)
 	}
 	c, err := newRedisClient(cfg.Store.Redis)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer c.Close()
-	return audit.VerifyStream(ctx, c, stream, anchors...)
+	rep, err := audit.VerifyStream(ctx, c, stream, anchors...)
+	return rep, "stream " + stream, err
 }
 
 func verifyRedis(ctx context.Context, addrs []string, stream string, anchors []audit.Anchor) (*audit.Report, error) {

@@ -56,6 +56,10 @@ func TestRunAuditVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherHash := strings.Repeat("ab", 32)
+	empty := filepath.Join(t.TempDir(), "empty.log")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	garbage := filepath.Join(t.TempDir(), "garbage.log")
 	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not json\n"), audit.MaxProblems+2), 0o600); err != nil {
 		t.Fatal(err)
@@ -76,6 +80,8 @@ func TestRunAuditVerify(t *testing.T) {
 			[]string{"log: anchor: anchor " + otherHash + " is not the hash"}},
 		{"not a log", []string{"verify", garbage}, audit.ErrVerifyFailed,
 			[]string{"… and 2 more problems, not listed\n", fmt.Sprintf("FAILED: %d problems in %d records", audit.MaxProblems+2, audit.MaxProblems+2)}},
+		{"empty file", []string{"verify", empty}, errEmptyLog, []string{"ok: 0 records", "FAILED: no records"}},
+		{"empty file allowed", []string{"verify", empty, "--allow-empty"}, nil, []string{"ok: 0 records in 0 chains verified"}},
 		{"anchor not hex", []string{"verify", "--expect", "xyz", path}, errUsage, nil},
 		{"no file", []string{"verify"}, errUsage, nil},
 		{"two files", []string{"verify", path, path}, errUsage, nil},
@@ -117,6 +123,17 @@ func TestRunAuditVerifyRedis(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "ok: 3 records in 1 chains verified") {
 		t.Errorf("stdout:\n%s", &stdout)
+	}
+
+	// A stream that does not exist holds no records: that fails, unless
+	// the operator says it is expected.
+	stdout.Reset()
+	err = runAudit(context.Background(), []string{"verify", "--redis", srv.Addr(), "--stream", "cardgate:no-such-stream"}, &stdout, &stderr)
+	if !errors.Is(err, errEmptyLog) || !strings.Contains(err.Error(), "stream cardgate:no-such-stream holds no records") {
+		t.Errorf("runAudit on a missing stream = %v, want errEmptyLog naming the stream\n%s", err, &stdout)
+	}
+	if err := runAudit(context.Background(), []string{"verify", "--allow-empty", "--redis", srv.Addr(), "--stream", "cardgate:no-such-stream"}, &stdout, &stderr); err != nil {
+		t.Errorf("runAudit --allow-empty on a missing stream = %v, want nil", err)
 	}
 
 	// Delete the middle entry: the command names the stream id after it.

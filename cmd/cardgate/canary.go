@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,11 +31,8 @@ flags:
 func runCanary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := commandFlags("canary", canaryUsage, stderr)
 	path := fs.String("config", "cardgate.yaml", "the gateway's configuration file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	if err := parseCommand(fs, args); err != nil {
+		return err
 	}
 	op := fs.Args()
 	switch {

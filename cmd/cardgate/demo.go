@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,14 +31,26 @@ import (
 // this project.
 const demoCard = "4242424242424242"
 
+const demoUsage = `usage: cardgate demo [-v] [-keep]
+
+Runs cardgate end to end on loopback, with no Redis: a TLS test processor,
+a gateway in dev mode, a freshly signed allowlist, a tokenize, a forward
+and a refused forward.
+
+flags:
+`
+
 // runDemo starts a test processor and a gateway on loopback, on a freshly
 // signed allowlist, and walks through a tokenize, a forward and a refusal.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := commandFlags("demo", demoUsage, stderr)
 	keep := fs.Bool("keep", false, "keep the generated files (allowlist, signature, keyring, store) and print where")
 	verbose := fs.Bool("v", false, "print the gateway's log lines")
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
 		return errUsage
 	}
 	dir, err := os.MkdirTemp("", "cardgate-demo-")

@@ -39,13 +39,10 @@ func runDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 	path := fs.String("config", "cardgate.yaml", "the gateway's configuration file")
 	reason := fs.String("reason", "", "why (disable only): printable ASCII, at most 200 bytes; shown by status and in the gateway log, never to callers")
 	all := fs.Bool("all", false, "every destination: the global switch")
-	operands, err := parseInterspersed(fs, args)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	if err != nil {
+	if err := parseCommand(fs, args); err != nil {
 		return err
 	}
+	operands := fs.Args()
 	if len(operands) == 0 {
 		fs.Usage()
 		return errUsage

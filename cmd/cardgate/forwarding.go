@@ -44,6 +44,13 @@ type guards struct {
 // log (see logHeads).
 const headInterval = time.Minute
 
+// With both audit sinks, how often the reconciler looks for records the
+// stream lacks, and how long one reconciliation may take.
+const (
+	auditReconcileInterval = 500 * time.Millisecond
+	auditReconcileTimeout  = 10 * time.Second
+)
+
 // Redis keys of the operator-controlled state, shared with the CLI.
 func killSwitchKey(cfg config.Config) string {
 	return cfg.Store.Redis.Prefix + "killswitch:" + cfg.Environment
@@ -79,13 +86,20 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 		g.file = f
 		sinks = append(sinks, f)
 	}
+	var mirror audit.Mirror
 	if cfg.Audit.RedisStream != "" {
 		s, err := audit.NewRedisStreamSink(audit.RedisStreamOptions{Client: rdb, Key: cfg.Audit.RedisStream, Timeout: cfg.Audit.Timeout})
 		if err != nil {
 			return nil, fmt.Errorf("audit.redis_stream: %w", err)
 		}
 		g.stream = s
-		sinks = append(sinks, s)
+		if g.file != nil {
+			// The file is the primary and the stream its mirror: see
+			// audit.Options.Mirror.
+			mirror = s
+		} else {
+			sinks = append(sinks, s)
+		}
 	}
 	if len(sinks) == 0 {
 		// Validate allows this in dev mode only.
@@ -93,8 +107,18 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 		sinks = append(sinks, logSink{log: log})
 	}
 	var err error
-	if g.auditor, err = audit.New(audit.Options{Sinks: sinks, Logger: log}); err != nil {
+	if g.auditor, err = audit.New(audit.Options{Sinks: sinks, Mirror: mirror, Logger: log}); err != nil {
 		return nil, err
+	}
+	if mirror != nil {
+		// A lag an earlier run left (the stream was down when it stopped)
+		// is copied now, before the first intent; if it cannot be, intents
+		// are refused until the reconciler manages.
+		rctx, cancel := context.WithTimeout(ctx, auditReconcileTimeout)
+		if err := g.auditor.Reconcile(rctx); err != nil {
+			log.Warn("audit stream not reconciled with the audit file at start; forwards are refused until it is", slog.String("error", err.Error()))
+		}
+		cancel()
 	}
 
 	limits := ratelimit.Limits{
@@ -193,6 +217,9 @@ func (g *guards) checks() []api.Check {
 			if err := errors.Join(errs...); err != nil {
 				return "an audit sink is failing; forwards are refused", err
 			}
+			if err := g.auditor.MirrorErr(); err != nil {
+				return "the audit stream lacks records the audit file holds; forwards are refused until they agree", err
+			}
 			return "", nil
 		}})
 	}
@@ -228,7 +255,36 @@ func (g *guards) run(ctx context.Context) {
 	if g.canaries != nil {
 		go g.canaries.Run(ctx)
 	}
+	if g.file != nil && g.stream != nil {
+		go g.reconcileAudit(ctx)
+	}
 	go g.logHeads(ctx)
+}
+
+// reconcileAudit copies into the audit stream the records it lacks from
+// the audit file, whenever it lags, until ctx ends. Until it has, intents,
+// and so forwards, are refused and /readyz fails.
+func (g *guards) reconcileAudit(ctx context.Context) {
+	t := time.NewTicker(auditReconcileInterval)
+	defer t.Stop()
+	var lastLog time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if g.auditor.MirrorErr() == nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, auditReconcileTimeout)
+		err := g.auditor.Reconcile(rctx)
+		cancel()
+		if err != nil && time.Since(lastLog) >= 30*time.Second {
+			lastLog = time.Now()
+			g.log.Warn("audit stream still lacks records the audit file holds; forwards are refused", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // logHeads writes the audit chain's head (chain, seq, hash) to the

@@ -122,6 +122,11 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	g.closers = append(g.closers, keys)
+	if unsafeLocalKeys(cfg) {
+		// At every start, not once: whoever reads this log must not miss
+		// that key custody is off.
+		log.Warn(unsafeLocalKeysWarning, slog.String("keyring", cfg.Keys.Local.Path))
+	}
 	storeTimeout := time.Duration(0) // vaultclient's default, for bolt
 	if cfg.Store.Backend == config.StoreRedis {
 		storeTimeout = cfg.Store.Redis.Timeout
@@ -182,6 +187,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	ready := []api.Check{
 		{Name: "allowlist", Check: g.allowlistReady},
 		{Name: "cards", Check: func(ctx context.Context) (string, error) { return "", g.vault.Ping(ctx) }},
+		keyCustodyCheck(cfg),
 	}
 	if cfg.Listen.TLS.CRLFile != "" {
 		if g.crl, err = openRevocation(cfg.Listen.TLS); err != nil {

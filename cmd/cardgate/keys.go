@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cardgate/cardgate/api"
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/vaultclient"
 )
@@ -38,30 +38,44 @@ with the rotator's policy), else with the configured auth.
 const keyOpTimeout = 30 * time.Second
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return errUsage
-	}
-	if args[0] == "init" && len(args) == 2 && args[1] != "-config" && args[1] != "--config" {
-		if err := vaultclient.CreateLocalKeyring(args[1]); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "created development keyring", args[1])
-		return nil
-	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// One flag set for every keys command, so that flags may stand before
+	// the command as well as after it ("keys -config F rotate").
+	fs := commandFlags("keys", keysUsage+"\nflags:\n", stderr)
 	path := fs.String("config", "", "the gateway's configuration `file`")
 	cursor := fs.String("cursor", "", "rewrap: resume from this `cursor`, as printed by an interrupted run")
 	batch := fs.Int("batch", vaultclient.DefaultRewrapBatch, "rewrap: records per key-backend call")
 	minVersion := fs.Uint("min-version", 0, "retire: the lowest key `version` that stays usable")
 	force := fs.Bool("force", false, "retire: even if records are still sealed under older versions (they become unreadable)")
 	destroy := fs.Bool("destroy", false, "retire (hsm): destroy the old key objects in the token; irreversible")
-	if err := fs.Parse(args[1:]); err != nil {
+	if len(args) == 1 && args[0] == "help" {
+		fs.Usage()
+		return errHelp
+	}
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
 		return errUsage
 	}
-	if *path == "" || fs.NArg() != 0 {
-		fmt.Fprint(stderr, keysUsage)
+	verb, operands := fs.Arg(0), fs.Args()[1:]
+	switch verb {
+	case "init", "status", "rotate", "rewrap", "retire":
+	default:
+		fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", verb, keysUsage)
+		return errUsage
+	}
+	if verb == "init" && *path == "" && len(operands) == 1 {
+		// "keys init FILE": a development keyring, not a backend's keys.
+		// Flags are parsed first, so "-h" is help, never a file name.
+		if err := vaultclient.CreateLocalKeyring(operands[0]); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "created development keyring", operands[0])
+		return nil
+	}
+	if *path == "" || len(operands) != 0 {
+		fs.Usage()
 		return errUsage
 	}
 	cfg, err := config.Load(*path, os.Getenv)
@@ -72,7 +86,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Keys.Vault.Auth = config.VaultAuth{Method: config.VaultAuthToken, Token: os.Getenv(config.EnvVaultToken)}
 	}
 	log := newLogger(stderr, cfg.Log.Level)
-	switch args[0] {
+	switch verb {
 	case "init":
 		return keysInit(ctx, cfg, log, stdout)
 	case "status":
@@ -88,8 +102,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return keysRetire(ctx, cfg, log, stdout, uint32(*minVersion), *force, *destroy)
 	}
-	fmt.Fprintf(stderr, "cardgate keys: unknown command %q\n\n%s", args[0], keysUsage)
-	return errUsage
+	return errUsage // not reached: the command was checked above
 }
 
 // keyer is what the gateway needs from a key backend.
@@ -122,6 +135,37 @@ func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (keyer, 
 		return k, nil
 	}
 	return nil, fmt.Errorf("keys.backend: %q is not supported", cfg.Keys.Backend)
+}
+
+// unsafeLocalKeys reports whether the local keyring runs outside dev mode,
+// which only keys.local.unsafe_allow_outside_dev permits.
+func unsafeLocalKeys(cfg config.Config) bool {
+	return cfg.Keys.Backend == config.KeysLocal && cfg.Mode != config.ModeDev
+}
+
+// unsafeLocalKeysWarning is logged at every start with the local keyring
+// outside dev mode, and is the key_custody readiness detail.
+const unsafeLocalKeysWarning = "UNSAFE: local keyring outside dev mode (keys.local.unsafe_allow_outside_dev): " +
+	"this gateway holds its own key-encryption key in a file, so there is no key custody; use keys.backend hsm or vault"
+
+// keyCustodyCheck is the key_custody readiness check: it says where the
+// key-encryption keys live. It never fails (the cards check covers the
+// backend being reachable), but with the local keyring outside dev mode its
+// detail says UNSAFE, so a readiness dashboard shows it on every replica,
+// not only in a start-up log line that scrolls away.
+func keyCustodyCheck(cfg config.Config) api.Check {
+	var detail string
+	switch {
+	case unsafeLocalKeys(cfg):
+		detail = unsafeLocalKeysWarning
+	case cfg.Keys.Backend == config.KeysLocal:
+		detail = "local keyring (dev mode)"
+	case cfg.Keys.Backend == config.KeysHSM:
+		detail = "keys held by the HSM (PKCS#11); they never enter the gateway"
+	case cfg.Keys.Backend == config.KeysVault:
+		detail = "keys held by Vault Transit; they never enter the gateway"
+	}
+	return api.Check{Name: "key_custody", Check: func(context.Context) (string, error) { return detail, nil }}
 }
 
 // keyTimeout is the Vault's per-call bound for the configured backend, so

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -41,6 +42,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errHelp) {
+			return // -h: the usage was asked for and printed
+		}
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "cardgate:", err)
 		}
@@ -76,7 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, "cardgate", version)
 		return nil
-	case "help", "-h", "--help":
+	}
+	if isHelp(args[0]) {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -84,31 +89,84 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errUsage
 }
 
+// isHelp reports whether a, in a command's place, asks for its usage.
+func isHelp(a string) bool { return a == "help" || a == "-h" || a == "-help" || a == "--help" }
+
 // errHelp means -h was asked for and the usage printed: not a failure.
 var errHelp = errors.New("help")
 
-// parseInterspersed parses fs's flags wherever they stand among the
-// operands, which the std flag package stops at, and returns the operands.
-// -h gives errHelp; a bad flag, errUsage (fs has printed why).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+// parseArgs is fs.Parse for a subcommand, except that flags may also come
+// after and between the operands ("allowlist next OLD --out NEW"), where
+// the std flag package stops at the first operand. "--" ends the flags:
+// everything after it is an operand. Afterwards fs.Args() holds the
+// operands in order, as after fs.Parse. The errors are fs.Parse's:
+// flag.ErrHelp after -h or -help (the usage was printed), another error
+// for a bad flag (fs printed why).
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	var operands []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, errUsage
+			return err
 		}
-		if fs.NArg() == 0 {
-			return operands, nil
+		rest := fs.Args()
+		if endedByDashes(fs, args[:len(args)-len(rest)]) {
+			operands = append(operands, rest...)
+			break
 		}
-		operands = append(operands, fs.Arg(0))
-		args = fs.Args()[1:]
+		if len(rest) == 0 {
+			break
+		}
+		operands = append(operands, rest[0])
+		args = rest[1:]
 	}
+	// Parse again so that fs.Args() is the operands: after "--" nothing is
+	// read as a flag, and the flags already set keep their values.
+	return fs.Parse(append([]string{"--"}, operands...))
+}
+
+// endedByDashes reports whether the arguments fs.Parse consumed ended with
+// the "--" terminator, rather than with a "--" that was a flag's value. It
+// walks them as the flag package does: "-name=value" and a boolean flag
+// take one argument, any other flag two.
+func endedByDashes(fs *flag.FlagSet, consumed []string) bool {
+	for i := 0; i < len(consumed); i++ {
+		a := consumed[i]
+		if a == "--" {
+			return true
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) {
+			i++ // the next argument is this flag's value
+		}
+	}
+	return false
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// parseCommand parses a subcommand's args with parseArgs and says how the
+// command ends: errHelp after -h (a success: the usage was printed),
+// errUsage after a bad flag (the reason was printed).
+func parseCommand(fs *flag.FlagSet, args []string) error {
+	if err := parseArgs(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return errUsage
+	}
+	return nil
 }
 
 // commandFlags returns the flag set of a subcommand: errors and help go to
 // stderr, and -h prints usage (the command's help text) and then the flags.
+// Parse it with parseArgs (or parseCommand), which also takes flags after
+// the operands.
 func commandFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

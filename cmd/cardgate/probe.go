@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,17 +14,13 @@ import (
 // binary (no shell, no curl), so `cardgate probe URL` GETs an admin or
 // health URL and exits non-zero unless the answer is 200.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cardgate probe [-timeout D] http://HOST:PORT/PATH\n\nGETs the URL and fails unless it answers 200; for container healthchecks of the admin listener")
-		fs.PrintDefaults()
-	}
+	fs := commandFlags("probe", "usage: cardgate probe [-timeout D] http://HOST:PORT/PATH\n\nGETs the URL and fails unless it answers 200; for container healthchecks of the admin listener\n\nflags:\n", stderr)
 	timeout := fs.Duration("timeout", 3*time.Second, "the whole request")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		if err == nil {
-			fs.Usage()
-		}
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
 		return errUsage
 	}
 	u, err := url.Parse(fs.Arg(0))

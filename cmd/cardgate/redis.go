@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/config"
 )
 
@@ -68,4 +72,32 @@ func redisTLS(c config.RedisTLS) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// redisLog routes go-redis's internal log (reconnects, pool and Sentinel
+// events) into the gateway's JSON log, instead of the plain "redis: …"
+// lines go-redis prints to stderr by default, which break a log that is
+// read as one JSON object per line.
+//
+// go-redis keeps this logger in a process-wide variable (redis.SetLogger),
+// not per client. So it is set once, by main's wiring (runServe), before
+// the first client is built, and by nothing else: a library package that
+// set it would redirect every other client in the process, and tests that
+// build several gateways in one process would race on it.
+type redisLog struct{ log *slog.Logger }
+
+// maxRedisLogBytes bounds one go-redis message in the log.
+const maxRedisLogBytes = 1024
+
+// Printf implements go-redis's internal logging interface. The text names
+// Redis addresses and network or server errors; it is masked for card
+// numbers all the same, like everything else that reaches the log.
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	// Masked before it is cut, so that a cut cannot leave part of a
+	// number the masker would no longer recognise.
+	msg := string(cardscan.Redact(nil, []byte(strings.TrimSpace(fmt.Sprintf(format, v...)))))
+	if len(msg) > maxRedisLogBytes {
+		msg = strings.ToValidUTF8(msg[:maxRedisLogBytes], "") + "…"
+	}
+	l.log.LogAttrs(ctx, slog.LevelWarn, "redis client", slog.String("detail", msg))
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +132,36 @@ func TestNewRedisClientTLS(t *testing.T) {
 		if _, err := newRedisClient(cfg); err == nil || !strings.HasPrefix(err.Error(), tt.wantKey+":") {
 			t.Errorf("newRedisClient(%s) = %v, want an error naming %s", tt.name, err, tt.wantKey)
 		}
+	}
+}
+
+// TestRedisLog: go-redis's messages become JSON log lines at WARN, masked
+// for card numbers and bounded in size.
+func TestRedisLog(t *testing.T) {
+	var buf bytes.Buffer
+	l := redisLog{log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	l.Printf(context.Background(), "redis: %s:%d: connection pool: failed to dial: %v\n", "127.0.0.1", 6379, errors.New("connect: connection refused"))
+	l.Printf(context.Background(), "sentinel: odd reply %q", "4242424242424242")
+	l.Printf(context.Background(), "%s", strings.Repeat("x", 5000))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d log lines, want 3:\n%s", len(lines), &buf)
+	}
+	var got []map[string]any
+	for _, raw := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", raw, err)
+		}
+		got = append(got, m)
+	}
+	if got[0]["level"] != "WARN" || got[0]["msg"] != "redis client" || got[0]["detail"] != "redis: 127.0.0.1:6379: connection pool: failed to dial: connect: connection refused" {
+		t.Errorf("first line = %v, want a WARN \"redis client\" line with the message, trimmed", got[0])
+	}
+	if d, _ := got[1]["detail"].(string); strings.Contains(d, "4242424242424242") || !strings.Contains(d, "4242") {
+		t.Errorf("second line's detail = %q, want the card number masked", d)
+	}
+	if d, _ := got[2]["detail"].(string); len(d) > maxRedisLogBytes+len("…") {
+		t.Errorf("third line's detail is %d bytes, want at most %d", len(d), maxRedisLogBytes+len("…"))
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,21 +10,39 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cardgate/cardgate/config"
 )
 
+const serveUsage = `usage: cardgate serve [-config FILE]
+
+Runs the gateway. The whole configuration is checked first, and every
+problem in it (and every file it names that cannot be read) is reported at
+once, before anything is connected to.
+
+flags:
+`
+
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "cardgate.yaml", "the configuration file")
-	if err := fs.Parse(args); err != nil {
+	fs := commandFlags("serve", serveUsage, stderr)
+	path := fs.String("config", "cardgate.yaml", "the configuration `file`")
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(*path, os.Getenv)
+	// Every problem in the file, and every file it names that cannot be
+	// read, at once and before anything is connected to.
+	cfg, err := config.LoadAndCheckFiles(*path, os.Getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level)
+	// Process-wide, so here and once: see redisLog.
+	redis.SetLogger(redisLog{log: log})
 	tuneGC(os.Getenv, os.ReadFile, log)
 	g, err := openGateway(ctx, cfg, log)
 	if err != nil {

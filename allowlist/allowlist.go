@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cardgate/cardgate/cardscan"
+	"github.com/cardgate/cardgate/forwarder/signing"
 )
 
 // Namespace is the SSHSIG namespace every allowlist signature must carry.
@@ -83,6 +84,12 @@ type Destination struct {
 	// returned-card rules (entry_response.go); nil means none.
 	RequestIdentifiers []cardscan.Path `yaml:"-"`
 	Response           *ResponseRules  `yaml:"-"`
+	// Credentials names the gateway-held credentials this entry may use, in
+	// {{secret.NAME}} header placeholders and for signing (entry_credentials.go).
+	Credentials []string `yaml:"credentials"`
+	// Signing, when set, is how the gateway signs this entry's requests; nil
+	// means they are not signed (entry_signing.go).
+	Signing *signing.Spec `yaml:"signing"`
 
 	// Filled by Parse from URL.
 	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal

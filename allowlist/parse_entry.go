@@ -28,8 +28,9 @@ type rawDestination struct {
 	Timeout           *string  `yaml:"timeout"`
 	MaxResponseBytes  *string  `yaml:"max_response_bytes"`
 
-	RequestIdentifiers []string     `yaml:"request_identifiers"` // entry_response.go
-	Response           *rawResponse `yaml:"response"`            // entry_response.go
+	RequestIdentifiers []string         `yaml:"request_identifiers"` // entry_response.go
+	Response           *rawResponse     `yaml:"response"`            // entry_response.go
+	rawCredentials     `yaml:",inline"` // entry_credentials.go
 }
 
 type rawTLS struct {
@@ -184,6 +185,9 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 		d.MaxResponseBytes = n
 	}
 	if err := r.responseRules(&d, at); err != nil {
+		return nil, err
+	}
+	if err := r.credentialFields(&d, at); err != nil {
 		return nil, err
 	}
 	return &d, nil

@@ -65,6 +65,7 @@ var statusByCode = map[string]int{
 	"method_not_allowed":            http.StatusForbidden,
 	"caller_not_allowed":            http.StatusForbidden,
 	"card_field_not_allowed":        http.StatusForbidden,
+	"credential_not_allowed":        http.StatusForbidden,
 	"allowlist_expired":             http.StatusServiceUnavailable,
 	"allowlist_unavailable":         http.StatusServiceUnavailable,
 
@@ -92,6 +93,10 @@ var statusByCode = map[string]int{
 	"idempotency_outcome_unknown": http.StatusConflict,
 	"idempotency_unavailable":     http.StatusServiceUnavailable,
 	"idempotency_not_supported":   http.StatusNotImplemented,
+
+	// processor credentials and request signing
+	"credential_unavailable": http.StatusServiceUnavailable,
+	"signing_failed":         http.StatusInternalServerError,
 
 	// upstream
 	"dns_failure":                 http.StatusBadGateway,

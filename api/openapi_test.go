@@ -483,8 +483,12 @@ func jsonBody(placeholder string) string {
 
 // needRedisOrFaults are the codes the real stack above cannot give: they
 // need Redis (budgets, the kill switch, idempotency state), a failing
-// store, key backend or audit sink, a caller that goes away, or a bug.
-var needRedisOrFaults = []string{"rate_limited", "rate_limit_unavailable", "destination_disabled", "killswitch_unavailable",
+// store, key backend or audit sink, a caller that goes away, a bug, a
+// gateway credentials store (the credential and signing codes) or a
+// retired key version (key_retired). TestOpenAPIEveryErrorCode checks
+// their shape through a stand-in forwarder.
+var needRedisOrFaults = []string{"signing_failed", "credential_unavailable", "credential_not_allowed", "key_retired",
+	"rate_limited", "rate_limit_unavailable", "destination_disabled", "killswitch_unavailable",
 	"idempotency_key_reused", "idempotency_in_progress", "idempotency_outcome_unknown", "idempotency_unavailable",
 	"store_unavailable", "key_backend_unavailable", "audit_unavailable", "upstream_error", "request_canceled", CodeInternal}
 

@@ -148,6 +148,12 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 	if e := v.checkHeaderSlots(dest); e != nil {
 		return nil, e
 	}
+	// Credentials: a {{secret.NAME}} the entry does not grant is refused
+	// here, before anything is read, like a card field it does not allow.
+	if e := checkCredentialGrants(dest, v); e != nil {
+		f.auditDenied(ctx, fw, e.Code)
+		return nil, e
+	}
 
 	// 7. A dry run stops here: nothing is read from the vault or sent.
 	if r.DryRun {

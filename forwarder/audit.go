@@ -33,6 +33,7 @@ var deniedCodes = map[string]bool{
 	CodeInvalidName:                               true, // a card number hidden in the name: a way around the entry's fields
 	CodeDestinationDisabled:                       true,
 	CodeKillSwitchUnavailable:                     true,
+	CodeCredentialNotAllowed:                      true,
 }
 
 // auditToken returns s if it is spelled like a vault token, else "".

@@ -27,36 +27,48 @@
 //     fields; the parts of the decision the dial depends on are checked
 //     again here (host, port, path prefix, method, caller, fields), and a
 //     placeholder in a header the entry does not list in CardHeaders is
-//     refused; policy refusals get a denied audit record;
-//  7. a dry run stops here and returns a Preview, card fields masked;
+//     refused; policy refusals get a denied audit record; then every
+//     {{secret.NAME}} must be granted by the entry's credentials list
+//     (credential_not_allowed, denied audit record), and on a signing
+//     entry the caller may not send a header the signature sets
+//     (invalid_request);
+//  7. a dry run stops here and returns a Preview, card fields and
+//     credentials masked ("[secret.NAME]");
 //  8. resolve the host once (under the DNS timeout) and check every answer
 //     against the special-purpose ranges: dns_failure or
 //     destination_address_forbidden (with a denied audit record), both
 //     not_sent, before the card is read or an intent recorded; a canary
 //     token is refused here as token_not_found;
-//  9. detokenize; a template that uses the CVC reads it and deletes it
+//  9. the credentials the forward uses are fetched
+//     (credential_unavailable), before the card so that a missing one
+//     costs no CVC;
+//  10. detokenize; a template that uses the CVC reads it and deletes it
 //     in one store operation (DetokenizeConsumingCVC), so that two
 //     concurrent forwards never both send it, and it is gone whatever the
 //     outcome: after a not_sent failure the caller collects it again;
 //     a card-like number in a field other than the number that the
 //     template uses (a name stored before tokenize refused them) refuses
 //     the forward (invalid_name, with a denied audit record);
-//  10. render, into a pooled buffer that is zeroed after use;
-//  11. the intent audit record, durable before anything is sent: if it
+//  11. render, into a pooled buffer that is zeroed after use; then sign
+//     the request exactly as it will be sent, when the entry declares
+//     signing (signing_failed; a retry re-renders and signs again);
+//  12. the intent audit record, durable before anything is sent: if it
 //     cannot be written the forward is refused (audit_unavailable); then,
 //     with an Idempotency-Key, the key is marked "sending" so that no
 //     other request can ever send under it;
-//  12. dial one of the addresses checked in step 8 (or reuse a pooled
+//  13. dial one of the addresses checked in step 8 (or reuse a pooled
 //     connection of the same route, made to an address checked then),
 //     verify TLS for the entry's host name; send, without following
 //     redirects (a 3xx comes back with Location); a failure before any
 //     connection was made (upstream_connect_failed, not_sent) is retried
 //     up to MaxAttempts with jittered exponential backoff, to the same
 //     checked addresses, nothing else ever is;
-//  13. read at most the entry's byte cap, mask card numbers (and the CVC, if
-//     the forward used it) in the body and header values, drop hop-by-hop
-//     headers and cookies;
-//  14. the result audit record (outcome, status, resolved IP, TLS version,
+//  14. read at most the entry's byte cap, mask card numbers (and the CVC, if
+//     the forward used it, and every spelling of every credential it
+//     used) in the body and header values, keeping only the identifier
+//     fields the entry declares and tokenizing its returned cards, drop
+//     hop-by-hop headers and cookies;
+//  15. the result audit record (outcome, status, resolved IP, TLS version,
 //     peer certificate digest, duration), whatever happened after the
 //     intent, on a context the caller cannot cancel; then the answer is
 //     stored under the Idempotency-Key (or the key released if nothing was
@@ -74,6 +86,11 @@
 // body type with a placeholder is refused, since there is no escaping rule
 // for it. Headers named in the entry's CardHeaders may hold placeholders; a
 // rendered header value with a control character is refused.
+//
+// {{secret.NAME}} and {{secret.NAME | base64}} write a gateway-held
+// credential into a header value (any header the caller may send); they
+// are refused in the body, the URL and the query, and the entry must
+// grant NAME in its credentials list.
 //
 // # Destination safety
 //

@@ -216,6 +216,12 @@ type Options struct {
 	// callers, on top of hop-by-hop headers, Set-Cookie and Set-Cookie2.
 	StripResponseHeaders []string
 
+	// Credentials hands out the processor credentials that entries grant
+	// ({{secret.NAME}} placeholders, signing keys). Nil means the gateway
+	// holds none: a forward that needs one is refused
+	// (credential_unavailable, not_sent).
+	Credentials Credentials
+
 	// Now is the clock for allowlist matching. Nil means time.Now.
 	Now func() time.Time
 }
@@ -252,6 +258,12 @@ type Forwarder struct {
 	maxResp     int64
 	maxReqBody  int64
 	stripResp   map[string]bool
+
+	// beforeRetry, when set (by tests only), runs after a failed attempt
+	// and before the next one is rendered.
+	beforeRetry func()
+	creds       Credentials // nil: none held (secrets.go)
+	signers     signerCache // per entry and credential value (sign.go)
 
 	bufs sync.Pool // *[]byte; zeroed before reuse because they held card data
 
@@ -324,6 +336,7 @@ func New(o Options) (*Forwarder, error) {
 		maxResp:     orDefault(o.MaxResponseBytes, DefaultMaxResponseBytes),
 		maxReqBody:  orDefault(o.MaxRequestBodyBytes, DefaultMaxRequestBodyBytes),
 		stripResp:   map[string]bool{},
+		creds:       o.Credentials,
 		routes:      map[string]*route{},
 	}
 	if f.resolver == nil {
@@ -377,6 +390,7 @@ type forward struct {
 	intent      bool // the intent record is durable: a result record must follow
 	attempts    int
 	replayed    bool
+	secrets     *secretSet // the credentials this forward uses, masked in the answer
 
 	tlsMu      sync.Mutex
 	tlsVersion string // tls.VersionName of the last connection

@@ -19,10 +19,17 @@ import (
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
-// sendCard detokenizes, renders, writes the intent record and sends to the
-// addresses decide checked, retrying only what certainly was not sent.
+// sendCard detokenizes, renders, signs, writes the intent record and sends
+// to the addresses decide checked, retrying only what certainly was not sent.
 func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *validated, al *allowlist.Allowlist, dest *allowlist.Destination, addrs *checkedAddrs) (*Response, *Error) {
-	// 9. The card. A template that uses the CVC consumes it in the same
+	// 9. The credentials the placeholders and the signature use, before
+	// the card: one the gateway cannot serve must not cost the CVC.
+	var e *Error
+	if fw.secrets, e = f.loadSecrets(dest, v); e != nil {
+		return nil, e
+	}
+
+	// 10. The card. A template that uses the CVC consumes it in the same
 	// store operation as the read, so that two concurrent forwards can
 	// never both send it; from here it is gone whatever the outcome.
 	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
@@ -39,19 +46,24 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 	if card == nil {
 		return nil, notSent(CodeInternal, "card store returned no card")
 	}
-	cv := cardValues{card: card}
+	cv := withSecrets{cardValues{card: card}, fw.secrets}
 	if e := checkFreeFields(v.fields, cv); e != nil {
 		f.auditDenied(ctx, fw, e.Code)
 		return nil, e
 	}
 
-	// 10. Render, into a pooled buffer that the request body owns.
+	// 11. Render, into a pooled buffer that the request body owns; then
+	// sign it as it will be sent (sign.go).
 	body, hdr, e := f.render(v, cv)
 	if e != nil {
 		return nil, e
 	}
+	if e := f.sign(al.SHA256, dest, v, fw.secrets, hdr, body); e != nil {
+		body.close()
+		return nil, e
+	}
 
-	// 11. The intent record, durable before any byte of the card leaves.
+	// 12. The intent record, durable before any byte of the card leaves.
 	if e := f.auditIntent(ctx, fw, dest); e != nil {
 		body.close()
 		return nil, e
@@ -73,7 +85,7 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		}
 	}
 
-	// 12. Send and read; retry only a failure that sent nothing. Every
+	// 13. Send and read; retry only a failure that sent nothing. Every
 	// attempt dials the addresses checked in step 8, never a new lookup.
 	// With MaxTimeout, attempts and backoff all end MaxTimeout after the
 	// forward started, so the answer is written before the API server
@@ -91,13 +103,21 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(sctx, attempt) {
 			break
 		}
-		// The transport closed the last body; render a fresh one.
+		if f.beforeRetry != nil {
+			f.beforeRetry()
+		}
+		// The transport closed the last body; render a fresh one, and
+		// sign it afresh (a new Date or created is fine).
 		if body, hdr, e = f.render(v, cv); e != nil {
+			break
+		}
+		if e = f.sign(al.SHA256, dest, v, fw.secrets, hdr, body); e != nil {
+			body.close()
 			break
 		}
 	}
 	if e != nil {
-		return nil, e
+		return nil, fw.secrets.scrub(e)
 	}
 	resp.ForwardID = fw.id
 	resp.AllowlistVersion = fw.version
@@ -209,32 +229,8 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		GotFirstResponseByte: func() { fw.gotAnswer.Store(true) },
 	})
 
-	u := v.target.URL()
-	req := &http.Request{
-		Method:     v.method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     hdr,
-		Host:       v.target.hostPort(),
-	}
-	if body != nil {
-		req.Body = body
-		req.ContentLength = int64(body.len())
-		// No GetBody: the transport may then never replay a request whose
-		// body it has started to send, so a card is never sent twice by us.
-	} else {
-		// Not http.NoBody: net/http treats a request with a nil or NoBody
-		// body as replayable, and silently resends it when a pooled
-		// connection breaks after the request was written, which would send
-		// a card in a header twice. An empty body of our own type is not
-		// replayable. For GET-like methods the transport finds it empty and
-		// sends no body; for POST, PUT and PATCH it sends an empty chunked
-		// body.
-		req.Body = emptyBody{}
-	}
-	req = req.WithContext(uctx)
+	// The request as sign signed it (sign.go).
+	req := outboundRequest(v, hdr, body).WithContext(uctx)
 
 	// The transport, not an http.Client: a RoundTrip is one exchange, so a
 	// redirect comes back as an answer and is never followed (its target
@@ -287,6 +283,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	} else {
 		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, card, cvc)
 	}
+	fw.secrets.maskBuffer(red) // every credential the forward used (secrets.go)
 	if utf8.Valid(*red) {
 		out.Body = string(*red)
 	} else {
@@ -294,6 +291,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		out.BodyEncoding = "base64"
 	}
 	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	fw.secrets.maskHeaders(out.Headers)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")
 	}

@@ -42,6 +42,9 @@ type placeholder struct {
 	// bare is set for a JSON body placeholder outside a string; only the
 	// numeric expiry fields may stand there and they render as numbers.
 	bare bool
+	// secret is set for {{secret.NAME}}, a gateway credential (secrets.go);
+	// field is then empty.
+	secret *secretRef
 }
 
 // bodyKind is how a body is escaped.
@@ -79,6 +82,14 @@ func parsePlaceholders(s, where string) ([]placeholder, *Error) {
 		inner := s[start+len(openDelim) : start+len(openDelim)+j]
 		end := start + len(openDelim) + j + len(closeDelim)
 		name := strings.Trim(inner, " ")
+		if ref, ok, e := parseSecretPlaceholder(name, where); ok {
+			if e != nil {
+				return nil, e
+			}
+			phs = append(phs, placeholder{secret: ref, start: start, end: end})
+			off = end
+			continue
+		}
 		f, ok := fieldByName(strings.TrimPrefix(name, cardPrefix))
 		if !ok || !strings.HasPrefix(name, cardPrefix) {
 			if safeName(name) {
@@ -317,7 +328,7 @@ func renderHeader(sl slot, name string, v fieldValues) (string, *Error) {
 	last := 0
 	for _, ph := range sl.phs {
 		b.WriteString(sl.text[last:ph.start])
-		s, e := v.value(ph.field)
+		s, e := placeholderValue(v, ph)
 		if e != nil {
 			return "", e
 		}

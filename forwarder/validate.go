@@ -18,6 +18,7 @@ type validated struct {
 	target   *target
 	fields   []allowlist.Field // sorted, unique; what Match is asked about
 	headers  []headerSlot      // outbound headers, canonical names, in a stable order
+	secrets  []string          // credentials the header placeholders use; sorted, unique
 	body     slot
 	bodyKind bodyKind
 	// identifiersUsed are the request_identifiers whose values were cut
@@ -207,8 +208,11 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 				return nil, e
 			}
 			for _, ph := range phs {
-				fields[ph.field] = true
+				if ph.secret == nil {
+					fields[ph.field] = true
+				}
 			}
+			v.secrets = addSecretNames(v.secrets, phs)
 			hs.values = append(hs.values, slot{text: val, phs: phs})
 		}
 		if canon == "Content-Type" && !connNamed[canon] {
@@ -236,6 +240,9 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	}
 	phs, e := parsePlaceholders(r.Body, "body")
 	if e != nil {
+		return nil, e
+	}
+	if e := noSecrets(phs, "body"); e != nil {
 		return nil, e
 	}
 	v.body = slot{text: r.Body, phs: phs}
@@ -289,7 +296,7 @@ func printableToken(s string) bool {
 // in CardHeaders.
 func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
 	for _, h := range v.headers {
-		if len(hasPlaceholders(h.values)) == 0 {
+		if !hasCardPlaceholder(h.values) {
 			continue
 		}
 		ok := false

@@ -118,6 +118,7 @@ func NewDestination(n *allowlist.Destination) []Change {
 	for _, r := range allowlist.DiffResponseRules(&allowlist.Destination{}, n) {
 		add(r.Widens, "%s", r.Text)
 	}
+	c = append(c, diffCredentials(nil, n)...)
 	add(false, "purpose %q", n.Purpose)
 	add(false, "owner %s", n.Owner)
 	return c
@@ -202,6 +203,7 @@ func diffDestination(o, n *allowlist.Destination) []Change {
 	for _, r := range allowlist.DiffResponseRules(o, n) {
 		add(r.Widens, "%s", r.Text)
 	}
+	c = append(c, diffCredentials(o, n)...)
 	if o.Purpose != n.Purpose {
 		add(false, "purpose %q -> %q", o.Purpose, n.Purpose)
 	}

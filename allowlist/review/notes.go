@@ -37,6 +37,7 @@ func Notes(d *allowlist.Destination) []string {
 		n = append(n, fmt.Sprintf("max response %d B", d.MaxResponseBytes))
 	}
 	n = append(n, allowlist.ResponseRuleNotes(d)...)
+	n = append(n, CredentialNotes(d)...)
 	return n
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/api"
 	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/credentials"
 	"github.com/cardgate/cardgate/forwarder"
 	"github.com/cardgate/cardgate/vaultclient"
 )
@@ -29,6 +30,7 @@ type gateway struct {
 	log       *slog.Logger
 	allowlist *allowlist.Holder
 	vault     *vaultclient.Vault
+	creds     *credentials.Store // nil when none are configured (credentials.go)
 	forwarder *forwarder.Forwarder
 	guards    *guards
 	server    *http.Server
@@ -99,7 +101,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		State:         state,
 		Logger:        log,
 		MeterProvider: g.tel.meters,
-		Check:         func(d *allowlist.Document) error { return checkDestinationTLS(d, clientCerts, cfg.Egress.CABundles) },
+		Check: func(d *allowlist.Document) error {
+			return errors.Join(checkDestinationTLS(d, clientCerts, cfg.Egress.CABundles), checkDestinationCredentials(d, cfg.Credentials))
+		},
 	})
 	if err := g.allowlist.LoadContext(ctx); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
@@ -126,6 +130,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		// At every start, not once: whoever reads this log must not miss
 		// that key custody is off.
 		log.Warn(unsafeLocalKeysWarning, slog.String("keyring", cfg.Keys.Local.Path))
+	}
+	if g.creds, err = openCredentials(ctx, cfg, keys, log, g.tel.meters, &g.closers); err != nil {
+		return nil, err
 	}
 	storeTimeout := time.Duration(0) // vaultclient's default, for bolt
 	if cfg.Store.Backend == config.StoreRedis {
@@ -163,6 +170,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		CABundles:            bundles,
 		ClientCerts:          clientCerts,
 		StripResponseHeaders: cfg.Egress.StripResponseHeaders,
+		Credentials:          g.forwarderCredentials(),
 		MaxRequestBodyBytes:  cfg.Listen.MaxRequestBytes,
 		Logger:               log,
 		TracerProvider:       g.tel.tracers,
@@ -203,7 +211,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		MaxHeaderBytes:  cfg.Listen.MaxHeaderBytes,
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
-		Ready:           append(ready, g.guards.checks()...),
+		Ready:           append(append(ready, g.credentialChecks()...), g.guards.checks()...),
 	})
 	if err != nil {
 		return nil, err
@@ -276,6 +284,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go g.allowlist.Watch(watchCtx)
+	g.runCredentials(watchCtx)
 	g.guards.run(watchCtx)
 	var crlPoll <-chan time.Time
 	if g.crl != nil {
@@ -292,6 +301,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 			// The holder logs the outcome and keeps the last good
 			// allowlist when the new one fails.
 			_ = g.allowlist.LoadContext(ctx)
+			g.reloadCredentials(ctx)
 			g.reloadCRL(true)
 		case <-crlPoll:
 			g.reloadCRL(false)

@@ -1,0 +1,377 @@
+// Processor credentials in the forward path: the {{secret.NAME}}
+// placeholder, the entry's grant, fetching the values at the last moment,
+// and masking them in whatever the processor sends back.
+
+package forwarder
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/credentials"
+)
+
+// Error codes of the credential and signing steps. They are API, like
+// those in errors.go.
+const (
+	// CodeCredentialNotAllowed: the template uses a credential the entry
+	// does not grant (its credentials list), or one that may not be
+	// written into a header (a signing key).
+	CodeCredentialNotAllowed = "credential_not_allowed"
+	// CodeCredentialUnavailable: the gateway holds no usable value for a
+	// credential the forward needs (not configured, never loaded).
+	CodeCredentialUnavailable = "credential_unavailable"
+	// CodeSigningFailed: the request could not be signed as the entry
+	// declares. The signing package's code is in the server log.
+	CodeSigningFailed = "signing_failed"
+)
+
+// Credentials hands out the gateway's processor credentials by name.
+// *credentials.Store implements it. Get must return an error, never a
+// zero Secret, for a name it cannot serve.
+type Credentials interface {
+	Get(name string) (credentials.Secret, error)
+}
+
+// secretPrefix starts a credential placeholder: {{secret.NAME}} or
+// {{secret.NAME | base64}}.
+const secretPrefix = "secret."
+
+// secretRef is one {{secret.NAME}} placeholder.
+type secretRef struct {
+	name   string
+	base64 bool // "| base64": standard base64 of the value, for Basic auth
+}
+
+// parseSecretPlaceholder parses the trimmed text between the braces. ok is
+// false when it is not a secret placeholder at all. Only header values may
+// hold one; validate refuses it everywhere else.
+func parseSecretPlaceholder(inner, where string) (ref *secretRef, ok bool, e *Error) {
+	rest, ok := strings.CutPrefix(inner, secretPrefix)
+	if !ok {
+		return nil, false, nil
+	}
+	name, filter, hasFilter := strings.Cut(rest, "|")
+	name = strings.TrimRight(name, " ")
+	if !allowlist.ValidCredentialName(name) {
+		// Not echoed: it matched no grammar.
+		return nil, true, notSent(CodeInvalidTemplate, where+": malformed credential placeholder: {{secret.NAME}} takes a credential name (a-z, 0-9, '_', '-')")
+	}
+	r := &secretRef{name: name}
+	if hasFilter {
+		if strings.Trim(filter, " ") != "base64" {
+			return nil, true, notSent(CodeInvalidTemplate, where+": {{secret."+name+" | …}}: the only filter for a credential is base64")
+		}
+		r.base64 = true
+	}
+	return r, true, nil
+}
+
+// addSecretNames adds the credentials the placeholders use to names,
+// sorted and unique: validated.secrets.
+func addSecretNames(names []string, phs []placeholder) []string {
+	for _, ph := range phs {
+		if ph.secret != nil && !slices.Contains(names, ph.secret.name) {
+			names = append(names, ph.secret.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// noSecrets refuses a credential placeholder outside a header value: a
+// body, URL or query may be logged, echoed or stored by the processor
+// where a header usually is not, and the issue's contract is "headers
+// only".
+func noSecrets(phs []placeholder, where string) *Error {
+	for _, ph := range phs {
+		if ph.secret != nil {
+			return notSent(CodeInvalidTemplate, where+": {{secret."+ph.secret.name+"}} is allowed only in header values")
+		}
+	}
+	return nil
+}
+
+// hasCardPlaceholder reports whether any slot holds a card placeholder;
+// a credential placeholder needs no card_headers listing.
+func hasCardPlaceholder(ss []slot) bool {
+	for _, s := range ss {
+		for _, ph := range s.phs {
+			if ph.secret == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// placeholderValue is the text a header placeholder is replaced with: a
+// card field, or a credential when values can give one (a dry run's
+// stand-ins and a real forward's secretSet can; nothing else can, which
+// fails closed).
+func placeholderValue(v fieldValues, ph placeholder) (string, *Error) {
+	if ph.secret == nil {
+		return v.value(ph.field)
+	}
+	sv, ok := v.(secretValues)
+	if !ok {
+		return "", notSent(CodeInternal, "credential placeholder without credentials")
+	}
+	return sv.secretValue(*ph.secret)
+}
+
+type secretValues interface {
+	secretValue(r secretRef) (string, *Error)
+}
+
+// secretValue is the dry run's stand-in: the credential's mask, whatever
+// the filter, so that a caller can never read a credential.
+func (maskedValues) secretValue(r secretRef) (string, *Error) {
+	return "[" + secretPrefix + r.name + "]", nil
+}
+
+// withSecrets adds the forward's credentials to the card's values.
+type withSecrets struct {
+	fieldValues
+	set *secretSet
+}
+
+func (w withSecrets) secretValue(r secretRef) (string, *Error) {
+	if w.set == nil {
+		return "", notSent(CodeInternal, "credential not loaded for this forward")
+	}
+	s, ok := w.set.values[r.name]
+	if !ok {
+		// loadSecrets fetched every name validate found; a miss is a bug.
+		return "", notSent(CodeInternal, "credential not loaded for this forward")
+	}
+	b := s.Reveal()
+	defer clear(b)
+	if r.base64 {
+		return base64.StdEncoding.EncodeToString(b), nil
+	}
+	return string(b), nil
+}
+
+// checkCredentialGrants is the step after the allowlist match: every
+// credential a placeholder names must be in the entry's credentials list
+// (credential_not_allowed otherwise, before anything is read), the
+// entry's signing key is never written into a header, and on a signing
+// entry the caller may not send a header the signature sets (refused, not
+// silently replaced, so nothing the caller sent is changed behind its
+// back).
+func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
+	for _, name := range v.secrets {
+		if !d.GrantsCredential(name) {
+			return notSent(CodeCredentialNotAllowed, "credential "+name+" is not granted to destination "+d.ID+" (its allowlist entry's credentials list)")
+		}
+		if name == d.SigningCredential() {
+			return notSent(CodeCredentialNotAllowed, "credential "+name+" signs this destination's requests; it is never written into a header")
+		}
+	}
+	if d.Signing == nil {
+		return nil
+	}
+	set := signedHeaders(d)
+	for _, h := range v.headers {
+		if set[h.name] {
+			return notSent(CodeInvalidRequest, "headers: "+h.name+" is set by the gateway when it signs this destination's requests; remove it")
+		}
+	}
+	return nil
+}
+
+// secretSet is what one forward holds of the gateway's credentials: the
+// values its placeholders and its signature use, fetched once before the
+// card is read, and the byte strings masked in the processor's answer.
+type secretSet struct {
+	values map[string]credentials.Secret
+	masks  []secretMask
+}
+
+// secretMask is one spelling of one credential's value.
+type secretMask struct {
+	pattern []byte
+	mask    []byte // "[secret.NAME]"
+}
+
+// loadSecrets fetches every credential the forward needs: the names its
+// header placeholders use and the entry's signing credential. It runs
+// before the card is read, so that a credential the gateway cannot serve
+// costs the card nothing (a consumed CVC above all).
+func (f *Forwarder) loadSecrets(d *allowlist.Destination, v *validated) (*secretSet, *Error) {
+	set := &secretSet{values: map[string]credentials.Secret{}}
+	names := slices.Clone(v.secrets)
+	if c := d.SigningCredential(); c != "" {
+		names = append(names, c)
+	}
+	for _, name := range names {
+		if _, done := set.values[name]; done {
+			continue
+		}
+		if f.creds == nil {
+			return nil, newError(CodeCredentialUnavailable, NotSent, "credential "+name+" is not available: this gateway holds no credentials", nil)
+		}
+		s, err := f.creds.Get(name)
+		if err == nil && s.IsZero() {
+			err = errors.New("forwarder: credentials: a zero secret without an error")
+		}
+		if err != nil {
+			// A credentials error names the credential and its source,
+			// never a value.
+			return nil, newError(CodeCredentialUnavailable, NotSent, "credential "+name+" is not available on this gateway now; nothing was sent", err)
+		}
+		if slices.Contains(v.secrets, name) && s.Kind() != credentials.KindSecret {
+			return nil, notSent(CodeCredentialNotAllowed, "credential "+name+" is a key ("+string(s.Kind())+"); only a secret may be written into a header")
+		}
+		set.values[name] = s
+		set.addMasks(s)
+	}
+	return set, nil
+}
+
+// addMasks records the spellings of s a processor might echo: the value,
+// its base64 (standard and URL alphabets, padded and not), and its JSON-
+// and URL-escaped forms. Private keys are
+// never sent anywhere, so they have no spellings to mask.
+func (s *secretSet) addMasks(sec credentials.Secret) {
+	switch sec.Kind() {
+	case credentials.KindSecret, credentials.KindHMACKey:
+	default:
+		return
+	}
+	b := sec.Reveal()
+	if len(b) == 0 {
+		return
+	}
+	mask := []byte("[" + secretPrefix + sec.Name() + "]")
+	forms := [][]byte{
+		b,
+		[]byte(base64.StdEncoding.EncodeToString(b)),
+		[]byte(base64.URLEncoding.EncodeToString(b)),
+		[]byte(base64.RawStdEncoding.EncodeToString(b)),
+		[]byte(base64.RawURLEncoding.EncodeToString(b)),
+		appendJSONStringContent(nil, string(b)),
+		[]byte(url.QueryEscape(string(b))),
+		[]byte(url.PathEscape(string(b))),
+		[]byte(strings.ReplaceAll(string(appendJSONStringContent(nil, string(b))), "/", `\/`)),
+	}
+	for _, p := range forms {
+		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
+			clear(p)
+			continue
+		}
+		s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
+	}
+	// Longest first: where one spelling contains another, the whole of
+	// the longer one is masked.
+	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+}
+
+// masking reports whether there is anything to mask.
+func (s *secretSet) masking() bool { return s != nil && len(s.masks) > 0 }
+
+// contains reports whether b holds any spelling of a credential.
+func (s *secretSet) contains(b []byte) bool {
+	if !s.masking() {
+		return false
+	}
+	for _, m := range s.masks {
+		if bytes.Index(b, m.pattern) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// mask returns src with every spelling of every credential replaced by
+// its mask, and whether anything was replaced. When nothing was, src is
+// returned as it is and nothing is allocated.
+func (s *secretSet) mask(src []byte) ([]byte, bool) {
+	if !s.contains(src) {
+		return src, false
+	}
+	// next[i] is where masks[i] next occurs at or after pos (-1: never).
+	next := make([]int, len(s.masks))
+	for i, m := range s.masks {
+		next[i] = bytes.Index(src, m.pattern)
+	}
+	out := make([]byte, 0, len(src)+64)
+	pos := 0
+	for {
+		best := -1
+		for i := range s.masks {
+			if next[i] >= 0 && (best < 0 || next[i] < next[best]) {
+				best = i // ties go to the lower index: the longer pattern
+			}
+		}
+		if best < 0 {
+			break
+		}
+		at := next[best]
+		out = append(out, src[pos:at]...)
+		out = append(out, s.masks[best].mask...)
+		pos = at + len(s.masks[best].pattern)
+		for i, m := range s.masks {
+			if next[i] >= 0 && next[i] < pos {
+				if j := bytes.Index(src[pos:], m.pattern); j >= 0 {
+					next[i] = pos + j
+				} else {
+					next[i] = -1
+				}
+			}
+		}
+	}
+	return append(out, src[pos:]...), true
+}
+
+// maskBuffer masks *buf, a pooled buffer, in place: a masked copy
+// replaces it and the old array, which held the credential, is zeroed.
+// This is the response-side hook for "extra exact byte strings to mask".
+func (s *secretSet) maskBuffer(buf *[]byte) {
+	out, changed := s.mask(*buf)
+	if !changed {
+		return
+	}
+	old := *buf
+	*buf = out
+	clear(old[:cap(old)])
+}
+
+// maskHeaders masks every header value in h, and drops a header whose
+// name holds a credential.
+func (s *secretSet) maskHeaders(h http.Header) {
+	if !s.masking() {
+		return
+	}
+	for name, vals := range h {
+		if s.contains([]byte(name)) {
+			delete(h, name)
+			continue
+		}
+		for i, v := range vals {
+			if out, changed := s.mask([]byte(v)); changed {
+				vals[i] = string(out)
+			}
+		}
+	}
+}
+
+// scrub masks a credential in an error's internal cause: net/http quotes
+// a malformed answer line in its errors, and a processor may echo a
+// header into one. The public message is ours and holds no value.
+func (s *secretSet) scrub(e *Error) *Error {
+	if e == nil || e.Err == nil || !s.masking() {
+		return e
+	}
+	if out, changed := s.mask([]byte(e.Err.Error())); changed {
+		e.Err = errors.New(string(out))
+	}
+	return e
+}

@@ -1,0 +1,170 @@
+// Request signing in the forward path: after rendering, before the intent
+// record, over the request exactly as exchange sends it.
+
+package forwarder
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/credentials"
+	"github.com/cardgate/cardgate/forwarder/signing"
+)
+
+// outboundRequest builds the request exchange sends: the method, the
+// normalized URL, Host, the headers and the body. Signing signs this very
+// value (its Host, RequestURI, ContentLength and headers), so what is
+// signed and what goes on the wire cannot drift apart.
+func outboundRequest(v *validated, hdr http.Header, body *pooledBody) *http.Request {
+	req := &http.Request{
+		Method:     v.method,
+		URL:        v.target.URL(),
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Host:       v.target.hostPort(),
+	}
+	if body != nil {
+		req.Body = body
+		req.ContentLength = int64(body.len())
+		// No GetBody: the transport may then never replay a request whose
+		// body it has started to send, so a card is never sent twice by us.
+	} else {
+		// Not http.NoBody: net/http treats a request with a nil or NoBody
+		// body as replayable, and silently resends it when a pooled
+		// connection breaks after the request was written, which would send
+		// a card in a header twice. An empty body of our own type is not
+		// replayable. For GET-like methods the transport finds it empty and
+		// sends no body; for POST, PUT and PATCH it sends an empty chunked
+		// body.
+		req.Body = emptyBody{}
+	}
+	return req
+}
+
+// signedHeaders are the headers a signing entry's signature sets: the
+// caller may not send them (checkCredentialGrants refuses them), so the
+// gateway never silently replaces what a caller wrote. Date is among
+// them whatever the scheme: the gateway sets it when a scheme covers it.
+func signedHeaders(d *allowlist.Destination) map[string]bool {
+	set := map[string]bool{"Date": true, "Digest": true, "Content-Digest": true, "Signature": true, "Signature-Input": true}
+	sp := d.Signing
+	switch {
+	case sp == nil:
+		return nil
+	case sp.Cavage != nil && sp.Cavage.Header == "authorization":
+		set["Authorization"] = true
+	case sp.HMAC != nil:
+		set[http.CanonicalHeaderKey(sp.HMAC.Header)] = true
+		if sp.HMAC.TimestampHeader != "" {
+			set[http.CanonicalHeaderKey(sp.HMAC.TimestampHeader)] = true
+		}
+	}
+	return set
+}
+
+// signerCache keeps one Signer per (allowlist document, entry), rebuilt
+// when the credential's value changes (a reload or a new Vault version):
+// building one decodes the key, which is not work for every forward.
+type signerCache struct {
+	mu      sync.Mutex
+	sha     string // the allowlist document the signers belong to
+	signers map[string]*cachedSigner
+}
+
+type cachedSigner struct {
+	key    credentials.Secret // the credential it was built from; zero for the digest schemes
+	signer *signing.Signer
+}
+
+// get returns the entry's Signer for credential value key (zero when the
+// scheme uses none), building it when the cache has none for that value.
+func (c *signerCache) get(sha string, d *allowlist.Destination, key credentials.Secret) (*signing.Signer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sha != sha || c.signers == nil {
+		// A new document may change any entry's block; drop them all.
+		c.sha, c.signers = sha, map[string]*cachedSigner{}
+	}
+	if cs := c.signers[d.ID]; cs != nil && (key.IsZero() && cs.key.IsZero() || cs.key.Equal(key)) {
+		return cs.signer, nil
+	}
+	s, err := newSigner(d.Signing, key)
+	if err != nil {
+		return nil, err
+	}
+	c.signers[d.ID] = &cachedSigner{key: key, signer: s}
+	return s, nil
+}
+
+// newSigner builds a Signer from the entry's spec and the credential: a
+// private-key credential signs through its crypto.Signer, anything else
+// is a shared secret (decoded per the spec's secret_encoding).
+func newSigner(sp *signing.Spec, key credentials.Secret) (*signing.Signer, error) {
+	if key.IsZero() {
+		return signing.New(*sp, signing.Key{})
+	}
+	switch key.Kind() {
+	case credentials.KindEd25519PrivateKey, credentials.KindECDSAP256PrivateKey:
+		priv, err := key.Signer()
+		if err != nil {
+			return nil, err
+		}
+		return signing.New(*sp, signing.PrivateKey(priv))
+	}
+	b := key.Reveal()
+	defer clear(b)
+	return signing.New(*sp, signing.SecretKey(b)) // SecretKey copies b
+}
+
+// sign signs the rendered request when the entry declares signing. The
+// headers the signature sets are written into hdr, which exchange sends.
+// A failure is signing_failed and not_sent; the signing package's code
+// goes to the log, its texts (and a key backend's) do not.
+func (f *Forwarder) sign(sha string, d *allowlist.Destination, v *validated, set *secretSet, hdr http.Header, body *pooledBody) *Error {
+	if d.Signing == nil {
+		return nil
+	}
+	var key credentials.Secret
+	if c := d.SigningCredential(); c != "" {
+		if set == nil || set.values[c].IsZero() {
+			return notSent(CodeInternal, "signing credential not loaded for this forward")
+		}
+		key = set.values[c]
+	}
+	s, err := f.signers.get(sha, d, key)
+	if err != nil {
+		return signingError(err)
+	}
+	var b []byte
+	if body != nil {
+		b = *body.buf
+	}
+	if err := s.Sign(outboundRequest(v, hdr, body), b, f.now()); err != nil {
+		return signingError(err)
+	}
+	return nil
+}
+
+// signingCode is the cause of a signing_failed error: the signing
+// package's stable code and nothing else, so that no detail or key
+// backend text reaches the log.
+type signingCode string
+
+func (c signingCode) Error() string { return "signing: " + string(c) }
+
+func signingError(err error) *Error {
+	code := "signing_error"
+	var coded interface{ ErrorCode() string }
+	var ce *credentials.Error
+	switch {
+	case errors.As(err, &coded):
+		code = coded.ErrorCode()
+	case errors.As(err, &ce):
+		code = "credential_" + string(ce.Code)
+	}
+	return newError(CodeSigningFailed, NotSent, "the request could not be signed as the destination's allowlist entry requires ("+code+"); nothing was sent", signingCode(code))
+}

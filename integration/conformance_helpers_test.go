@@ -395,3 +395,22 @@ func kept(t *testing.T, body, want string, keys ...string) {
 		t.Errorf("answer field %s = %v, want %s kept (the entry declares it)", strings.Join(keys, "."), got, want)
 	}
 }
+
+// returnedCard checks that token, found in the answer's body where the
+// new card was, is a token and is listed in the answer's returned_cards,
+// and returns that listing.
+func returnedCard(t *testing.T, out map[string]any, token string) map[string]any {
+	t.Helper()
+	if !strings.HasPrefix(token, "tok_") {
+		t.Fatalf("the returned card's field holds %q, want a token", token)
+	}
+	list, _ := out["returned_cards"].([]any)
+	for _, r := range list {
+		m, _ := r.(map[string]any)
+		if m["token"] == token {
+			return m
+		}
+	}
+	t.Fatalf("returned_cards %v does not list %s", out["returned_cards"], token)
+	return nil
+}

@@ -90,6 +90,12 @@ type Destination struct {
 	// Signing, when set, is how the gateway signs this entry's requests; nil
 	// means they are not signed (entry_signing.go).
 	Signing *signing.Spec `yaml:"signing"`
+	// Cards names the cards a request may send in "cards" and the fields
+	// each may receive (entry_cards.go). Nil means none.
+	Cards map[string][]Field `yaml:"cards"`
+	// Body holds the rules for the request body (entry_body.go). Nil
+	// means none: an XML body may carry no DOCTYPE.
+	Body *Body `yaml:"body"`
 
 	// Filled by Parse from URL.
 	Host       string `yaml:"-"` // lowercase ASCII, no trailing dot; "*.x" for a wildcard; canonical form for an IP literal

@@ -17,6 +17,9 @@ type Query struct {
 	URL           *url.URL
 	Fields        []Field
 	Now           time.Time // zero means the Policy's clock (time.Now by default), never "skip the expiry check"
+
+	// Cards are the named cards and the fields each uses (entry_cards.go).
+	Cards map[string][]Field
 }
 
 // Reason is a stable, documented deny code.
@@ -48,7 +51,8 @@ func deny(r Reason, format string, args ...any) *DenyError {
 
 // Match returns the destination q may use, or a *DenyError. The checks run
 // in this order so that a caller learns nothing about an entry it may not
-// use: expiry, destination id, caller, method, URL, card fields.
+// use: expiry, destination id, caller, method, URL, card fields, named
+// cards.
 //
 // URL rules: scheme https; no userinfo or fragment (a query is allowed and
 // not matched); the host, lowercased and with one trailing dot removed,
@@ -100,6 +104,9 @@ func (a *Allowlist) Match(q Query) (*Destination, error) {
 		if !knownField(f) || !slices.Contains(d.Fields, f) {
 			return nil, deny(ReasonFieldNotAllowed, "card field %q may not be sent to destination %q", printable(string(f)), d.ID)
 		}
+	}
+	if err := d.matchCards(q.Cards); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

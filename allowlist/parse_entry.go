@@ -28,9 +28,11 @@ type rawDestination struct {
 	Timeout           *string  `yaml:"timeout"`
 	MaxResponseBytes  *string  `yaml:"max_response_bytes"`
 
-	RequestIdentifiers []string         `yaml:"request_identifiers"` // entry_response.go
-	Response           *rawResponse     `yaml:"response"`            // entry_response.go
-	rawCredentials     `yaml:",inline"` // entry_credentials.go
+	RequestIdentifiers []string            `yaml:"request_identifiers"` // entry_response.go
+	Response           *rawResponse        `yaml:"response"`            // entry_response.go
+	rawCredentials     `yaml:",inline"`    // entry_credentials.go
+	Cards              map[string][]string `yaml:"cards"`
+	Body               *rawBody            `yaml:"body"`
 }
 
 type rawTLS struct {
@@ -103,17 +105,24 @@ func (r *rawDestination) destination(i, line int) (*Destination, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// An entry that lists named cards may leave the single card out.
 	fields, err := nonEmptyUnique(r.Fields, at+".fields", func(f string) error {
 		if !knownField(Field(f)) {
 			return fmt.Errorf("%q is not a card field (number, cvc, exp_month, exp_year, name)", f)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && (len(r.Fields) > 0 || len(r.Cards) == 0) {
 		return nil, err
 	}
 	for _, f := range fields {
 		d.Fields = append(d.Fields, Field(f))
+	}
+	if d.Cards, err = r.cardScopes(at); err != nil {
+		return nil, err
+	}
+	if d.Body, err = r.body(at); err != nil {
+		return nil, err
 	}
 	seenHeader := map[string]bool{}
 	for _, h := range r.CardHeaders {

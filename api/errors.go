@@ -66,6 +66,7 @@ var statusByCode = map[string]int{
 	"caller_not_allowed":            http.StatusForbidden,
 	"card_field_not_allowed":        http.StatusForbidden,
 	"credential_not_allowed":        http.StatusForbidden,
+	"card_not_allowed":              http.StatusForbidden,
 	"allowlist_expired":             http.StatusServiceUnavailable,
 	"allowlist_unavailable":         http.StatusServiceUnavailable,
 

@@ -22,7 +22,8 @@ type schemaValidator struct {
 
 // validatingKeywords are the assertions the validator applies.
 var validatingKeywords = []string{"$ref", "type", "required", "properties", "additionalProperties",
-	"enum", "const", "pattern", "items", "minimum", "maximum", "maxLength", "minLength"}
+	"enum", "const", "pattern", "items", "minimum", "maximum", "maxLength", "minLength",
+	"oneOf", "minProperties", "maxProperties", "propertyNames"}
 
 // annotationKeywords carry no assertion (format is an annotation by
 // default in 2020-12; the document's own x- extensions are checked by
@@ -123,7 +124,29 @@ func (v *schemaValidator) validate(schema any, value any, where string) []string
 			fail("%s is above %d", num, m)
 		}
 	}
+	if alts := asList(s["oneOf"]); len(alts) > 0 {
+		valid := 0
+		for _, alt := range alts {
+			if len(v.validate(alt, value, where)) == 0 {
+				valid++
+			}
+		}
+		if valid != 1 {
+			fail("matches %d of the oneOf schemas, want exactly 1", valid)
+		}
+	}
 	if obj, ok := value.(map[string]any); ok {
+		if n, ok := s["minProperties"].(int); ok && len(obj) < n {
+			fail("has %d properties, fewer than %d", len(obj), n)
+		}
+		if n, ok := s["maxProperties"].(int); ok && len(obj) > n {
+			fail("has %d properties, more than %d", len(obj), n)
+		}
+		if pn, ok := s["propertyNames"]; ok {
+			for k := range obj {
+				errs = append(errs, v.validate(pn, k, where+" (property name)")...)
+			}
+		}
 		for _, r := range asList(s["required"]) {
 			if _, ok := obj[r.(string)]; !ok {
 				fail("required property %q is missing", r)

@@ -42,7 +42,19 @@ func (r *Record) appendCanonical(dst []byte) ([]byte, error) {
 	b = append(b, r.Caller...)
 	b = append(b, `","token":"`...)
 	b = append(b, r.Token...)
-	b = append(b, `","destination":"`...)
+	if len(r.Tokens) > 0 {
+		b = append(b, `","tokens":["`...)
+		for i, t := range r.Tokens {
+			if i > 0 {
+				b = append(b, `","`...)
+			}
+			b = append(b, t...)
+		}
+		b = append(b, `"]`...)
+		b = append(b, `,"destination":"`...)
+	} else {
+		b = append(b, `","destination":"`...)
+	}
 	b = append(b, r.Destination...)
 	b = append(b, `","resolved_ip":"`...)
 	b = append(b, r.ResolvedIP...)
@@ -76,7 +88,20 @@ func (r *Record) storedLenBound() int {
 	const fixed = 303 + 4*20 + len("2006-01-02T15:04:05.999999999Z") + 24 + 64 + 64
 	return fixed + len(r.Kind) + len(r.RequestID) + len(r.ForwardID) + len(r.Caller) + len(r.Token) +
 		len(r.Destination) + len(r.ResolvedIP) + len(r.TLSVersion) + len(r.PeerCertSHA256) +
-		len(r.AllowlistSHA256) + len(r.Decision) + len(r.Reason) + len(r.Outcome)
+		len(r.AllowlistSHA256) + len(r.Decision) + len(r.Reason) + len(r.Outcome) + r.tokensLen()
+}
+
+// tokensLen bounds the bytes the tokens member adds: `,"tokens":[]` and,
+// per token, its quotes and a comma.
+func (r *Record) tokensLen() int {
+	if len(r.Tokens) == 0 {
+		return 0
+	}
+	n := len(`,"tokens":[]`)
+	for _, t := range r.Tokens {
+		n += len(t) + 3
+	}
+	return n
 }
 
 // plain reports whether appendCanonical may spell r by hand: no string
@@ -95,10 +120,22 @@ func (r *Record) plain() bool {
 		r.Destination, r.ResolvedIP, r.TLSVersion, r.PeerCertSHA256, r.AllowlistSHA256,
 		string(r.Decision), r.Reason, string(r.Outcome),
 	} {
-		for i := 0; i < len(s); i++ {
-			if !jsonPlain[s[i]] {
-				return false
-			}
+		if !plainString(s) {
+			return false
+		}
+	}
+	for _, s := range r.Tokens {
+		if !plainString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			return false
 		}
 	}
 	return true

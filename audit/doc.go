@@ -46,11 +46,12 @@
 //
 // A stored record (a file line, or the stream entry's "record" field) is a
 // compact JSON object whose members are, in this order: chain, seq, prev,
-// time, kind, request_id, forward_id, caller, token, destination,
+// time, kind, request_id, forward_id, caller, token, tokens, destination,
 // resolved_ip, tls_version, peer_cert_sha256, allowlist_version,
 // allowlist_sha256, decision, reason, outcome, upstream_status,
 // duration_ms, hash. Every member is always present (empty strings and
-// zeros included). Numbers are integers below 2^53; time is RFC 3339 in UTC
+// zeros included) but tokens, an array of token ids that only a forward
+// of several named cards carries (its token is then empty). Numbers are integers below 2^53; time is RFC 3339 in UTC
 // with up to nine fractional digits and no trailing zeros
 // ("2025-06-01T12:00:00.1234Z"); strings hold only printable ASCII other
 // than `"`, `\`, `<`, `>` and `&`, so no escaping is ever needed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,7 +282,7 @@ func TestAppendStress(t *testing.T) {
 		for i, o := range out[w] {
 			switch {
 			case o.err != nil:
-				if o.rec != (Record{}) {
+				if !reflect.DeepEqual(o.rec, Record{}) {
 					t.Errorf("worker %d append %d failed (%v) but returned a record", w, i, o.err)
 				}
 				if i%7 != 3 && !errors.Is(o.err, ErrUnavailable) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,8 @@ const (
 //
 // The JSON field order is the struct order and is part of the hash; see the
 // package documentation. Do not reorder, rename or add fields without a new
-// format version: old logs would no longer verify.
+// format version: old logs would no longer verify. (A new field left out
+// when empty, as Tokens is, keeps every old record's bytes.)
 type Record struct {
 	// Chain, Seq, Prev and Time are set by Log.Append; a caller leaves them
 	// zero. Chain is 24 lowercase hex digits (96 random bits) naming one
@@ -90,6 +92,11 @@ type Record struct {
 	// when the caller's value was not a well-formed token: the raw value is
 	// caller input and could be a card number.
 	Token string `json:"token"`
+	// Tokens are the token ids of a forward that sent several named
+	// cards, in the order of the cards' names; Token is then empty. The
+	// member is left out when empty, so records of single-card forwards,
+	// and logs written before it existed, keep their bytes and verify.
+	Tokens []string `json:"tokens,omitempty"`
 	// Destination is the allowlist entry id.
 	Destination string `json:"destination"`
 	// ResolvedIP is the address that was dialed, in netip canonical form.
@@ -283,7 +290,10 @@ func (r *Record) validateContent() error {
 	if err := checkID("caller", r.Caller, reCaller, true); err != nil {
 		return err
 	}
-	tokenRequired := r.Kind == KindIntent || r.Kind == KindCanary || r.Kind == KindTokenized
+	if err := r.checkTokens(); err != nil {
+		return err
+	}
+	tokenRequired := (r.Kind == KindIntent || r.Kind == KindCanary || r.Kind == KindTokenized) && len(r.Tokens) == 0
 	if err := checkID("token", r.Token, reToken, tokenRequired); err != nil {
 		return err
 	}
@@ -361,6 +371,34 @@ func (r *Record) validateContent() error {
 		}
 		if r.Outcome != "" && r.Outcome != OutcomeNotSent {
 			return fieldError("outcome", `must be "not_sent" or empty in a denied record`)
+		}
+	}
+	return nil
+}
+
+// MaxTokens bounds Tokens: the forwarder's limit on named cards.
+const MaxTokens = 8
+
+// checkTokens checks Tokens: each a token id, none twice, at most
+// MaxTokens, and never alongside Token.
+func (r *Record) checkTokens() error {
+	if r.Tokens == nil {
+		return nil
+	}
+	switch {
+	case len(r.Tokens) == 0:
+		return fieldError("tokens", "must be left out rather than empty")
+	case len(r.Tokens) > MaxTokens:
+		return fieldError("tokens", "must hold at most 8 tokens")
+	case r.Token != "":
+		return fieldError("tokens", "must not be set with token: one card is token, several are tokens")
+	}
+	for i, t := range r.Tokens {
+		if err := checkID("tokens", t, reToken, true); err != nil {
+			return err
+		}
+		if slices.Contains(r.Tokens[:i], t) {
+			return fieldError("tokens", "must not hold a token twice")
 		}
 	}
 	return nil

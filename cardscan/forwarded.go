@@ -89,9 +89,9 @@ func charAt(b []byte, i int) (int, byte) {
 	return 1, 0
 }
 
-// maskTokenAt overwrites the digit token of width w at b[i] with a mask of
+// maskDigitInPlace overwrites the digit token of width w at b[i] with a mask of
 // the same width.
-func maskTokenAt(b []byte, i, w int) {
+func maskDigitInPlace(b []byte, i, w int) {
 	switch {
 	case w == 1:
 		b[i] = '*'
@@ -147,7 +147,7 @@ func maskForwarded(b []byte, numbers, cvcs [][]byte) {
 			}
 			if k == len(num) {
 				for j := 0; j < k-fwdKeep; j++ {
-					maskTokenAt(b, at[j], wd[j])
+					maskDigitInPlace(b, at[j], wd[j])
 				}
 			}
 			i += w
@@ -176,7 +176,7 @@ func maskForwarded(b []byte, numbers, cvcs [][]byte) {
 			if len(cvc) == n && groupEquals(b[start:i], cvc) {
 				for j := start; j < i; {
 					w, _ := charAt(b, j)
-					maskTokenAt(b, j, w)
+					maskDigitInPlace(b, j, w)
 					j += w
 				}
 				break
@@ -207,7 +207,7 @@ func appendMaskedDigits(dst, seg []byte) []byte {
 	for i := 0; i < len(b); {
 		w, c := charAt(b, i)
 		if fwdDigit(c) {
-			maskTokenAt(b, i, w)
+			maskDigitInPlace(b, i, w)
 		}
 		i += w
 	}

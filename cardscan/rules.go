@@ -128,12 +128,26 @@ func RedactRules(dst, src []byte, edits []Edit, m *Masks) []byte {
 	if len(m.CVCs) > 0 {
 		cvc = m.CVCs[0]
 	}
+	// Outside the kept spans, each number sent is masked in every
+	// encoding Secrets reads (own.go), on top of every card number.
+	own := make([]Secrets, 0, len(m.Numbers))
+	for _, n := range m.Numbers {
+		own = append(own, NewSecrets(string(n), ""))
+	}
+	defer func() {
+		for i := range own {
+			own[i].Wipe()
+		}
+	}()
+	var scratch []byte
+	defer func() { clear(scratch[:cap(scratch)]) }()
 	outside := func(dst, seg []byte) []byte {
 		start := len(dst)
-		// TODO(lead): switch to the forwarded-card function of the
-		// scan.go rewrite (RedactForwarded or its final name) here, so
-		// that the sent card is masked in every encoding it reads.
 		dst = RedactCVC(dst, seg, cvc)
+		for i := range own {
+			scratch = own[i].Redact(scratch[:0], dst[start:])
+			copy(dst[start:], scratch) // masking keeps the length
+		}
 		if len(m.CVCs) > 1 {
 			maskForwarded(dst[start:], nil, m.CVCs[1:])
 		}

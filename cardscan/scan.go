@@ -47,21 +47,32 @@ package cardscan
 // it is a whole digit group. A bare JSON number that gets masked makes the
 // body invalid JSON; that is preferred to echoing card data.
 //
+// The card's own number, when the caller passes it (Secrets), is also
+// masked wherever its digits stand in order in a run, whatever the
+// grouping, with every other digit of the groups it touches: a number
+// glued to an expiry or a CVC ("42424242424242421231",
+// "4242424242424242737") fails the candidate rules but is still the card.
+//
+// This file is the text scan, the first stage of Redact; the package
+// comment lists the stages that read encoded text.
+//
 // Known false positives: about one in ten random 13–19 digit identifiers
 // passes Luhn and is masked in responses and refused in requests; with '.',
 // '/', '_' and '+' as separators, so are some dotted, slashed or summed
 // number sequences (IPv4 address lists, long decimals, numeric path
 // segments).
 //
-// Known gaps: HTML entities (&nbsp;, &#52;), double percent-encoding
-// (%2520, %2534), JSON nested in a JSON string (\\u0020), other Unicode
-// spaces and dashes (U+2000–U+200B, U+2010–U+2013, U+202F), commas and
-// colons as separators, non-ASCII digits other than fullwidth ones, and
-// UTF-16 bodies are not read; percent-escapes of multi-byte characters (a no-break space
-// as %C2%A0, fullwidth digits as %EF%BC%90…) are not read, and a card
-// written right after a literal '%' loses its first two digits to the
-// escape they seem to form ("100%4242…" reads as "100", 'B', "42…"); the
-// forwarder also scans a request's form body after decoding it.
+// Known gaps of the text scan: HTML entities (&nbsp;, &#52;), double
+// percent-encoding (%2520, %2534), JSON nested in a JSON string (\\u0020),
+// other Unicode spaces and dashes (U+2000–U+200B, U+2010–U+2013, U+202F),
+// commas and colons as separators and non-ASCII digits other than
+// fullwidth ones are not read; percent-escapes of multi-byte characters (a
+// no-break space as %C2%A0, fullwidth digits as %EF%BC%90…) are not read,
+// and a card written right after a literal '%' loses its first two digits
+// to the escape they seem to form ("100%4242…" reads as "100", 'B',
+// "42…"; for the forwarded card's own number the byte-by-byte reading
+// closes this); the forwarder also scans a request's form body after
+// decoding it.
 
 const (
 	minCardDigits = 13
@@ -199,26 +210,51 @@ func appendMask(dst, tok []byte) []byte {
 	return append(dst, maskByte)
 }
 
-// Redact appends src to dst with every card number masked, and returns the
-// extended buffer. It makes one pass over src and allocates only when dst
-// must grow.
-func Redact(dst, src []byte) []byte { return RedactCVC(dst, src, nil) }
+// Redact appends src to dst with every card number masked, in text and in
+// the encodings the package reads (see the package comment), and returns
+// the extended buffer. The output has src's length. It allocates only
+// when dst must grow, and when a body read as UTF-16 holds a card (a
+// scratch copy of the body, zeroed before Redact returns).
+func Redact(dst, src []byte) []byte { return redact(dst, src, nil, nil) }
 
 // RedactCVC is Redact that also masks cvc, when it is not empty, wherever
-// it is a whole digit group: the forwarder passes the CVC of the card a
-// forward sent, so that a processor echoing it does not show it.
-func RedactCVC(dst, src, cvc []byte) []byte {
-	var s scanner
-	s.cvc = cvc
-	return s.run(dst, src, false)
-}
+// it is a whole digit group, in text, in base64 runs and in UTF-16 bodies.
+// Secrets.Redact supersedes it for the forwarder, which knows the card's
+// number too.
+func RedactCVC(dst, src, cvc []byte) []byte { return redact(dst, src, nil, cvc) }
 
 // Contains reports whether src holds a card number: whether Redact would
 // mask anything in it.
 func Contains(src []byte) bool {
 	var s scanner
-	s.run(nil, src, true)
-	return s.found
+	return s.detect(src)
+}
+
+// redact is Redact with the forwarded card's number (pan) and CVC, either
+// of which may be empty. Each stage after the text scan writes over the
+// text scan's output, and only ever writes a mask where src had something
+// else, so a later stage never undoes an earlier one's mask.
+func redact(dst, src, pan, cvc []byte) []byte {
+	s := scanner{pan: pan, cvc: cvc}
+	base := len(dst)
+	dst = s.run(dst, src, false)
+	out := dst[base:]
+	maskNeedles(out, src, pan, cvc)
+	s.maskBase64Runs(out, src)
+	s.maskUTF16(out, src)
+	return dst
+}
+
+// detect reports whether redact, with s's secrets, would mask anything in
+// src. It stops at the first find.
+func (s *scanner) detect(src []byte) bool {
+	if s.run(nil, src, true); s.found {
+		return true
+	}
+	if len(s.pan) > 0 && hasNeedle(src, s.pan, s.cvc) {
+		return true
+	}
+	return s.maskBase64Runs(nil, src) || s.maskUTF16(nil, src)
 }
 
 // ContainsString is Contains for a string.
@@ -241,7 +277,8 @@ func ContainsAnyWindow(s string) bool {
 }
 
 type scanner struct {
-	cvc       []byte
+	pan       []byte // the forwarded card's number (ASCII digits), or nil
+	cvc       []byte // the forwarded card's CVC, or nil
 	found     bool
 	anyWindow bool // detect mode only: see ContainsAnyWindow
 }
@@ -287,9 +324,20 @@ func (s *scanner) run(dst, src []byte, detect bool) []byte {
 			s.found = true
 			return dst
 		}
+		at := len(dst)
 		dst = s.maskRun(dst, src[j:end], detect)
 		if detect && s.found {
 			return dst
+		}
+		if len(s.pan) > 0 && end-j >= len(s.pan) {
+			var out []byte
+			if !detect {
+				out = dst[at:]
+			}
+			if s.maskOwn(out, src[j:end]) && detect {
+				s.found = true
+				return dst
+			}
 		}
 		i = end
 	}
@@ -372,6 +420,9 @@ func (s *scanner) maskRun(dst, run []byte, detect bool) []byte {
 		}
 		if len(s.cvc) > 0 && glen == len(s.cvc) && digitsEqual(run[g:ge], s.cvc) {
 			maskEnd = max(maskEnd, ge)
+			if detect {
+				s.found = true
+			}
 		}
 		if detect && s.found {
 			return dst

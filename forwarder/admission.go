@@ -41,6 +41,7 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 		return nil, notSent(CodeInvalidRequest, "request is empty")
 	}
 	fw.token = auditToken(r.Card)
+	fw.tokens = auditTokens(r.Cards)
 	v, e := f.validate(r)
 	if e != nil {
 		if e.Code == CodeLiteralCard {
@@ -125,6 +126,7 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 		Method:        r.Method,
 		URL:           v.target.URL(),
 		Fields:        v.fields,
+		Cards:         v.cards,
 		Now:           f.now(),
 	})
 	if err != nil {
@@ -146,6 +148,9 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 		return nil, e
 	}
 	if e := v.checkHeaderSlots(dest); e != nil {
+		return nil, e
+	}
+	if e := v.checkBody(dest); e != nil {
 		return nil, e
 	}
 	// Credentials: a {{secret.NAME}} the entry does not grant is refused
@@ -214,7 +219,7 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 			return deny("card field " + string(fl) + " is not allowed for this destination")
 		}
 	}
-	return nil
+	return recheckCards(d, v)
 }
 
 // hostMatchesEntry compares a normalized host with an entry's host: equal,

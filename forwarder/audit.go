@@ -26,6 +26,7 @@ var deniedCodes = map[string]bool{
 	string(allowlist.ReasonMethodNotAllowed):      true,
 	string(allowlist.ReasonCallerNotAllowed):      true,
 	string(allowlist.ReasonFieldNotAllowed):       true,
+	string(allowlist.ReasonCardNotAllowed):        true,
 	string(allowlist.ReasonAllowlistExpired):      true,
 	string(allowlist.ReasonAllowlistUnavailable):  true,
 	CodeAddressForbidden:                          true,
@@ -61,6 +62,7 @@ func (fw *forward) base(kind audit.Kind) audit.Record {
 		ForwardID:        fw.id,
 		Caller:           caller,
 		Token:            fw.token,
+		Tokens:           fw.tokens,
 		Destination:      fw.destination,
 		AllowlistVersion: fw.version,
 		AllowlistSHA256:  fw.sha,
@@ -75,8 +77,8 @@ func (f *Forwarder) appendRecord(ctx context.Context, rec audit.Record) error {
 	actx, cancel := context.WithTimeout(ctx, f.auditTO)
 	defer cancel()
 	_, err := f.auditor.Append(actx, rec)
-	if errors.Is(err, audit.ErrInvalid) && rec.Kind != audit.KindIntent && (rec.Token != "" || rec.Destination != "") {
-		rec.Token, rec.Destination = "", ""
+	if errors.Is(err, audit.ErrInvalid) && rec.Kind != audit.KindIntent && (rec.Token != "" || rec.Tokens != nil || rec.Destination != "") {
+		rec.Token, rec.Tokens, rec.Destination = "", nil, ""
 		_, err = f.auditor.Append(actx, rec)
 	}
 	return err

@@ -42,7 +42,8 @@
 //  9. the credentials the forward uses are fetched
 //     (credential_unavailable), before the card so that a missing one
 //     costs no CVC;
-//  10. detokenize; a template that uses the CVC reads it and deletes it
+//  10. detokenize (named cards concurrently, under one CardTimeout); a
+//     template that uses a card's CVC reads it and deletes it
 //     in one store operation (DetokenizeConsumingCVC), so that two
 //     concurrent forwards never both send it, and it is gone whatever the
 //     outcome: after a not_sent failure the caller collects it again;
@@ -78,14 +79,22 @@
 //
 // Placeholders are {{card.number}}, {{card.cvc}}, {{card.exp_month}}
 // ("01"–"12"), {{card.exp_year}} (four digits) and {{card.name}}; spaces
-// inside the braces are allowed. The body may hold them when its
-// Content-Type is JSON (application/json or application/*+json: the
-// placeholder must sit inside a JSON string and the value is JSON-escaped;
-// only exp_month and exp_year may stand bare, as numbers) or
-// application/x-www-form-urlencoded (the value is query-escaped). Any other
-// body type with a placeholder is refused, since there is no escaping rule
-// for it. Headers named in the entry's CardHeaders may hold placeholders; a
-// rendered header value with a control character is refused.
+// inside the braces are allowed. A request of several named cards writes
+// {{cards.NAME.FIELD}} (cards.go); one optional filter formats an expiry
+// ({{card.exp_year | yy}}, {{card.exp | MM/YY}}: template_filters.go); the
+// grammar and how a new namespace slots in are in template_refs.go. The
+// body may hold placeholders when its Content-Type is JSON
+// (application/json or application/*+json: the placeholder must sit inside
+// a JSON string and the value is JSON-escaped; only exp_month and exp_year
+// may stand bare, as numbers), application/x-www-form-urlencoded (the
+// value is query-escaped) or UTF-8 XML (application/xml, text/xml,
+// application/*+xml: element text and quoted attribute values only, the
+// value XML-escaped; no entity declarations, internal subsets or
+// processing instructions, and a DOCTYPE only as the entry names it:
+// template_xml.go). Any other body type with a placeholder is refused,
+// since there is no escaping rule for it. Headers named in the entry's
+// CardHeaders may hold placeholders; a rendered header value with a
+// control character is refused.
 //
 // {{secret.NAME}} and {{secret.NAME | base64}} write a gateway-held
 // credential into a header value (any header the caller may send); they

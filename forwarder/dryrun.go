@@ -2,12 +2,11 @@ package forwarder
 
 import (
 	"net/http"
-
-	"github.com/cardgate/cardgate/allowlist"
 )
 
 // Preview is what a dry run would have sent. Card fields appear as masked
-// stand-ins ("[card.number]", …), escaped for their slot as the real
+// stand-ins ("[card.number]", "[cards.funding.number]",
+// "[card.exp|MM/YY]", …), escaped for their slot as the real
 // values would be; where the template has a bare JSON number
 // ({{card.exp_month}} outside quotes), the stand-in makes the body invalid
 // JSON, which is the honest rendering of "a number goes here".
@@ -22,8 +21,8 @@ type Preview struct {
 // vault: a dry run does not detokenize.
 type maskedValues struct{}
 
-func (maskedValues) value(f allowlist.Field) (string, *Error) {
-	return "[card." + string(f) + "]", nil
+func (maskedValues) value(r ref) (string, *Error) {
+	return "[" + r.String() + "]", nil
 }
 
 // preview renders the request with masked stand-ins. It runs after every

@@ -38,6 +38,9 @@ type Request struct {
 	// DryRun checks the policy and the template without reading the card
 	// or sending anything; the Response's DryRun shows what would be sent.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Cards are named cards, for a template that sends several
+	// ({{cards.NAME.FIELD}}); a request sends Card or Cards, never both.
+	Cards map[string]string `json:"cards,omitempty"`
 
 	Caller    string `json:"-"`
 	RequestID string `json:"-"`
@@ -391,6 +394,7 @@ type forward struct {
 	attempts    int
 	replayed    bool
 	secrets     *secretSet // the credentials this forward uses, masked in the answer
+	tokens      []string   // r.Cards' tokens that are spelled like tokens, by card name
 
 	tlsMu      sync.Mutex
 	tlsVersion string // tls.VersionName of the last connection

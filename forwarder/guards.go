@@ -73,27 +73,37 @@ func (f *Forwarder) checkBudget(ctx context.Context, r *Request) *Error {
 	return e
 }
 
-// checkCanary marks fw as a canary use and raises the alert: an error log
-// line, a metric and a canary audit record. The request is refused later,
+// checkCanary asks about every token of the request (the card's, or each
+// named card's); for each canary it marks fw as a canary use and raises the
+// alert: an error log line, a metric and a canary audit record. The request is refused later,
 // at the step where an unknown token is refused, so a canary answers
 // exactly like a token that does not exist. When the canary set cannot be
 // read, the request is refused (store_unavailable), as when the card store
 // cannot be read.
 func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *Error {
-	if f.canaries == nil || fw.token == "" {
-		// A value not spelled like a token cannot be one of our canaries,
-		// and is refused as token_not_found by the vault anyway.
+	if f.canaries == nil {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.checkTO)
-	is, err := f.canaries.IsCanary(cctx, fw.token)
-	cancel()
-	if err != nil {
-		return newError(CodeStoreUnavailable, NotSent, "the card store is unavailable; nothing was sent", err)
+	// Every token the request names, the single card's or the named
+	// cards'. A value not spelled like a token cannot be one of our
+	// canaries, and is refused as token_not_found by the vault anyway.
+	for _, tok := range fw.requestTokens() {
+		cctx, cancel := context.WithTimeout(ctx, f.checkTO)
+		is, err := f.canaries.IsCanary(cctx, tok)
+		cancel()
+		if err != nil {
+			return newError(CodeStoreUnavailable, NotSent, "the card store is unavailable; nothing was sent", err)
+		}
+		if is {
+			f.alertCanary(ctx, fw, r, tok)
+		}
 	}
-	if !is {
-		return nil
-	}
+	return nil
+}
+
+// alertCanary marks fw as a canary use and raises the alert for tok. The
+// canary record names tok alone, even when the request named other cards.
+func (f *Forwarder) alertCanary(ctx context.Context, fw *forward, r *Request, tok string) {
 	fw.canary = true
 	f.tel.canaryUses.Add(ctx, 1)
 	f.log.LogAttrs(ctx, slog.LevelError, "ALERT: canary token used",
@@ -101,9 +111,10 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 		slog.String("request_id", r.RequestID),
 		slog.String("caller", r.Caller),
 		slog.String("destination", fw.destination),
-		slog.String("token", fw.token),
+		slog.String("token", tok),
 		slog.Bool("dry_run", r.DryRun))
 	rec := fw.base(audit.KindCanary)
+	rec.Token, rec.Tokens = tok, nil
 	// The canary check comes before the allowlist step, which is where a
 	// forward learns the live version: record the one in force now.
 	if al, err := f.allow.Current(); err == nil && al != nil {
@@ -116,5 +127,4 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit canary record not written",
 			slog.String("forward_id", fw.id), slog.String("cause_class", causeClass(err)))
 	}
-	return nil
 }

@@ -68,8 +68,11 @@ func fingerprint(r *Request) string {
 		Card        string              `json:"card"`
 		Headers     map[string][]string `json:"headers"`
 		Body        string              `json:"body"`
+		// Left out when empty, so a single-card request keeps the
+		// fingerprint it had before named cards existed.
+		Cards map[string]string `json:"cards,omitempty"`
 	}
-	c := canon{Destination: r.Destination, URL: r.URL, Method: r.Method, Card: r.Card, Body: r.Body, Headers: map[string][]string{}}
+	c := canon{Destination: r.Destination, URL: r.URL, Method: r.Method, Card: r.Card, Cards: r.Cards, Body: r.Body, Headers: map[string][]string{}}
 	for name, vals := range r.Headers {
 		k := http.CanonicalHeaderKey(name)
 		if credentialHeaders[k] {

@@ -412,8 +412,9 @@ func idemEnv(t *testing.T, h http.HandlerFunc, opts ...envOpt) (*redistest.Serve
 	srv := redistest.Start(t)
 	p := newProcessor(t, h, false)
 	var envs []*env
+	keys := testIdempotencyKeys(t) // one key backend for both gateways
 	for range 2 {
-		store, err := idempotency.NewRedisStore(idempotency.RedisOptions{Client: srv.Client(), Prefix: "test:idem:", Wait: 10 * time.Second, Lease: time.Minute})
+		store, err := idempotency.NewRedisStore(idempotency.RedisOptions{Client: srv.Client(), Keys: keys, Prefix: "test:idem:", Wait: 10 * time.Second, Lease: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -574,7 +575,7 @@ func TestIdempotencyNeverResends(t *testing.T) {
 		store.Disable(ctx, "acme", killswitch.Switch{Reason: "test"})
 		w.Refresh(ctx)
 		srv := redistest.Start(t)
-		is, _ := idempotency.NewRedisStore(idempotency.RedisOptions{Client: srv.Client()})
+		is, _ := idempotency.NewRedisStore(idempotency.RedisOptions{Client: srv.Client(), Keys: testIdempotencyKeys(t)})
 		e := newEnv(t, echo, func(o *Options, _ *allowlist.Destination) { o.Switch = w; o.Idempotency = is })
 		r := e.jsonRequest(cardBody)
 		r.IdempotencyKey = "k-not-sent"

@@ -81,7 +81,7 @@ func hopByHop(name string) bool {
 // cleanResponseHeaders returns the processor's headers without hop-by-hop
 // headers (including those its Connection header names), cookies and the
 // configured extras, with card numbers and the CVC masked in every value.
-func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header {
+func (f *Forwarder) cleanResponseHeaders(h http.Header, sent sentCards) http.Header {
 	drop := map[string]bool{}
 	for _, v := range h.Values("Connection") {
 		for _, n := range strings.Split(v, ",") {
@@ -96,7 +96,7 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, cvc []byte) http.Header 
 			continue
 		}
 		for _, v := range vals {
-			buf = cardscan.RedactCVC(buf[:0], []byte(v), cvc)
+			buf = sent.redact(buf[:0], []byte(v))
 			out[k] = append(out[k], string(buf))
 		}
 	}

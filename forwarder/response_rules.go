@@ -103,16 +103,8 @@ func samePaths(a, b []cardscan.Path) bool {
 // Hook for credentials: the values of every credential the entry used go
 // into m.Secrets below; RedactRules masks them everywhere, kept spans
 // included. (Response header values are cleaned in cleanResponseHeaders.)
-func (f *Forwarder) redactAnswer(ctx context.Context, fw *forward, d *allowlist.Destination, contentType string, raw []byte, red *[]byte, card *vaultclient.Card, cvc []byte) []ReturnedCard {
-	m := cardscan.Masks{}
-	if card != nil && !card.Number.IsZero() {
-		num := []byte(card.Number.Reveal())
-		defer clear(num)
-		m.Numbers = append(m.Numbers, num)
-	}
-	if len(cvc) > 0 {
-		m.CVCs = append(m.CVCs, cvc)
-	}
+func (f *Forwarder) redactAnswer(ctx context.Context, fw *forward, d *allowlist.Destination, contentType string, raw []byte, red *[]byte, sent sentCards) []ReturnedCard {
+	m := cardscan.Masks{Numbers: sent.numbers, CVCs: sent.cvcs}
 
 	rules := d.Response
 	paths := append([]cardscan.Path(nil), rules.Identifiers...)

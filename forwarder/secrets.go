@@ -40,106 +40,41 @@ type Credentials interface {
 }
 
 // secretPrefix starts a credential placeholder: {{secret.NAME}} or
-// {{secret.NAME | base64}}.
+// {{secret.NAME | base64}} (the ref namespace nsSecret, template_refs.go).
 const secretPrefix = "secret."
 
-// secretRef is one {{secret.NAME}} placeholder.
+// secretRef is one {{secret.NAME}} placeholder's value request.
 type secretRef struct {
 	name   string
 	base64 bool // "| base64": standard base64 of the value, for Basic auth
-}
-
-// parseSecretPlaceholder parses the trimmed text between the braces. ok is
-// false when it is not a secret placeholder at all. Only header values may
-// hold one; validate refuses it everywhere else.
-func parseSecretPlaceholder(inner, where string) (ref *secretRef, ok bool, e *Error) {
-	rest, ok := strings.CutPrefix(inner, secretPrefix)
-	if !ok {
-		return nil, false, nil
-	}
-	name, filter, hasFilter := strings.Cut(rest, "|")
-	name = strings.TrimRight(name, " ")
-	if !allowlist.ValidCredentialName(name) {
-		// Not echoed: it matched no grammar.
-		return nil, true, notSent(CodeInvalidTemplate, where+": malformed credential placeholder: {{secret.NAME}} takes a credential name (a-z, 0-9, '_', '-')")
-	}
-	r := &secretRef{name: name}
-	if hasFilter {
-		if strings.Trim(filter, " ") != "base64" {
-			return nil, true, notSent(CodeInvalidTemplate, where+": {{secret."+name+" | …}}: the only filter for a credential is base64")
-		}
-		r.base64 = true
-	}
-	return r, true, nil
 }
 
 // addSecretNames adds the credentials the placeholders use to names,
 // sorted and unique: validated.secrets.
 func addSecretNames(names []string, phs []placeholder) []string {
 	for _, ph := range phs {
-		if ph.secret != nil && !slices.Contains(names, ph.secret.name) {
-			names = append(names, ph.secret.name)
+		if ph.ref.ns == nsSecret && !slices.Contains(names, ph.ref.name) {
+			names = append(names, ph.ref.name)
 		}
 	}
 	slices.Sort(names)
 	return names
 }
 
-// noSecrets refuses a credential placeholder outside a header value: a
-// body, URL or query may be logged, echoed or stored by the processor
-// where a header usually is not, and the issue's contract is "headers
-// only".
-func noSecrets(phs []placeholder, where string) *Error {
-	for _, ph := range phs {
-		if ph.secret != nil {
-			return notSent(CodeInvalidTemplate, where+": {{secret."+ph.secret.name+"}} is allowed only in header values")
-		}
-	}
-	return nil
-}
-
-// hasCardPlaceholder reports whether any slot holds a card placeholder;
-// a credential placeholder needs no card_headers listing.
-func hasCardPlaceholder(ss []slot) bool {
-	for _, s := range ss {
-		for _, ph := range s.phs {
-			if ph.secret == nil {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// placeholderValue is the text a header placeholder is replaced with: a
-// card field, or a credential when values can give one (a dry run's
-// stand-ins and a real forward's secretSet can; nothing else can, which
-// fails closed).
-func placeholderValue(v fieldValues, ph placeholder) (string, *Error) {
-	if ph.secret == nil {
-		return v.value(ph.field)
-	}
-	sv, ok := v.(secretValues)
-	if !ok {
-		return "", notSent(CodeInternal, "credential placeholder without credentials")
-	}
-	return sv.secretValue(*ph.secret)
-}
-
-type secretValues interface {
-	secretValue(r secretRef) (string, *Error)
-}
-
-// secretValue is the dry run's stand-in: the credential's mask, whatever
-// the filter, so that a caller can never read a credential.
-func (maskedValues) secretValue(r secretRef) (string, *Error) {
-	return "[" + secretPrefix + r.name + "]", nil
-}
-
-// withSecrets adds the forward's credentials to the card's values.
+// withSecrets adds the forward's credentials to the card's values: a
+// secret reference is answered from the set, every other one by the
+// cards. A dry run's maskedValues shows "[secret.NAME]" instead, so a
+// caller can never read a credential.
 type withSecrets struct {
 	fieldValues
 	set *secretSet
+}
+
+func (w withSecrets) value(r ref) (string, *Error) {
+	if r.ns != nsSecret {
+		return w.fieldValues.value(r)
+	}
+	return w.secretValue(secretRef{name: r.name, base64: r.filter == filterBase64})
 }
 
 func (w withSecrets) secretValue(r secretRef) (string, *Error) {

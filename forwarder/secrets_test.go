@@ -146,7 +146,7 @@ func TestSecretRefusals(t *testing.T) {
 			wantCode: CodeInvalidTemplate, wantMsg: "malformed credential placeholder"},
 		{name: "unknown filter", grant: []string{"acme-key"},
 			edit:     func(r *Request) { r.Headers["X-Api-Key"] = []string{"{{secret.acme-key | hex}}"} },
-			wantCode: CodeInvalidTemplate, wantMsg: "the only filter for a credential is base64"},
+			wantCode: CodeInvalidTemplate, wantMsg: "unknown filter hex"},
 		{name: "not granted", grant: []string{"acme-key"},
 			edit:     func(r *Request) { r.Headers["X-Api-Key"] = []string{"{{secret.other-key}}"} },
 			wantCode: CodeCredentialNotAllowed, wantMsg: "credential other-key is not granted to destination acme", denied: true},

@@ -10,13 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/cardgate/cardgate/allowlist"
-	"github.com/cardgate/cardgate/cardscan"
-	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // sendCard detokenizes, renders, signs, writes the intent record and sends
@@ -29,25 +26,18 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 		return nil, e
 	}
 
-	// 10. The card. A template that uses the CVC consumes it in the same
-	// store operation as the read, so that two concurrent forwards can
-	// never both send it; from here it is gone whatever the outcome.
-	fw.usedCVC = slices.Contains(v.fields, allowlist.FieldCVC)
-	detokenize := f.cards.Detokenize
-	if fw.usedCVC {
-		detokenize = f.cards.DetokenizeConsumingCVC
+	// 10. The card, or the named cards (cards.go). A template that uses a
+	// card's CVC consumes it in the same store operation as the read, so
+	// that two concurrent forwards can never both send it; from here it
+	// is gone whatever the outcome.
+	cards, e := f.readCards(ctx, fw, r, v)
+	if e != nil {
+		return nil, e
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.cardTimeout)
-	card, err := detokenize(cctx, r.Card)
-	cancel()
-	if err != nil {
-		return nil, passThrough(err, "card store unavailable")
-	}
-	if card == nil {
-		return nil, notSent(CodeInternal, "card store returned no card")
-	}
-	cv := withSecrets{cardValues{card: card}, fw.secrets}
-	if e := checkFreeFields(v.fields, cv); e != nil {
+	sent := sentOf(cards, v)
+	defer sent.clear()
+	cv := withSecrets{cards, fw.secrets}
+	if e := checkFreeFields(v.fields, v.cards, cv); e != nil {
 		f.auditDenied(ctx, fw, e.Code)
 		return nil, e
 	}
@@ -99,7 +89,7 @@ func (f *Forwarder) sendCard(ctx context.Context, fw *forward, r *Request, v *va
 	var resp *Response
 	for attempt := 1; ; attempt++ {
 		fw.attempts = attempt
-		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, card)
+		resp, e = f.send(sctx, fw, al.SHA256, v, dest, hdr, body, sent)
 		if e == nil || !retryable(e) || attempt >= f.maxAttempts || !f.sleepBackoff(sctx, attempt) {
 			break
 		}
@@ -197,15 +187,16 @@ func (f *Forwarder) entryMaxResp(d *allowlist.Destination) int64 {
 }
 
 // send performs one attempt of the exchange under its own span.
-func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, sent sentCards) (*Response, *Error) {
 	ctx, span := f.tel.startUpstream(ctx, fw, d)
-	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, card)
+	resp, e := f.exchange(ctx, fw, sha, v, d, hdr, body, sent)
 	f.tel.endUpstream(span, fw, resp, e)
 	return resp, e
 }
 
-// exchange performs the exchange and turns the answer into a Response.
-func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, card *vaultclient.Card) (*Response, *Error) {
+// exchange performs the exchange and turns the answer into a Response,
+// masking card numbers and the CVCs the forward sent.
+func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, sent sentCards) (*Response, *Error) {
 	rt, e := f.routeFor(sha, d, v.target)
 	if e != nil {
 		body.close()
@@ -271,17 +262,13 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		}
 		return nil, e
 	}
-	var cvc []byte
-	if fw.usedCVC {
-		cvc = []byte(card.CVC.Reveal())
-	}
 	red := f.getBuf()
 	defer f.putBuf(red)
 	if d.Response == nil {
 		*red = growZeroed(*red, n) // masking keeps the length
-		*red = cardscan.RedactCVC((*red)[:0], (*raw)[:n], cvc)
+		*red = sent.redact((*red)[:0], (*raw)[:n])
 	} else {
-		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, card, cvc)
+		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, sent)
 	}
 	fw.secrets.maskBuffer(red) // every credential the forward used (secrets.go)
 	if utf8.Valid(*red) {
@@ -290,7 +277,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 		out.Body = base64.StdEncoding.EncodeToString(*red)
 		out.BodyEncoding = "base64"
 	}
-	out.Headers = f.cleanResponseHeaders(resp.Header, cvc)
+	out.Headers = f.cleanResponseHeaders(resp.Header, sent)
 	fw.secrets.maskHeaders(out.Headers)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")

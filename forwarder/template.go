@@ -4,47 +4,34 @@ import (
 	"encoding/json"
 	"mime"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/cardscan"
-	"github.com/cardgate/cardgate/vaultclient"
 )
 
-// Template syntax. A placeholder is "{{", optional spaces, "card.", a field
-// name, optional spaces, "}}": {{card.number}}, {{ card.cvc }}. Nothing else
-// may appear between "{{" and "}}", and a "{{" without a "}}" is an error.
-// There is no escape for a literal "{{": a template that needs one is
-// refused rather than guessed at.
+// Template syntax. A placeholder is "{{", optional spaces, a reference
+// (card.FIELD, cards.NAME.FIELD or, in a header, secret.NAME; see
+// template_refs.go), optionally "|"
+// and a filter (template_filters.go), optional spaces, "}}":
+// {{card.number}}, {{ cards.funding.number }}, {{card.exp | MM/YY}}.
+// Nothing else may appear between "{{" and "}}", and a "{{" without a "}}"
+// is an error. There is no escape for a literal "{{": a template that
+// needs one is refused rather than guessed at.
 const (
 	openDelim  = "{{"
 	closeDelim = "}}"
-	cardPrefix = "card."
+	filterSep  = "|"
 )
-
-// fieldByName maps the name after "card." to the allowlist field. The
-// allowlist's vocabulary is the only vocabulary. (A switch, not a map, so
-// there is no package-level mutable state.)
-func fieldByName(name string) (allowlist.Field, bool) {
-	switch f := allowlist.Field(name); f {
-	case allowlist.FieldNumber, allowlist.FieldCVC, allowlist.FieldExpMonth, allowlist.FieldExpYear, allowlist.FieldName:
-		return f, true
-	}
-	return "", false
-}
 
 // placeholder is one occurrence in a slot's text.
 type placeholder struct {
-	field      allowlist.Field
+	ref        ref
 	start, end int // byte offsets of "{{" and just past "}}"
 	// bare is set for a JSON body placeholder outside a string; only the
 	// numeric expiry fields may stand there and they render as numbers.
 	bare bool
-	// secret is set for {{secret.NAME}}, a gateway credential (secrets.go);
-	// field is then empty.
-	secret *secretRef
 }
 
 // bodyKind is how a body is escaped.
@@ -54,6 +41,7 @@ const (
 	bodyOther bodyKind = iota // no placeholders allowed
 	bodyJSON                  // application/json, */*+json: JSON string escaping
 	bodyForm                  // application/x-www-form-urlencoded: query escaping
+	bodyXML                   // application/xml, text/xml, */*+xml: XML escaping (template_xml.go)
 )
 
 // slot is one piece of the request that may hold placeholders.
@@ -64,8 +52,9 @@ type slot struct {
 
 // parsePlaceholders finds every placeholder in s. where names the slot for
 // messages ("body", "header X-Api-Key"). The message names an unknown
-// placeholder only when it is made of letters, '_' and '.', so a card number
-// typed between braces is never echoed.
+// placeholder only when it is made of letters, '_' and '.', and an
+// unknown filter only when safeFilterName allows, so a card number typed
+// between braces is never echoed.
 func parsePlaceholders(s, where string) ([]placeholder, *Error) {
 	var phs []placeholder
 	off := 0
@@ -81,25 +70,55 @@ func parsePlaceholders(s, where string) ([]placeholder, *Error) {
 		}
 		inner := s[start+len(openDelim) : start+len(openDelim)+j]
 		end := start + len(openDelim) + j + len(closeDelim)
-		name := strings.Trim(inner, " ")
-		if ref, ok, e := parseSecretPlaceholder(name, where); ok {
-			if e != nil {
-				return nil, e
-			}
-			phs = append(phs, placeholder{secret: ref, start: start, end: end})
-			off = end
-			continue
+		r, e := parseInner(inner, where)
+		if e != nil {
+			return nil, e
 		}
-		f, ok := fieldByName(strings.TrimPrefix(name, cardPrefix))
-		if !ok || !strings.HasPrefix(name, cardPrefix) {
-			if safeName(name) {
-				return nil, notSent(CodeInvalidTemplate, where+": unknown placeholder {{"+name+"}}")
-			}
-			return nil, notSent(CodeInvalidTemplate, where+": malformed placeholder")
-		}
-		phs = append(phs, placeholder{field: f, start: start, end: end})
+		phs = append(phs, placeholder{ref: r, start: start, end: end})
 		off = end
 	}
+}
+
+// parseInner parses the text between "{{" and "}}".
+func parseInner(inner, where string) (ref, *Error) {
+	refText, filterText, hasFilter := strings.Cut(inner, filterSep)
+	name := strings.Trim(refText, " ")
+	r, ok := parseRef(name)
+	if !ok {
+		if strings.HasPrefix(name, secretPrefix) {
+			// Not echoed: it matched no grammar.
+			return ref{}, notSent(CodeInvalidTemplate, where+": malformed credential placeholder: {{secret.NAME}} takes a credential name (a-z, 0-9, '_', '-')")
+		}
+		if safeName(name) {
+			return ref{}, notSent(CodeInvalidTemplate, where+": unknown placeholder {{"+name+"}}")
+		}
+		return ref{}, notSent(CodeInvalidTemplate, where+": malformed placeholder")
+	}
+	// The reference as parsed, for messages (ref.String never shows a
+	// card-like name); made only on an error, so parsing stays free of
+	// allocations beyond the placeholder list.
+	shown := func() string { return ref{ns: r.ns, name: r.name, field: r.field}.String() }
+	if hasFilter {
+		fname := strings.Trim(filterText, " ")
+		f, ok := filterByName(fname)
+		if !ok {
+			if safeFilterName(fname) {
+				return ref{}, notSent(CodeInvalidTemplate, where+": unknown filter "+fname+" in {{"+shown()+"}}; filters: yy, nopad, MMYY, YYMM, MM/YY, MM/YYYY, YYYY-MM, MMYYYY, base64")
+			}
+			return ref{}, notSent(CodeInvalidTemplate, where+": malformed filter in {{"+shown()+"}}")
+		}
+		r.filter = f
+	}
+	if !r.filter.appliesTo(r) {
+		switch {
+		case r.field == fieldExp && r.filter == filterNone:
+			return ref{}, notSent(CodeInvalidTemplate, where+": {{"+shown()+"}} needs a format: {{"+shown()+" | MMYY}}, YYMM, MM/YY, MM/YYYY, YYYY-MM or MMYYYY")
+		case r.filter.expFormat():
+			return ref{}, notSent(CodeInvalidTemplate, where+": filter "+r.filter.String()+" formats the composite expiry only: {{"+r.nsPrefix()+"exp | "+r.filter.String()+"}}")
+		}
+		return ref{}, notSent(CodeInvalidTemplate, where+": filter "+r.filter.String()+" does not apply to {{"+shown()+"}} (yy: exp_year; nopad: exp_month)")
+	}
+	return r, nil
 }
 
 func safeName(s string) bool {
@@ -116,11 +135,14 @@ func safeName(s string) bool {
 }
 
 // classifyBody decides the escaping from the Content-Type. A body with
-// placeholders and any other type (text/plain, XML, none) is refused: we have
+// placeholders and any other type (text/plain, none) is refused: we have
 // no escaping rule for it, and a name with a newline or '<' could change its
-// structure.
+// structure. XML is application/xml, text/xml (SOAP 1.1 sends it, with a
+// SOAPAction header) and application/*+xml (SOAP 1.2's
+// application/soap+xml among them); its charset, if named, must be UTF-8,
+// which is what the gateway writes.
 func classifyBody(contentType string) bodyKind {
-	mt, _, err := mime.ParseMediaType(contentType)
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return bodyOther
 	}
@@ -129,6 +151,11 @@ func classifyBody(contentType string) bodyKind {
 		return bodyJSON
 	case mt == "application/x-www-form-urlencoded":
 		return bodyForm
+	case mt == "application/xml", mt == "text/xml", strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml"):
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return bodyOther
+		}
+		return bodyXML
 	}
 	return bodyOther
 }
@@ -136,8 +163,9 @@ func classifyBody(contentType string) bodyKind {
 // checkJSONBody marks each placeholder as inside or outside a JSON string
 // and checks that the template is valid JSON once every placeholder is
 // replaced by a harmless value. A placeholder outside a string is allowed
-// only for exp_month and exp_year (rendered as bare numbers); the other
-// fields are refused there, because no escaping makes a name or a card
+// only for exp_month and exp_year, with or without the yy and nopad
+// filters (rendered as bare numbers); the other fields and the composite
+// expiry are refused there, because no escaping makes a name or a card
 // number safe as a bare JSON token.
 //
 // A placeholder right after an unescaped backslash is refused: the
@@ -154,14 +182,14 @@ func checkJSONBody(body string, phs []placeholder) *Error {
 	for i := 0; i < len(body); {
 		if k < len(phs) && i == phs[k].start {
 			if !inString {
-				if phs[k].field != allowlist.FieldExpMonth && phs[k].field != allowlist.FieldExpYear {
-					return notSent(CodeInvalidTemplate, "body: {{card."+string(phs[k].field)+"}} must be inside a JSON string")
+				if !phs[k].ref.bareNumber() {
+					return notSent(CodeInvalidTemplate, "body: "+phs[k].ref.placeholderText()+" must be inside a JSON string")
 				}
 				phs[k].bare = true
 				probe.WriteString("1")
 			} else {
 				if escaped {
-					return notSent(CodeInvalidTemplate, "body: {{card."+string(phs[k].field)+"}} must not follow a backslash")
+					return notSent(CodeInvalidTemplate, "body: "+phs[k].ref.placeholderText()+" must not follow a backslash")
 				}
 				// Every rendered value is whole escaped characters, so the
 				// scanner's state after it is the state before it.
@@ -189,93 +217,48 @@ func checkJSONBody(body string, phs []placeholder) *Error {
 	return nil
 }
 
-// fieldValues yields the text a placeholder is replaced with: the card's
-// (cardValues) or, for a dry run, a masked stand-in (maskedValues).
-type fieldValues interface {
-	value(f allowlist.Field) (string, *Error)
-}
-
-// cardValues holds the values a render may write. Built only after the
-// destination matched and only for the fields the template uses.
-type cardValues struct {
-	card *vaultclient.Card
-}
-
-// value returns the field's text in its plain form.
-func (v cardValues) value(f allowlist.Field) (string, *Error) {
-	unavailable := func() (string, *Error) {
-		switch f {
-		case allowlist.FieldCVC:
-			// Transient: it expired, or an earlier forward read it (and so
-			// consumed it, whatever that forward's outcome).
-			return "", notSent(CodeCVCNotAvailable, "the card's CVC has expired or was already used by a forward (which consumes it even when nothing was sent); collect it again")
-		case allowlist.FieldName:
-			return "", notSent(CodeInvalidTemplate, "the template uses {{card.name}} but the card holds no name")
-		}
-		// The vault validates number and expiry when it tokenizes; a card
-		// without them is a bug there.
-		return "", newError(CodeInternal, NotSent, "card record incomplete", nil)
-	}
-	switch f {
-	case allowlist.FieldNumber:
-		s := v.card.Number.Reveal()
-		if s == "" {
-			return unavailable()
-		}
-		return s, nil
-	case allowlist.FieldCVC:
-		s := v.card.CVC.Reveal()
-		if s == "" {
-			return unavailable()
-		}
-		return s, nil
-	case allowlist.FieldName:
-		s := v.card.Name.Reveal()
-		if s == "" {
-			return unavailable()
-		}
-		return s, nil
-	case allowlist.FieldExpMonth:
-		m := v.card.ExpMonth
-		if m < 1 || m > 12 {
-			return unavailable()
-		}
-		if m < 10 {
-			return "0" + strconv.Itoa(m), nil
-		}
-		return strconv.Itoa(m), nil
-	case allowlist.FieldExpYear:
-		y := v.card.ExpYear
-		if y < 1000 || y > 9999 {
-			return unavailable()
-		}
-		return strconv.Itoa(y), nil
-	}
-	return unavailable()
-}
-
+// fieldValues yields the text a placeholder is replaced with, its filter
+// applied: the cards' (cardValues) or, for a dry run, a masked stand-in
+// (maskedValues).
 // checkFreeFields refuses a card whose fields other than the number, among
 // those the template uses, hold a card-like number: an entry allowed the
 // name but not the number must not receive a number through the name.
 // Tokenize refuses such names; a record stored before it did may hold one.
-// It runs before rendering and before the intent record.
-func checkFreeFields(fields []allowlist.Field, cv fieldValues) *Error {
-	for _, fl := range fields {
-		if fl == allowlist.FieldNumber {
-			continue
+// It runs before rendering and before the intent record, for the single
+// card (fields) and every named card (cards).
+func checkFreeFields(fields []allowlist.Field, cards map[string][]allowlist.Field, cv fieldValues) *Error {
+	check := func(r ref) *Error {
+		if r.field == allowlist.FieldNumber {
+			return nil
 		}
-		s, e := cv.value(fl)
+		s, e := cv.value(r)
 		if e != nil || !cardscan.ContainsString(s) {
-			continue // a missing value is render's to report
+			return nil // a missing value is render's to report
 		}
-		if fl == allowlist.FieldName {
+		if r.field == allowlist.FieldName {
 			return notSent(CodeInvalidName, "the card's stored name holds a card-like number; tokenize the card again with the cardholder's name only")
 		}
 		// The vault validates the CVC and the expiry as short digit
 		// strings: a long run in one is a damaged record.
 		return newError(CodeInternal, NotSent, "card record holds a card-like number outside the number field", nil)
 	}
+	for _, fl := range fields {
+		if e := check(ref{ns: nsCard, field: fl}); e != nil {
+			return e
+		}
+	}
+	for name, fls := range cards {
+		for _, fl := range fls {
+			if e := check(ref{ns: nsCards, name: name, field: fl}); e != nil {
+				return e
+			}
+		}
+	}
 	return nil
+}
+
+type fieldValues interface {
+	value(r ref) (string, *Error)
 }
 
 // renderBody appends the body with each placeholder replaced, escaped for
@@ -284,19 +267,31 @@ func renderBody(dst []byte, sl slot, kind bodyKind, v fieldValues) ([]byte, *Err
 	last := 0
 	for _, ph := range sl.phs {
 		dst = append(dst, sl.text[last:ph.start]...)
-		s, e := v.value(ph.field)
+		s, e := v.value(ph.ref)
 		if e != nil {
 			return dst, e
 		}
 		switch {
 		case kind == bodyJSON && ph.bare:
 			// Expiry values are digits; a bare JSON number has no leading
-			// zero, so "03" is written as 3.
-			dst = append(dst, strings.TrimLeft(s, "0")...)
+			// zero, so "03" is written as 3, and a two-digit year "00"
+			// (2100) as 0.
+			n := strings.TrimLeft(s, "0")
+			if n == "" && s != "" {
+				n = "0"
+			}
+			dst = append(dst, n...)
 		case kind == bodyJSON:
 			dst = appendJSONStringContent(dst, s)
 		case kind == bodyForm:
 			dst = append(dst, url.QueryEscape(s)...)
+		case kind == bodyXML:
+			var ok bool
+			next := sl.text[ph.end:]
+			guard := strings.HasPrefix(next, "]") || strings.HasPrefix(next, ">")
+			if dst, ok = appendXMLEscaped(dst, s, guard); !ok {
+				return dst, notSent(CodeInvalidTemplate, "body: "+ph.ref.placeholderText()+" holds a character XML 1.0 cannot carry")
+			}
 		default:
 			return dst, notSent(CodeInternal, "unsupported body type")
 		}
@@ -307,11 +302,12 @@ func renderBody(dst []byte, sl slot, kind bodyKind, v fieldValues) ([]byte, *Err
 
 // bodyBound is an upper bound on the size renderBody writes for sl: an
 // escape at most sextuples a value (one byte becomes \u00XX in JSON, %XX in
-// a form). A value that cannot be read adds nothing; renderBody reports it.
+// a form, &quot; in XML). A value that cannot be read adds nothing;
+// renderBody reports it.
 func bodyBound(sl slot, v fieldValues) int {
 	n := len(sl.text)
 	for _, ph := range sl.phs {
-		s, _ := v.value(ph.field)
+		s, _ := v.value(ph.ref)
 		n += 6 * len(s)
 	}
 	return n
@@ -328,7 +324,7 @@ func renderHeader(sl slot, name string, v fieldValues) (string, *Error) {
 	last := 0
 	for _, ph := range sl.phs {
 		b.WriteString(sl.text[last:ph.start])
-		s, e := placeholderValue(v, ph)
+		s, e := v.value(ph.ref)
 		if e != nil {
 			return "", e
 		}

@@ -18,12 +18,19 @@ type validated struct {
 	target   *target
 	fields   []allowlist.Field // sorted, unique; what Match is asked about
 	headers  []headerSlot      // outbound headers, canonical names, in a stable order
-	secrets  []string          // credentials the header placeholders use; sorted, unique
 	body     slot
 	bodyKind bodyKind
+	secrets  []string // credentials the header placeholders use; sorted, unique
 	// identifiersUsed are the request_identifiers whose values were cut
 	// from the literal-card check; nil when none were (request_identifiers.go).
 	identifiersUsed []cardscan.Path
+
+	// cards are the named cards the template uses and the fields of each
+	// (sorted, unique); what Match is asked about as Query.Cards.
+	cards map[string][]allowlist.Field
+	// doctype is an XML body's DOCTYPE declaration, "" if none; checkBody
+	// compares it with the matched entry's.
+	doctype string
 }
 
 type headerSlot struct {
@@ -106,16 +113,8 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if !allowedMethod(r.Method) {
 		return invalid("method: must be one of GET, POST, PUT, PATCH, DELETE")
 	}
-	if r.Card == "" {
-		return invalid("card: is required")
-	}
-	if len(r.Card) > maxTokenBytes || !printableToken(r.Card) {
-		return invalid("card: must be a token of printable ASCII characters")
-	}
-	if cardscan.IsCardNumber(r.Card) {
-		// The card field is compared whole: a token is never all digits,
-		// and a long random token must not trip the >19-digit rule.
-		return literal("card")
+	if e := checkCardTokens(r); e != nil {
+		return nil, e
 	}
 	if r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey) {
 		// The value is not echoed: it is caller input of any content.
@@ -159,7 +158,6 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	fields := map[allowlist.Field]bool{}
 	contentType := ""
 	// Headers the caller's Connection header names are hop-by-hop too
 	// (RFC 9110 §7.6.1).
@@ -207,11 +205,6 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			if e != nil {
 				return nil, e
 			}
-			for _, ph := range phs {
-				if ph.secret == nil {
-					fields[ph.field] = true
-				}
-			}
 			v.secrets = addSecretNames(v.secrets, phs)
 			hs.values = append(hs.values, slot{text: val, phs: phs})
 		}
@@ -242,9 +235,6 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	if e := noSecrets(phs, "body"); e != nil {
-		return nil, e
-	}
 	v.body = slot{text: r.Body, phs: phs}
 	if len(phs) > 0 {
 		v.bodyKind = classifyBody(contentType)
@@ -259,17 +249,17 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 			if dec, err := url.QueryUnescape(scan); err == nil && cardscan.ContainsString(dec) {
 				return literal("body")
 			}
+		case bodyXML:
+			if v.doctype, e = checkXMLBody(r.Body, v.body.phs); e != nil {
+				return nil, e
+			}
 		default:
-			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json) or application/x-www-form-urlencoded")
-		}
-		for _, ph := range phs {
-			fields[ph.field] = true
+			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json), application/x-www-form-urlencoded, or UTF-8 application/xml, text/xml (or +xml)")
 		}
 	}
-	for fl := range fields {
-		v.fields = append(v.fields, fl)
+	if e := v.scopeCards(r); e != nil {
+		return nil, e
 	}
-	slices.Sort(v.fields)
 	return v, nil
 }
 
@@ -283,6 +273,17 @@ func hasPlaceholders(ss []slot) []slot {
 	return out
 }
 
+func hasCardPlaceholders(ss []slot) bool {
+	for _, s := range ss {
+		for _, ph := range s.phs {
+			if ph.ref.isCard() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func printableToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
@@ -292,11 +293,12 @@ func printableToken(s string) bool {
 	return true
 }
 
-// checkHeaderSlots refuses a placeholder in a header the entry does not name
-// in CardHeaders.
+// checkHeaderSlots refuses a card placeholder in a header the entry does
+// not name in CardHeaders. (Placeholders of other namespaces, such as
+// secrets, have their own rules.)
 func (v *validated) checkHeaderSlots(d *allowlist.Destination) *Error {
 	for _, h := range v.headers {
-		if !hasCardPlaceholder(h.values) {
+		if !hasCardPlaceholders(h.values) {
 			continue
 		}
 		ok := false

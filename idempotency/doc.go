@@ -23,8 +23,26 @@
 // Every transition is one Lua script at the Redis server's clock, so two
 // gateways cannot both win a key.
 //
+// # Sealed answers
+//
+// Nothing a processor sent rests in Redis in the clear. Complete seals
+// the answer with AES-256-GCM under a data key, bound to the caller and
+// the key (the additional data is a length-prefixed domain, caller and
+// key), and stores the data key, wrapped by the key backend
+// (RedisOptions.Keys, *vaultclient.DataKeys), next to it. Each gateway
+// makes a random 256-bit data key when it first seals and a new one every
+// DataKeyLifetime (1h by default), so a rotated key-encryption key is in
+// use within the hour; a gateway that meets a wrapped data key it has not
+// seen unwraps it once and keeps it (at most 256). Moved to another
+// caller or key, altered, or wrapped under a key version since retired, a
+// stored answer does not open: Claim returns idempotency_outcome_unknown
+// with ErrSealBroken, and the key is never sent again. A key backend that
+// cannot be reached is idempotency_unavailable: nothing was sent, and the
+// same key answers once it is back.
+//
 // It must never store card data: the forwarder stores only answers whose
-// card numbers are already masked, and this package stores what it is
-// given plus digests. It must never report a claim it did not make: any
-// Redis error is an error (idempotency_unavailable), never "claimed".
+// card numbers are already masked, and this package seals them and keeps
+// digests. It must never report a claim it did not make: any Redis error
+// is an error (idempotency_unavailable), never "claimed". Its errors'
+// texts name a class of cause, never the cause's text.
 package idempotency

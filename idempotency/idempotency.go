@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,17 +29,22 @@ const (
 	DefaultTimeout      = 2 * time.Second
 )
 
-// Error is every error this package returns.
+// Error is every error this package returns. Code and Message are API;
+// Err is the cause, for errors.Is and errors.As.
 type Error struct {
 	Code    string
 	Message string
 	Err     error
+	op      string // what failed, for Error: "claim", "complete", …
 }
 
+// Error returns the code, the message and the class of the cause, never
+// the cause's text: a Redis or key-backend error may quote bytes of a
+// stored answer or of a request, and this text reaches logs.
 func (e *Error) Error() string {
 	s := "idempotency: " + e.Code + ": " + e.Message
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += " (" + e.op + ": " + causeClass(e.Err) + ")"
 	}
 	return s
 }
@@ -46,9 +52,37 @@ func (e *Error) Unwrap() error         { return e.Err }
 func (e *Error) ErrorCode() string     { return e.Code }
 func (e *Error) PublicMessage() string { return e.Message }
 
-func unavailable(op string, err error) *Error {
-	return &Error{Code: CodeUnavailable, Message: "the idempotency store is unavailable; nothing was sent", Err: fmt.Errorf("idempotency: %s: %w", op, err)}
+// causeClass names what kind of failure err is, from a fixed list.
+func causeClass(err error) string {
+	var (
+		rerr redis.Error
+		nerr net.Error
+	)
+	switch {
+	case errors.Is(err, ErrSealBroken):
+		return "stored answer does not open"
+	case errors.Is(err, errKeyBackend):
+		return "key backend unavailable"
+	case errors.Is(err, errLost):
+		return "claim lost"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &rerr):
+		return "redis error reply"
+	case errors.As(err, &nerr):
+		return "network error"
+	}
+	return "store error"
 }
+
+func unavailable(op string, err error) *Error {
+	return &Error{Code: CodeUnavailable, Message: "the idempotency store is unavailable; nothing was sent", Err: err, op: op}
+}
+
+// outcomeUnknownMessage is the public message of CodeOutcomeUnknown.
+const outcomeUnknownMessage = "the request with this Idempotency-Key may have reached the processor and its answer was lost; reconcile with the processor before sending again under a new key"
 
 // errLost is the cause when a holder finds its claim gone.
 var errLost = errors.New("claim lost")
@@ -56,6 +90,12 @@ var errLost = errors.New("claim lost")
 // RedisOptions configures a RedisStore.
 type RedisOptions struct {
 	Client redis.UniversalClient // required
+	// Keys wraps the data keys that stored answers are sealed under;
+	// required: nothing a processor sent is stored in the clear.
+	Keys KeyWrapper
+	// DataKeyLifetime is how long one data key seals new answers; 0 means
+	// DefaultDataKeyLifetime.
+	DataKeyLifetime time.Duration
 	// Prefix starts every key, e.g. "cardgate:idempotency:".
 	Prefix string
 	// TTL is how long a key and its answer are kept after the first use;
@@ -80,6 +120,7 @@ type RedisStore struct {
 	c                          redis.UniversalClient
 	prefix                     string
 	ttl, lease, wait, poll, to time.Duration
+	seal                       *sealer
 }
 
 // NewRedisStore returns a store.
@@ -87,7 +128,10 @@ func NewRedisStore(o RedisOptions) (*RedisStore, error) {
 	if o.Client == nil {
 		return nil, errors.New("idempotency: no client")
 	}
-	for _, d := range []time.Duration{o.TTL, o.Lease, o.Wait, o.PollInterval, o.Timeout} {
+	if o.Keys == nil {
+		return nil, errors.New("idempotency: no key wrapper: stored answers must be sealed")
+	}
+	for _, d := range []time.Duration{o.TTL, o.Lease, o.Wait, o.PollInterval, o.Timeout, o.DataKeyLifetime} {
 		if d < 0 {
 			return nil, errors.New("idempotency: negative duration")
 		}
@@ -100,7 +144,8 @@ func NewRedisStore(o RedisOptions) (*RedisStore, error) {
 	}
 	s := &RedisStore{c: o.Client, prefix: o.Prefix,
 		ttl: def(o.TTL, DefaultTTL), lease: def(o.Lease, DefaultLease), wait: def(o.Wait, DefaultWait),
-		poll: def(o.PollInterval, DefaultPollInterval), to: def(o.Timeout, DefaultTimeout)}
+		poll: def(o.PollInterval, DefaultPollInterval), to: def(o.Timeout, DefaultTimeout),
+		seal: newSealer(o.Keys, def(o.DataKeyLifetime, DefaultDataKeyLifetime), time.Now)}
 	if s.lease >= s.ttl {
 		return nil, errors.New("idempotency: lease must be shorter than ttl")
 	}
@@ -136,9 +181,12 @@ end
 return {'unknown'}
 `)
 
-// Claim takes the key for owner, or returns the stored answer, or an
-// *Error. While another holder's request is pending it waits up to Wait
-// (or until ctx ends).
+// Claim takes the key for owner, or returns the stored answer, opened, or
+// an *Error. While another holder's request is pending it waits up to Wait
+// (or until ctx ends). A stored answer that does not open (altered, moved
+// from another caller or key, or sealed under a data key that can no
+// longer be unwrapped) is idempotency_outcome_unknown with ErrSealBroken:
+// the request may have been sent, and is never sent again.
 func (s *RedisStore) Claim(ctx context.Context, scope, key, fingerprint, owner string) ([]byte, error) {
 	rk := s.key(scope, key)
 	deadline := time.Now().Add(s.wait)
@@ -156,11 +204,18 @@ func (s *RedisStore) Claim(ctx context.Context, scope, key, fingerprint, owner s
 			if len(res) < 2 || res[1] == "" {
 				return nil, unavailable("claim", errors.New("done without an answer"))
 			}
-			return []byte(res[1]), nil
+			answer, err := s.seal.open(ctx, scope, key, []byte(res[1]))
+			switch {
+			case errors.Is(err, ErrSealBroken):
+				return nil, &Error{Code: CodeOutcomeUnknown, Message: outcomeUnknownMessage, Err: err, op: "open answer"}
+			case err != nil:
+				return nil, unavailable("open answer", err)
+			}
+			return answer, nil
 		case "reused":
 			return nil, &Error{Code: CodeKeyReused, Message: "this Idempotency-Key was used for a different request; use a new key for a new request"}
 		case "unknown":
-			return nil, &Error{Code: CodeOutcomeUnknown, Message: "the request with this Idempotency-Key may have reached the processor and its answer was lost; reconcile with the processor before sending again under a new key"}
+			return nil, &Error{Code: CodeOutcomeUnknown, Message: outcomeUnknownMessage}
 		case "busy":
 		default:
 			return nil, unavailable("claim", fmt.Errorf("unexpected answer %q", res[0]))
@@ -172,7 +227,7 @@ func (s *RedisStore) Claim(ctx context.Context, scope, key, fingerprint, owner s
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, &Error{Code: CodeInProgress, Message: "a request with this Idempotency-Key is still in progress; retry with the same key later", Err: ctx.Err()}
+			return nil, &Error{Code: CodeInProgress, Message: "a request with this Idempotency-Key is still in progress; retry with the same key later", Err: ctx.Err(), op: "claim"}
 		case <-t.C:
 		}
 	}
@@ -201,7 +256,7 @@ func (s *RedisStore) MarkSending(ctx context.Context, scope, key, owner string) 
 	if n != 1 {
 		// Our lease ran out before the send and another request took the
 		// key: it sends, we must not.
-		return &Error{Code: CodeInProgress, Message: "a request with this Idempotency-Key is still in progress; retry with the same key later", Err: errLost}
+		return &Error{Code: CodeInProgress, Message: "a request with this Idempotency-Key is still in progress; retry with the same key later", Err: errLost, op: "mark sending"}
 	}
 	return nil
 }
@@ -216,11 +271,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
 
-// Complete stores owner's answer and keeps it for TTL from now.
+// Complete seals owner's answer for (scope, key) and stores it for TTL
+// from now. When sealing fails nothing is stored, and the key answers
+// idempotency_outcome_unknown once its lease runs out.
 func (s *RedisStore) Complete(ctx context.Context, scope, key, owner string, answer []byte) error {
+	sealed, err := s.seal.seal(ctx, scope, key, answer)
+	if err != nil {
+		return unavailable("seal answer", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.to)
 	defer cancel()
-	n, err := completeScript.Run(ctx, s.c, []string{s.key(scope, key)}, owner, answer, s.ttl.Milliseconds()).Int()
+	n, err := completeScript.Run(ctx, s.c, []string{s.key(scope, key)}, owner, sealed, s.ttl.Milliseconds()).Int()
 	if err != nil {
 		return unavailable("complete", err)
 	}

@@ -26,6 +26,9 @@ func newStore(t *testing.T, srv *redistest.Server, o RedisOptions) *RedisStore {
 	t.Helper()
 	o.Client = srv.Client()
 	o.Prefix = "test:idem:"
+	if o.Keys == nil {
+		o.Keys = testKeys(t)
+	}
 	s, err := NewRedisStore(o)
 	if err != nil {
 		t.Fatal(err)
@@ -104,9 +107,10 @@ func claim(s *RedisStore, key, fp, owner string) (string, error) {
 // one wins; the others wait and get its answer.
 func TestConcurrentClaims(t *testing.T) {
 	srv := redistest.Start(t)
+	keys := testKeys(t) // one key backend, as gateways sharing a Redis share one
 	stores := []*RedisStore{
-		newStore(t, srv, RedisOptions{Wait: 5 * time.Second}),
-		newStore(t, srv, RedisOptions{Wait: 5 * time.Second}),
+		newStore(t, srv, RedisOptions{Wait: 5 * time.Second, Keys: keys}),
+		newStore(t, srv, RedisOptions{Wait: 5 * time.Second, Keys: keys}),
 	}
 	var wins atomic.Int32
 	var wg sync.WaitGroup

@@ -119,6 +119,7 @@ func NewDestination(n *allowlist.Destination) []Change {
 		add(r.Widens, "%s", r.Text)
 	}
 	c = append(c, diffCredentials(nil, n)...)
+	c = append(c, diffCardsBody(at, &allowlist.Destination{}, n)...)
 	add(false, "purpose %q", n.Purpose)
 	add(false, "owner %s", n.Owner)
 	return c
@@ -204,6 +205,7 @@ func diffDestination(o, n *allowlist.Destination) []Change {
 		add(r.Widens, "%s", r.Text)
 	}
 	c = append(c, diffCredentials(o, n)...)
+	c = append(c, diffCardsBody(at, o, n)...)
 	if o.Purpose != n.Purpose {
 		add(false, "purpose %q -> %q", o.Purpose, n.Purpose)
 	}

@@ -38,6 +38,7 @@ func Notes(d *allowlist.Destination) []string {
 	}
 	n = append(n, allowlist.ResponseRuleNotes(d)...)
 	n = append(n, CredentialNotes(d)...)
+	n = append(n, CardsBodyNotes(d)...)
 	return n
 }
 

@@ -45,7 +45,8 @@ func allowlistDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 			"increase risk (new destination or host, port, broader path, new caller, method,\n"+
 			"card field or card header, new unsafe range, removed pins, new or changed\n"+
 			"CA bundle or client certificate, new identifier or returned-card rule,\n"+
-			"newly granted credential, new or changed signing block, longer validity).\n"+
+			"newly granted credential, new or changed signing block, new named card or\n"+
+			"card field, new DOCTYPE, longer validity).\n"+
 			"A new destination is\n"+
 			"listed with each of those settings on its own WIDENS line.\n"+
 			"Signatures are not checked.", stderr)

@@ -19,6 +19,7 @@ import (
 	"github.com/cardgate/cardgate/idempotency"
 	"github.com/cardgate/cardgate/killswitch"
 	"github.com/cardgate/cardgate/ratelimit"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // guards are the forward path's reliability parts: the audit log, budgets,
@@ -71,8 +72,9 @@ func killSwitchStore(cfg config.Config, rdb redis.UniversalClient) killswitch.St
 }
 
 // openGuards builds the guards. Whatever it opens that needs closing is
-// appended to *closers, also on error.
-func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, closers *[]io.Closer) (*guards, error) {
+// appended to *closers, also on error. keys seals the stored idempotency
+// answers.
+func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, keys vaultclient.Keyer, log *slog.Logger, closers *[]io.Closer) (*guards, error) {
 	g := &guards{log: log}
 	redisStore := cfg.Store.Backend == config.StoreRedis
 
@@ -169,8 +171,14 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 		if err := g.canaries.Refresh(ctx); err != nil {
 			log.Warn("canary set not readable at start; forwards are refused until it is", slog.String("error", err.Error()))
 		}
+		// Stored answers are sealed under data keys the key backend wraps.
+		dataKeys, err := vaultclient.NewDataKeys(keys, "idempotency-answers", keyTimeout(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("idempotency: %w", err)
+		}
 		if g.idem, err = idempotency.NewRedisStore(idempotency.RedisOptions{
 			Client: rdb,
+			Keys:   dataKeys,
 			Prefix: cfg.Store.Redis.Prefix + "idempotency:" + cfg.Environment + ":",
 			TTL:    cfg.Idempotency.TTL,
 			Lease:  cfg.Idempotency.Lease,

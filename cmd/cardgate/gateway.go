@@ -160,7 +160,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 			return nil, err
 		}
 	}
-	if g.guards, err = openGuards(ctx, cfg, rdb, log, &g.closers); err != nil {
+	if g.guards, err = openGuards(ctx, cfg, rdb, keys, log, &g.closers); err != nil {
 		return nil, err
 	}
 	fo := forwarder.Options{

@@ -19,6 +19,7 @@ const usage = `usage: cardgate <command> [arguments]
 commands:
   serve -config FILE        run the gateway
   demo                      run a self-contained demo on loopback (no Redis needed)
+  init DIR                  write a self-hosted starting point: certificates, keyring, signed allowlist, config
   allowlist sign|verify|diff|show|next ...
                             the auditor's tools for the signed allowlist
   keys init|status|rotate|rewrap|retire ...
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "init":
+		return runInit(ctx, args[1:], stdout, stderr)
 	case "allowlist":
 		return runAllowlist(ctx, args[1:], stdout, stderr)
 	case "audit":

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/vaultclient"
+)
+
+// snapshot reads every file under dir, by path relative to dir.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel+"/"] = ""
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func runInitCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"init"}, args...), &stdout, &stderr)
+	return stdout.String() + stderr.String(), err
+}
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s: no PEM block", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestInitWritesAStartingPoint checks everything init writes, signed with
+// ssh-keygen and, with ssh-keygen off the PATH, with cardgate's signer.
+func TestInitWritesAStartingPoint(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Fatalf("ssh-keygen is needed by this test (scripts/test installs it): %v", err)
+	}
+	for _, tt := range []struct {
+		name, path, signedWith string
+	}{
+		{"ssh-keygen", os.Getenv("PATH"), "signed with ssh-keygen -Y sign"},
+		{"without ssh-keygen", "", "signed with cardgate allowlist sign's signer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.path == "" {
+				tt.path = t.TempDir() // a PATH where nothing is found
+			}
+			t.Setenv("PATH", tt.path)
+			dir := filepath.Join(t.TempDir(), "gw")
+			out, err := runInitCmd(t, dir)
+			if err != nil {
+				t.Fatalf("init: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, tt.signedWith) {
+				t.Errorf("output does not say %q:\n%s", tt.signedWith, out)
+			}
+			checkInitFiles(t, dir)
+			checkInitPKI(t, dir, "spiffe://cardgate.local/billing")
+			checkInitAllowlist(t, dir, keygen)
+
+			cfg, err := config.Load(filepath.Join(dir, "cardgate.yaml"), func(string) string { return "" })
+			if err != nil {
+				t.Fatalf("the written configuration does not load: %v", err)
+			}
+			if cfg.Store.Backend != config.StoreBolt || cfg.Listen.Addr != config.DefaultListenAddr || cfg.Listen.TLS.ClientCAFile != filepath.Join(dir, "ca.pem") || cfg.Environment != "development" {
+				t.Errorf("configuration: store %q, listen %q, client CA %q, environment %q", cfg.Store.Backend, cfg.Listen.Addr, cfg.Listen.TLS.ClientCAFile, cfg.Environment)
+			}
+			raw, _ := os.ReadFile(filepath.Join(dir, "cardgate.yaml"))
+			if !strings.Contains(string(raw), "#   addrs: [127.0.0.1:6379]") {
+				t.Error("the configuration has no commented Redis section")
+			}
+			if _, err := vaultclient.OpenLocalKeyring(filepath.Join(dir, "keyring.json")); err != nil {
+				t.Errorf("the keyring does not open: %v", err)
+			}
+		})
+	}
+}
+
+// checkInitFiles: exactly the listed files, secrets readable by the owner
+// only.
+func checkInitFiles(t *testing.T, dir string) {
+	t.Helper()
+	var got []string
+	for name := range snapshot(t, dir) {
+		got = append(got, name)
+	}
+	want := []string{"./"}
+	for _, n := range initNames {
+		want = append(want, n)
+	}
+	want[slices.Index(want, "allowlist.sigs")] = "allowlist.sigs/"
+	want = append(want, "allowlist.sigs/auditor.sig")
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files in DIR (-want +got):\n%s", diff)
+	}
+	for _, secret := range []string{"ca.key", "server.key", "caller.key", "processor.key", "keyring.json", "auditor", "cardgate.yaml"} {
+		fi, err := os.Stat(filepath.Join(dir, secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", secret, fi.Mode().Perm())
+		}
+	}
+}
+
+// checkInitPKI: P-256 throughout, each certificate verifies for its use,
+// and every key matches its certificate.
+func checkInitPKI(t *testing.T, dir, caller string) {
+	t.Helper()
+	ca := readCert(t, filepath.Join(dir, "ca.pem"))
+	if !ca.IsCA || ca.KeyUsage&x509.KeyUsageCertSign == 0 || ca.NotAfter.Sub(ca.NotBefore) > 400*24*time.Hour {
+		t.Errorf("CA: IsCA %v, usage %v, lifetime %v", ca.IsCA, ca.KeyUsage, ca.NotAfter.Sub(ca.NotBefore))
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	for _, c := range []struct {
+		name  string
+		usage x509.ExtKeyUsage
+		hosts []string
+	}{
+		{"server", x509.ExtKeyUsageServerAuth, []string{"localhost", "127.0.0.1", "::1"}},
+		{"processor", x509.ExtKeyUsageServerAuth, []string{"localhost", "127.0.0.1"}},
+		{"caller", x509.ExtKeyUsageClientAuth, []string{""}},
+	} {
+		cert := readCert(t, filepath.Join(dir, c.name+".crt"))
+		if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+			t.Errorf("%s: key is not ECDSA P-256", c.name)
+		}
+		if life := cert.NotAfter.Sub(cert.NotBefore); life > 100*24*time.Hour || cert.IsCA {
+			t.Errorf("%s: lifetime %v, CA %v; want at most 100 days, not a CA", c.name, life, cert.IsCA)
+		}
+		for _, host := range c.hosts {
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: host, KeyUsages: []x509.ExtKeyUsage{c.usage}}); err != nil {
+				t.Errorf("%s for %q: %v", c.name, host, err)
+			}
+		}
+		if _, err := tls.LoadX509KeyPair(filepath.Join(dir, c.name+".crt"), filepath.Join(dir, c.name+".key")); err != nil {
+			t.Errorf("%s: key does not match: %v", c.name, err)
+		}
+	}
+	cert := readCert(t, filepath.Join(dir, "caller.crt"))
+	var uris []string
+	for _, u := range cert.URIs {
+		uris = append(uris, u.String())
+	}
+	if strings.HasPrefix(caller, "spiffe://") {
+		if !slices.Equal(uris, []string{caller}) || len(cert.DNSNames) != 0 {
+			t.Errorf("caller SANs: URIs %q, DNS %q; want exactly the URI %s", uris, cert.DNSNames, caller)
+		}
+	} else if !slices.Equal(cert.DNSNames, []string{caller}) || len(uris) != 0 {
+		t.Errorf("caller SANs: URIs %q, DNS %q; want exactly the DNS name %s", uris, cert.DNSNames, caller)
+	}
+	if ip := readCert(t, filepath.Join(dir, "server.crt")).IPAddresses; len(ip) == 0 || !ip[0].Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("server IP SANs = %v", ip)
+	}
+}
+
+// checkInitAllowlist: the gateway's verifier and the auditor's stock
+// ssh-keygen both accept the allowlist, and the key pair is whole.
+func checkInitAllowlist(t *testing.T, dir, keygen string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "allowlist.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers, _ := os.ReadFile(filepath.Join(dir, "allowed_signers"))
+	sigs, err := allowlist.ReadSignatures(context.Background(), filepath.Join(dir, "allowlist.sigs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := allowlist.Verify(raw, sigs, allowlist.Policy{AllowedSigners: signers, Threshold: 1, Environment: "development"})
+	if err != nil {
+		t.Fatalf("allowlist.Verify: %v", err)
+	}
+	if n := len(al.Doc.Destinations); n != 1 || al.Doc.Destinations[0].ID != initDestination || !strings.Contains(string(raw), "EXAMPLE") {
+		t.Errorf("allowlist: %d destinations, first %q; want the one marked EXAMPLE", n, al.Doc.Destinations[0].ID)
+	}
+	cmd := exec.Command(keygen, "-Y", "verify", "-f", filepath.Join(dir, "allowed_signers"), "-I", "auditor@cardgate.local",
+		"-n", allowlist.Namespace, "-s", filepath.Join(dir, "allowlist.sigs", "auditor.sig"))
+	cmd.Stdin = bytes.NewReader(raw)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("ssh-keygen -Y verify: %v\n%s", err, out)
+	}
+	privPEM, _ := os.ReadFile(filepath.Join(dir, "auditor"))
+	priv, err := ssh.ParsePrivateKey(privPEM)
+	if err != nil {
+		t.Fatalf("auditor key: %v", err)
+	}
+	pub, _ := os.ReadFile(filepath.Join(dir, "auditor.pub"))
+	if !bytes.Equal(ssh.MarshalAuthorizedKey(priv.PublicKey()), pub) || priv.PublicKey().Type() != ssh.KeyAlgoED25519 {
+		t.Error("auditor.pub is not the ed25519 public key of auditor")
+	}
+}
+
+// TestInitDNSCaller: a caller named by DNS gets a DNS SAN and no URI.
+func TestInitDNSCaller(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runInitCmd(t, "-caller", "billing.internal", "-environment", "staging", dir); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	checkInitPKI(t, dir, "billing.internal")
+	raw, _ := os.ReadFile(filepath.Join(dir, "allowlist.yaml"))
+	if !strings.Contains(string(raw), `callers: ["billing.internal"]`) || !strings.Contains(string(raw), "environment: staging") {
+		t.Errorf("allowlist does not name the caller and environment:\n%s", raw)
+	}
+}
+
+// TestInitRefusesToOverwrite: any one file init writes, or the gateway
+// makes, already in DIR stops init before it writes anything; so does a
+// second init into the same DIR.
+func TestInitRefusesToOverwrite(t *testing.T) {
+	for _, name := range append(slices.Clone(initNames), initRuntimeFiles...) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("keep me"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, dir)
+			out, err := runInitCmd(t, dir)
+			if err == nil || !strings.Contains(err.Error(), "refusing to overwrite: "+name) {
+				t.Fatalf("init with %s present: %v, want a refusal naming it\n%s", name, err, out)
+			}
+			if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+				t.Errorf("DIR changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+	t.Run("a second init", func(t *testing.T) {
+		dir := t.TempDir()
+		if out, err := runInitCmd(t, dir); err != nil {
+			t.Fatalf("first init: %v\n%s", err, out)
+		}
+		before := snapshot(t, dir)
+		_, err := runInitCmd(t, dir)
+		if err == nil || !strings.Contains(err.Error(), "refusing to overwrite: ca.pem, ca.key") {
+			t.Fatalf("second init: %v, want a refusal naming every file", err)
+		}
+		if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+			t.Errorf("DIR changed (-before +after):\n%s", diff)
+		}
+	})
+}
+
+// TestInstallFilesRollsBack: a file that appears while init installs is
+// never replaced, and what init had installed is removed again.
+func TestInstallFilesRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c"), []byte("theirs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := installFiles(dir, []initFile{{"a", 0o600, []byte("a")}, {"b", 0o600, []byte("b")}, {"c", 0o600, []byte("ours")}})
+	if err == nil {
+		t.Fatal("installFiles over an existing file: no error")
+	}
+	want := map[string]string{"./": "", "c": "theirs"}
+	if diff := cmp.Diff(want, snapshot(t, dir)); diff != "" {
+		t.Errorf("DIR after the failed install (-want +got):\n%s", diff)
+	}
+}
+
+func TestInitRefusesBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no DIR", nil, "usage"},
+		{"two DIRs", []string{"a", "b"}, "usage"},
+		{"caller with a space", []string{"-caller", "bill ing", "D"}, "-caller"},
+		{"SPIFFE ID without a path", []string{"-caller", "spiffe://cardgate.local", "D"}, "SPIFFE ID with a path"},
+		{"card-like caller", []string{"-caller", "4242 4242 4242 4242", "D"}, "-caller"},
+		{"environment", []string{"-environment", "Prod!", "D"}, "-environment"},
+		{"listen", []string{"-listen", "8443", "D"}, "-listen"},
+		{"remote processor", []string{"-processor", "https://api.acme.example/v1/charges", "D"}, "on this machine"},
+		{"plain http processor", []string{"-processor", "http://127.0.0.1:9443/", "D"}, "-processor"},
+		{"processor without a port", []string{"-processor", "https://127.0.0.1/", "D"}, "-processor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			out, err := runInitCmd(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error()+out, tt.want) {
+				t.Fatalf("init %q: %v, want an error with %q\n%s", tt.args, err, tt.want, out)
+			}
+			if _, err := os.Stat("D"); !os.IsNotExist(err) {
+				t.Errorf("init %q created DIR", tt.args)
+			}
+		})
+	}
+}
+
+// TestReadmeSelfHostedCommands: every command of the README's
+// "Self-hosted start" is the one `cardgate init gw` prints, so that the
+// README shows what was run (integration's TestInitSelfHosted runs them).
+func TestReadmeSelfHostedCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Self-hosted start\n")
+	if !ok {
+		t.Fatal("README.md has no Self-hosted start section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	t.Chdir(t.TempDir())
+	out, err := runInitCmd(t, "gw")
+	if err != nil {
+		t.Fatalf("init gw: %v\n%s", err, out)
+	}
+	printed := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		printed[strings.TrimSpace(line)] = true
+	}
+	var checked int
+	inCode := false
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
+		}
+		if !inCode {
+			continue
+		}
+		for _, prefix := range []string{"cardgate serve ", "TOKEN=", "curl ", "go run ./client/example "} {
+			if strings.HasPrefix(line, prefix) {
+				checked++
+				if !printed[line] {
+					t.Errorf("the README's command is not what init prints:\n%s", line)
+				}
+			}
+		}
+	}
+	if checked != 4 {
+		t.Errorf("found %d of the README's 4 commands (serve, tokenize, dry run, client example)", checked)
+	}
+}
+
+// TestExampleConfigPointsToInit: the reference configuration cannot start
+// as shipped (it names /etc/cardgate files, Redis and Vault); its first
+// line says so and names the command that writes one that does.
+func TestExampleConfigPointsToInit(t *testing.T) {
+	raw, err := os.ReadFile("../../cardgate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	for _, want := range []string{"/etc/cardgate", "Redis", "Vault", "cardgate init DIR"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("cardgate.example.yaml's first line %q does not mention %q", first, want)
+		}
+	}
+	if _, err := config.Parse(raw); err != nil {
+		t.Errorf("cardgate.example.yaml does not parse: %v", err)
+	}
+}

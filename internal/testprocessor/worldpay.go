@@ -278,9 +278,13 @@ func (p *Worldpay) authorised(o *wpOrder) string {
         <acquirerReferenceNumber>` + ARN + `</acquirerReferenceNumber>
 `)
 	if p.Answer == AnswerAccountUpdated {
+		// The expiry sits next to the number, as cardgate's returned_cards
+		// rule wants it (siblings), not nested as Worldpay nests a
+		// request's <expiryDate><date …/>.
 		b.WriteString(`        <accountUpdater>
           <cardNumber>` + UpdatedNumber + `</cardNumber>
-          <expiryDate><date month="` + mm(UpdatedExpMonth) + `" year="` + yyyy(UpdatedExpYear) + `"/></expiryDate>
+          <expiryMonth>` + mm(UpdatedExpMonth) + `</expiryMonth>
+          <expiryYear>` + yyyy(UpdatedExpYear) + `</expiryYear>
         </accountUpdater>
 `)
 	}

@@ -47,11 +47,9 @@ type wpReply struct {
 				} `xml:"schemeResponse"`
 				ARN            string `xml:"acquirerReferenceNumber"`
 				AccountUpdater *struct {
-					CardNumber string `xml:"cardNumber"`
-					Date       struct {
-						Month string `xml:"month,attr"`
-						Year  string `xml:"year,attr"`
-					} `xml:"expiryDate>date"`
+					CardNumber  string `xml:"cardNumber"`
+					ExpiryMonth string `xml:"expiryMonth"`
+					ExpiryYear  string `xml:"expiryYear"`
 				} `xml:"accountUpdater"`
 			} `xml:"payment"`
 		} `xml:"orderStatus"`
@@ -172,7 +170,7 @@ func TestWorldpayAccountUpdated(t *testing.T) {
 	if au == nil {
 		t.Fatalf("reply has no accountUpdater:\n%s", got.body)
 	}
-	if d := cmp.Diff([]string{UpdatedNumber, "03", "2031"}, []string{au.CardNumber, au.Date.Month, au.Date.Year}); d != "" {
+	if d := cmp.Diff([]string{UpdatedNumber, "03", "2031"}, []string{au.CardNumber, au.ExpiryMonth, au.ExpiryYear}); d != "" {
 		t.Errorf("accountUpdater (-want +got):\n%s", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/cardgate/cardgate/internal/testprocessor"
@@ -41,6 +42,10 @@ func TestConformanceStripe(t *testing.T) {
 	x := accepted(t, "Stripe-style charge", proc)
 	if got, want := x.Header.Get("Authorization"), "Basic "+base64.StdEncoding.EncodeToString([]byte(confStripeKey+":")); got != want {
 		t.Errorf("the processor got Authorization %.12s…, want Basic auth with the secret key as user and no password", got)
+	}
+	// As docs/processors.md says.
+	if !strings.Contains(string(x.Body), "&card[name]=Jane+%22JJ%22+Doe+%26+Co") {
+		t.Errorf("the processor's form does not carry the name escaped as documented")
 	}
 	form, err := url.ParseQuery(string(x.Body))
 	if err != nil || form.Get("card[name]") != card.Name || form.Get("card[exp_month]") != "03" {

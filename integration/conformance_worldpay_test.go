@@ -41,7 +41,11 @@ func TestConformanceWorldpay(t *testing.T) {
 		t.Errorf("the processor got Authorization %.12s…, want Basic auth with the XML login", got)
 	}
 	if !bytes.Contains(x.Body, []byte(testprocessor.WorldpayDocType)) {
-		t.Errorf("the processor's order does not carry the DOCTYPE:\n%s", x.Body)
+		t.Errorf("the processor's order does not carry the DOCTYPE")
+	}
+	// As docs/processors.md says.
+	if !bytes.Contains(x.Body, []byte("<cardHolderName>Jane &quot;JJ&quot; Doe &amp; Co</cardHolderName>")) {
+		t.Errorf("the processor's order does not carry the name escaped as documented")
 	}
 
 	var reply struct {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/cardgate/cardgate/internal/fileread"
-
 	"errors"
 	"io/fs"
 	"maps"
@@ -11,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // CheckFiles checks that every file and directory the gateway will read at

@@ -143,6 +143,10 @@ func TestRecheck(t *testing.T) {
 			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Host = "" }},
 		{name: "entry: no port", entry: "acme", url: "https://pay.example.com:8443/v1/charges", want: notAllow,
 			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Port = 0 }},
+		{name: "entry: the lowest port", entry: "acme", url: "https://pay.example.com:1/v1/charges", want: admitted,
+			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Port = 1 }},
+		{name: "entry: the highest port", entry: "acme", url: "https://pay.example.com:65535/v1/charges", want: admitted,
+			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Port = 65535 }},
 		{name: "entry: port out of range", entry: "acme", raw: rawTarget("pay.example.com", 70000, "/v1/charges"), want: notAllow,
 			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Port = 70000 }},
 
@@ -169,6 +173,8 @@ func TestRecheck(t *testing.T) {
 		{name: "ipv4: outside the path prefix", entry: "acme-ip4", url: "https://93.184.216.34:9443/payouts", want: notAllow},
 		{name: "ipv6: the entry's address", entry: "acme-ip6", url: "https://[2606:2800:220:1::1]/pay", want: admitted},
 		{name: "ipv6: the entry's address spelled long", entry: "acme-ip6", url: "https://[2606:2800:220:1:0:0:0:1]/pay", want: admitted},
+		{name: "ipv6: an entry host in brackets", entry: "acme-ip6", url: "https://[2606:2800:220:1::1]/pay", want: admitted,
+			edit: func(r *Request, v *validated, d *allowlist.Destination) { d.Host = "[" + d.Host + "]" }},
 		{name: "ipv6: a neighbour", entry: "acme-ip6", url: "https://[2606:2800:220:1::2]/pay", want: forbidden},
 		{name: "ipv6: another port", entry: "acme-ip6", url: "https://[2606:2800:220:1::1]:8443/pay", want: notAllow},
 	}

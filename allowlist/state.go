@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -103,23 +104,46 @@ func (m *memoryStateStore) String() string { return "memory (not persisted)" }
 // replicas must share a RedisStateStore.
 type FileStateStore struct {
 	path string
-	mu   sync.Mutex
+	// turn lets one Load or Advance of this process run at a time. It is
+	// a channel, not a mutex, so that waiting for it ends with the
+	// caller's context.
+	turn chan struct{}
 }
 
 // NewFileStateStore returns a store at path. The directory must exist and
 // should not be the allowlist's own directory: whoever can replace the
 // allowlist must not be able to reset the mark. A missing file means no
-// state (trust on first use).
-func NewFileStateStore(path string) *FileStateStore { return &FileStateStore{path: path} }
+// state (trust on first use). Use this constructor: a zero FileStateStore
+// has no turn to take.
+func NewFileStateStore(path string) *FileStateStore {
+	return &FileStateStore{path: path, turn: make(chan struct{}, 1)}
+}
 
 func (f *FileStateStore) String() string { return "file " + f.path }
 
-// Load reads the file.
+// Load reads the file. It gives up when ctx is done before its turn.
 func (f *FileStateStore) Load(ctx context.Context) (State, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if err := f.take(ctx); err != nil {
+		return State{}, err
+	}
+	defer f.give()
 	return f.read(ctx)
 }
+
+// take waits for this process's turn at the file, or for ctx.
+func (f *FileStateStore) take(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("allowlist: state: %w", err)
+	}
+	select {
+	case f.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("allowlist: state: %w", ctx.Err())
+	}
+}
+
+func (f *FileStateStore) give() { <-f.turn }
 
 // maxStateBytes caps the state file; it holds one small JSON object.
 const maxStateBytes = 4 << 10
@@ -143,16 +167,19 @@ func (f *FileStateStore) read(ctx context.Context) (State, error) {
 	return s, nil
 }
 
-// Advance checks and records next.
+// Advance checks and records next. Waiting for another process's lock on
+// the file ends when ctx does, with ctx's error.
 func (f *FileStateStore) Advance(ctx context.Context, next Successor) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	if err := f.take(ctx); err != nil {
+		return err
+	}
+	defer f.give()
 	lock, err := os.OpenFile(f.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("allowlist: state lock: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flockContext(ctx, int(lock.Fd())); err != nil {
 		return fmt.Errorf("allowlist: state lock: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing the file releases it anyway
@@ -172,6 +199,38 @@ func (f *FileStateStore) Advance(ctx context.Context, next Successor) error {
 		return fmt.Errorf("allowlist: encode state: %w", err)
 	}
 	return writeFileAtomic(f.path, append(b, '\n'))
+}
+
+// The wait for a file lock polls, starting at flockPollMin and doubling
+// up to flockPollMax: a cancelled context is noticed within flockPollMax.
+const (
+	flockPollMin = time.Millisecond
+	flockPollMax = 20 * time.Millisecond
+)
+
+// flockContext takes an exclusive flock on fd, trying without blocking
+// until it is granted or ctx is done. A blocking flock in a goroutine
+// abandoned on cancel could be granted after Advance gave up and hold the
+// lock with nobody to release it; a poll cannot.
+func flockContext(ctx context.Context, fd int) error {
+	wait := flockPollMin
+	for {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, flockPollMax)
+	}
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -199,13 +199,15 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 		if err != nil || a != t.ip {
 			return notSent(CodeAddressForbidden, "url: an IP address is allowed only when the entry names that exact address")
 		}
-	} else if !hostMatchesEntry(t.host, d.Host) {
+	} else if checkHostname(t.host) != "" || !hostMatchesEntry(t.host, d.Host) {
 		return deny("url: host is not the entry's host")
 	}
 	if t.port != d.Port {
 		return deny("url: port is not the entry's port")
 	}
-	if !pathHasPrefix(mustUnescape(t.path), d.PathPrefix) {
+	// CheckPath again: the decoded comparison below is sound only for a
+	// path without dot segments and encoded slashes, dots or backslashes.
+	if allowlist.CheckPath(t.path) != nil || !pathHasPrefix(mustUnescape(t.path), d.PathPrefix) {
 		return deny("url: path is outside the entry's path prefix")
 	}
 	if !slices.Contains(d.Methods, r.Method) {

@@ -6,9 +6,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
 // BoltStore is a Store in one bbolt file, for a single node and the demo.
@@ -29,7 +35,27 @@ import (
 type BoltStore struct {
 	db  *bolt.DB
 	now func() time.Time // time.Now; tests replace it
+
+	log           *slog.Logger
+	sweepFailures metric.Int64Counter
 }
+
+// BoltOptions configures a BoltStore. Every zero field means its
+// documented default.
+type BoltOptions struct {
+	// Logger receives the sweep failures that no call returns (see Get),
+	// as an error class only. Nil discards.
+	Logger *slog.Logger
+	// MeterProvider counts those failures in MetricBoltSweepFailures. Nil
+	// means an OpenTelemetry no-op.
+	MeterProvider metric.MeterProvider
+}
+
+// MetricBoltSweepFailures counts failed sweeps of expired CVCs that no
+// call returned, by class (closed, read_only, corrupt_index, other). The
+// expired CVCs stay in the file, sealed and never returned, until a later
+// sweep succeeds.
+const MetricBoltSweepFailures = "cardgate.vaultclient.bolt_sweep_failures"
 
 const (
 	boltFormat = "cardgate-bolt/v1"
@@ -48,13 +74,30 @@ const (
 	keyFormat       = "format"
 )
 
-// OpenBoltStore opens or creates the store at path, with mode 0600.
+// OpenBoltStore opens or creates the store at path, with mode 0600. It is
+// OpenBoltStoreWith with no logger and no meter.
 func OpenBoltStore(path string) (*BoltStore, error) {
+	return OpenBoltStoreWith(path, BoltOptions{})
+}
+
+// OpenBoltStoreWith is OpenBoltStore with options.
+func OpenBoltStoreWith(path string, o BoltOptions) (*BoltStore, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.MeterProvider == nil {
+		o.MeterProvider = metricnoop.NewMeterProvider()
+	}
+	failures, err := o.MeterProvider.Meter(tracerName).Int64Counter(MetricBoltSweepFailures,
+		metric.WithDescription("Failed sweeps of expired CVCs in the bolt store, by class."))
+	if err != nil {
+		return nil, fmt.Errorf("vaultclient: open bolt store %s: counter: %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("vaultclient: open bolt store %s: %w", path, err)
 	}
-	s := &BoltStore{db: db, now: time.Now}
+	s := &BoltStore{db: db, now: time.Now, log: o.Logger, sweepFailures: failures}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
 		if err != nil {
@@ -186,10 +229,33 @@ func (s *BoltStore) Get(ctx context.Context, token string) (Entry, error) {
 	}
 	if expired {
 		// The read has its answer; a failed sweep is retried by the next
-		// Put or open, so its error does not fail the read.
-		_ = s.db.Update(func(tx *bolt.Tx) error { return sweepCVCs(tx, now) })
+		// Put or open, so its error does not fail the read. It is logged
+		// and counted by class: bbolt's texts can name keys (tokens).
+		if err := s.db.Update(func(tx *bolt.Tx) error { return sweepCVCs(tx, now) }); err != nil {
+			class := sweepErrorClass(err)
+			s.sweepFailures.Add(ctx, 1, metric.WithAttributes(attribute.String("class", class)))
+			s.log.LogAttrs(ctx, slog.LevelError, "vaultclient: bolt store: sweeping expired cvcs failed; they stay sealed in the file until a later sweep",
+				slog.String("class", class))
+		}
 	}
 	return e, nil
+}
+
+// errSweepIndex: an entry of the CVC expiry index is too short to hold an
+// expiry, so the index cannot be walked.
+var errSweepIndex = errors.New("cvc expiry index entry too short")
+
+// sweepErrorClass names a sweep error by a closed set of words.
+func sweepErrorClass(err error) string {
+	switch {
+	case errors.Is(err, berrors.ErrDatabaseNotOpen), errors.Is(err, berrors.ErrTxClosed):
+		return "closed"
+	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):
+		return "read_only"
+	case errors.Is(err, errSweepIndex):
+		return "corrupt_index"
+	}
+	return "other"
 }
 
 // GetAndDeleteCVC implements Store, in one Update transaction: bbolt
@@ -275,7 +341,7 @@ func sweepCVCs(tx *bolt.Tx, now time.Time) error {
 	c := idx.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.First() {
 		if len(k) < 8 {
-			return errors.New("cvc expiry index entry too short")
+			return errSweepIndex
 		}
 		if int64(binary.BigEndian.Uint64(k[:8])) > nowMS {
 			return nil

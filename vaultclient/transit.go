@@ -344,8 +344,13 @@ func (t *Transit) login(ctx context.Context) (*api.Secret, error) {
 		var self *api.Secret
 		self, err = t.client.Auth().Token().LookupSelfWithContext(ctx)
 		if err == nil && self != nil {
-			ttl, _ := self.TokenTTL()
-			renewable, _ := self.TokenIsRenewable()
+			ttl, terr := self.TokenTTL()
+			renewable, rerr := self.TokenIsRenewable()
+			if terr != nil || rerr != nil || ttl < 0 {
+				// Read as zero, they would stop renewal without a word. The
+				// parse errors quote Vault's values: left out.
+				return nil, fmt.Errorf("vaultclient: transit: %s login: %w", a.Method, ErrTokenLifetime)
+			}
 			secret = &api.Secret{Auth: &api.SecretAuth{ClientToken: a.Token, Renewable: renewable, LeaseDuration: int(ttl.Seconds())}}
 		}
 	}
@@ -436,6 +441,11 @@ func (t *Transit) watch(ctx context.Context, secret *api.Secret) (relogin bool) 
 }
 
 var errTransitClosed = errors.New("vaultclient: transit backend is closed")
+
+// ErrTokenLifetime: Vault's token lookup gave a ttl or renewable flag that
+// does not parse (or a negative ttl). The token's renewal cannot be
+// planned, so OpenTransit refuses to start rather than let it lapse.
+var ErrTokenLifetime = errors.New("vaultclient: transit: the vault token's ttl or renewable flag is unreadable")
 
 // Close stops token renewal. It does not revoke the token: other
 // replicas may share the AppRole, and the token's TTL bounds it.

@@ -112,7 +112,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	var store vaultclient.Store
 	switch cfg.Store.Backend {
 	case config.StoreBolt:
-		bolt, err := vaultclient.OpenBoltStore(cfg.Store.Bolt.Path)
+		bolt, err := vaultclient.OpenBoltStoreWith(cfg.Store.Bolt.Path, vaultclient.BoltOptions{Logger: log, MeterProvider: g.tel.meters})
 		if err != nil {
 			return nil, fmt.Errorf("store.bolt: %w", err)
 		}

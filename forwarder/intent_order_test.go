@@ -119,7 +119,7 @@ func TestIntentBeforeSend(t *testing.T) {
 			sink, opt := withOrderSink(t, p)
 			opts := []envOpt{opt}
 			if tt.idem {
-				store, err := idempotency.NewRedisStore(idempotency.RedisOptions{Client: redistest.Start(t).Client(), Prefix: "test:idem:", Wait: 10 * time.Second, Lease: time.Minute})
+				store, err := idempotency.NewRedisStore(idempotency.RedisOptions{Client: redistest.Start(t).Client(), Keys: testIdempotencyKeys(t), Prefix: "test:idem:", Wait: 10 * time.Second, Lease: time.Minute})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -130,9 +130,16 @@ func RedactRules(dst, src []byte, edits []Edit, m *Masks) []byte {
 	}
 	// Outside the kept spans, each number sent is masked in every
 	// encoding Secrets reads (own.go), on top of every card number.
-	own := make([]Secrets, 0, len(m.Numbers))
+	own := make([]Secrets, 0, len(m.Numbers)+len(m.CVCs))
 	for _, n := range m.Numbers {
 		own = append(own, NewSecrets(string(n), ""))
+	}
+	if len(m.Numbers) > 0 {
+		// Secrets reads a CVC only beside a number (an empty number would
+		// match everywhere); the first number carries each CVC.
+		for _, c := range m.CVCs {
+			own = append(own, NewSecrets(string(m.Numbers[0]), string(c)))
+		}
 	}
 	defer func() {
 		for i := range own {
@@ -159,17 +166,71 @@ func RedactRules(dst, src []byte, edits []Edit, m *Masks) []byte {
 		seg := src[e.Start:e.End]
 		switch e.Action {
 		case EditKeep:
+			if hidesSent(seg, own) {
+				// The value holds a card the forward sent (or its CVC) in
+				// some encoding (base64, hex, UTF-16, escapes, XML
+				// character references): an identifier it is not, and
+				// it is masked whole.
+				dst = appendMaskedAll(dst, seg)
+				break
+			}
 			start := len(dst)
 			dst = append(dst, seg...)
 			maskForwarded(dst[start:], m.Numbers, m.CVCs)
 		case EditReplace:
 			dst = append(dst, e.With...)
 		default:
-			dst = appendMaskedDigits(dst, seg)
+			// Every byte, not only digits: a value that is not a card
+			// may still be one in base64, and starring its digits alone
+			// would leave the rest guessable.
+			dst = appendMaskedAll(dst, seg)
 		}
 		pos = e.End
 	}
 	return outside(dst, src[pos:])
+}
+
+// hidesSent reports whether seg holds one of own in any encoding the
+// Secrets masker reads (its redaction differs from the plain one), an
+// XML character reference (which no scanner here decodes), or, in a value
+// that is not plain digits, anything the plain masker masks (a card in
+// base64, hex or UTF-16): identifiers are kept as digit runs only.
+func hidesSent(seg []byte, own []Secrets) bool {
+	if bytes.Contains(seg, []byte("&#")) {
+		return true
+	}
+	plain := Redact(nil, seg)
+	defer clear(plain)
+	if !numericValue(seg) && !bytes.Equal(plain, seg) {
+		return true
+	}
+	var with []byte
+	defer func() { clear(with) }()
+	for i := range own {
+		with = own[i].Redact(with[:0], seg)
+		if !bytes.Equal(with, plain) {
+			return true
+		}
+	}
+	return false
+}
+
+// numericValue reports whether seg is digits, spaces and dashes only.
+func numericValue(seg []byte) bool {
+	for _, c := range seg {
+		if !(c >= '0' && c <= '9' || c == ' ' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendMaskedAll appends seg with every byte masked.
+func appendMaskedAll(dst, seg []byte) []byte {
+	for range seg {
+		dst = append(dst, '*')
+	}
+	return dst
 }
 
 // maskSecrets masks every occurrence of each secret in b, in place.

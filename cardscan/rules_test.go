@@ -2,6 +2,8 @@ package cardscan
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -62,7 +64,7 @@ func TestRedactRules(t *testing.T) {
 			"json: the forwarded card in an identifier field is masked", BodyJSON,
 			`{"nti":"` + pan + `","a":"x` + pan + `9","b":"4242 4242-4242 4242","c":"\u0034242424242424242","d":"` + nti + `"}`,
 			[]string{"$.nti", "$.a", "$.b", "$.c", "$.d"}, fwd(""),
-			`{"nti":"************4242","a":"x************42429","b":"**** ****-**** 4242","c":"\u002a***********4242","d":"` + nti + `"}`,
+			`{"nti":"************4242","a":"******************","b":"**** ****-**** 4242","c":"*********************","d":"` + nti + `"}`,
 		},
 		{
 			"json: another card in an identifier field is kept", BodyJSON,
@@ -74,7 +76,7 @@ func TestRedactRules(t *testing.T) {
 			"json: the cvc in an identifier field is masked only as a whole group", BodyJSON,
 			`{"auth":"737","code":"A737-737","cvc":"737","x":"7370"}`,
 			[]string{"$.auth", "$.code", "$.x"}, fwd("737"),
-			`{"auth":"***","code":"A***-***","cvc":"***","x":"7370"}`,
+			`{"auth":"***","code":"********","cvc":"***","x":"7370"}`,
 		},
 		{
 			"json: an object at an identifier path keeps nothing", BodyJSON,
@@ -130,7 +132,7 @@ func TestRedactRules(t *testing.T) {
 			"form: percent-encoded forwarded card in a kept value", BodyForm,
 			"nti=%34242424242424242",
 			[]string{"form:nti"}, fwd(""),
-			"nti=%2A***********4242",
+			"nti=******************",
 		},
 		{
 			"other body kind keeps nothing", BodyOther,
@@ -187,7 +189,9 @@ func TestRedactRulesSecrets(t *testing.T) {
 	m := fwd("")
 	m.Secrets = [][]byte{[]byte("sk_live_abc"), nil}
 	got := keep(t, body, BodyJSON, m, "$.nti", "$.echo")
-	want := `{"nti":"***********` + nti + `","echo":"Bearer ***********","x":"sk_live_ab"}`
+	// The masked secret makes nti's value more than digits, and its
+	// digits are card-like: it is masked whole.
+	want := `{"nti":"` + strings.Repeat("*", 11+len(nti)) + `","echo":"Bearer ***********","x":"sk_live_ab"}`
 	if got != want {
 		t.Errorf("RedactRules with secrets\n got %s\nwant %s", got, want)
 	}
@@ -218,8 +222,8 @@ func TestRedactRulesMatchesRedactCVC(t *testing.T) {
 		}
 		sb.WriteString(`"}`)
 		body := []byte(sb.String())
-		own := NewSecrets(pan, "")
-		want := own.Redact(nil, RedactCVC(nil, body, []byte("737")))
+		own, withCVC := NewSecrets(pan, ""), NewSecrets(pan, "737")
+		want := withCVC.Redact(nil, own.Redact(nil, RedactCVC(nil, body, []byte("737"))))
 		if got := RedactRules(nil, body, nil, fwd("737")); !bytes.Equal(got, want) {
 			t.Fatalf("case %d: RedactRules without edits = %s, RedactCVC = %s", i, got, want)
 		}
@@ -254,4 +258,50 @@ func TestRedactRulesSeveralCVCs(t *testing.T) {
 	if want := `a *** b **** c 12345 d 7370`; got != want {
 		t.Errorf("RedactRules = %q, want %q", got, want)
 	}
+}
+
+// TestRedactRulesEncodedSentCard: a kept identifier holding the sent card
+// (or its CVC) in an encoding, or an XML character reference, is masked
+// whole; a masked value (a returned card that is not one) is starred in
+// every byte, so a base64 card cannot be read back from its letters.
+func TestRedactRulesEncodedSentCard(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte(pan))
+	hexPAN := hex.EncodeToString([]byte(pan))
+	cvcB64 := base64.StdEncoding.EncodeToString([]byte("737"))
+	tests := []struct {
+		name, value string
+		masked      bool
+	}{
+		{"base64 of the sent card", b64, true},
+		{"hex of the sent card", hexPAN, true},
+		{"xml character reference", "&#x34;&#x32;" + pan[2:], true},
+		{"base64 of the sent cvc", cvcB64, true},
+		{"a network transaction id", nti, false},
+		{"an arn", arn, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(`{"id":"` + tt.value + `"}`)
+			spans, err := FindSpans(body, BodyJSON, []Path{MustParsePath("$.id")})
+			if err != nil || len(spans) != 1 {
+				t.Fatalf("FindSpans = %v, %v", spans, err)
+			}
+			got := RedactRules(nil, body, []Edit{{Start: spans[0].Start, End: spans[0].End, Action: EditKeep}}, fwd("737"))
+			want := string(body)
+			if tt.masked {
+				want = `{"id":"` + strings.Repeat("*", len(tt.value)) + `"}`
+			}
+			if string(got) != want {
+				t.Errorf("RedactRules(%s) = %s, want %s", body, got, want)
+			}
+		})
+	}
+	t.Run("masked value", func(t *testing.T) {
+		body := []byte(`{"n":"` + base64.StdEncoding.EncodeToString([]byte("4111111111111111")) + `"}`)
+		spans, _ := FindSpans(body, BodyJSON, []Path{MustParsePath("$.n")})
+		got := RedactRules(nil, body, []Edit{{Start: spans[0].Start, End: spans[0].End, Action: EditMask}}, fwd(""))
+		if want := `{"n":"` + strings.Repeat("*", spans[0].End-spans[0].Start) + `"}`; string(got) != want {
+			t.Errorf("RedactRules(%s) = %s, want %s", body, got, want)
+		}
+	})
 }

@@ -70,7 +70,8 @@ func TestForwardResponseIdentifiers(t *testing.T) {
 			"json: the forwarded card in an identifier field is masked", "application/json",
 			`{"networkTransactionId":"{{sent}}","arn":"{{sent}}` + testARN + `"}`,
 			[]string{"$.networkTransactionId", "$.arn"},
-			`{"networkTransactionId":"************4242","arn":"************4242` + testARN + `"}`,
+			// A kept value holding the card glued to other digits is masked whole.
+			`{"networkTransactionId":"************4242","arn":"` + strings.Repeat("*", 16+len(testARN)) + `"}`,
 		},
 		{
 			"json: the forwarded cvc in an identifier field is masked", "application/json",

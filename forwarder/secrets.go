@@ -7,6 +7,7 @@ package forwarder
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -196,6 +197,20 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 		[]byte(url.QueryEscape(string(b))),
 		[]byte(url.PathEscape(string(b))),
 		[]byte(strings.ReplaceAll(string(appendJSONStringContent(nil, string(b))), "/", `\/`)),
+		[]byte(hex.EncodeToString(b)),
+		[]byte(strings.ToUpper(hex.EncodeToString(b))),
+		utf16Of(b, false),
+		utf16Of(b, true),
+	}
+	// Inside a longer base64 text the value starts at any of three byte
+	// offsets; the characters made of its bits alone are the same
+	// wherever it stands.
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		for k := 1; k <= 2; k++ {
+			if core := base64Core(enc, b, k); len(core) >= minBase64Core {
+				forms = append(forms, core)
+			}
+		}
 	}
 	for _, p := range forms {
 		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
@@ -207,6 +222,38 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 	// Longest first: where one spelling contains another, the whole of
 	// the longer one is masked.
 	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+}
+
+// minBase64Core is the shortest base64 core of a credential that is
+// masked: shorter runs of letters would mask ordinary text.
+const minBase64Core = 8
+
+// base64Core returns the characters of the base64 of k bytes followed by
+// b that come from b's bits alone.
+func base64Core(enc *base64.Encoding, b []byte, k int) []byte {
+	buf := append(make([]byte, k), b...)
+	s := enc.EncodeToString(buf)
+	clear(buf)
+	from := (8*k + 5) / 6      // the first character with no prefix bit
+	to := (8*k + 8*len(b)) / 6 // past the last character with only b's bits
+	if to <= from {
+		return nil
+	}
+	return []byte(s[from:to])
+}
+
+// utf16Of returns b (ASCII, as credentials are) as UTF-16, little- or
+// big-endian.
+func utf16Of(b []byte, bigEndian bool) []byte {
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		if bigEndian {
+			out = append(out, 0, c)
+		} else {
+			out = append(out, c, 0)
+		}
+	}
+	return out
 }
 
 // masking reports whether there is anything to mask.

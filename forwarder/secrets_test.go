@@ -3,6 +3,7 @@ package forwarder
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -350,6 +351,15 @@ func TestSecretMask(t *testing.T) {
 		{"YWIvY2QrZWY", "[secret.k]"},
 		{"YWIvY2QrZWYtYW5kLW1vcmU=", "[secret.long]"},
 		{"ab/cd+e", "ab/cd+e"},
+		// Hex, UTF-16, and base64 of a longer text at each alignment.
+		{hex.EncodeToString([]byte("ab/cd+ef")), "[secret.k]"},
+		{"a\x00b\x00/\x00c\x00d\x00+\x00e\x00f\x00", "[secret.k]"},
+	}
+	for _, prefix := range []string{"x", "xy", "Bearer "} {
+		enc := base64.StdEncoding.EncodeToString([]byte(prefix + "ab/cd+ef-and-more!"))
+		if out, _ := set.mask([]byte(enc)); !strings.Contains(string(out), "[secret.") {
+			t.Errorf("mask(base64 of %q + long) = %q, want the credential's core masked", prefix, out)
+		}
 	}
 	for _, tt := range tests {
 		out, changed := set.mask([]byte(tt.in))

@@ -2,15 +2,17 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // maxFileBytes bounds the configuration file; a larger one is a mistake.
@@ -33,17 +35,15 @@ func LoadAndCheckFiles(path string, getenv func(string) string) (Config, error) 
 }
 
 func load(path string, getenv func(string) string, checkFiles bool) (Config, error) {
-	f, err := os.Open(path)
+	// A regular file only, opened without blocking and read with a bound:
+	// a FIFO named as the config must not hang the start (nor ignore
+	// SIGTERM while it waits for a writer).
+	raw, err := fileread.Read(context.Background(), path, maxFileBytes)
+	if errors.Is(err, fileread.ErrTooLarge) {
+		return Config{}, fmt.Errorf("config: %s is larger than %d bytes", path, maxFileBytes)
+	}
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
-		return Config{}, fmt.Errorf("config: read %s: %w", path, err)
-	}
-	if len(raw) > maxFileBytes {
-		return Config{}, fmt.Errorf("config: %s is larger than %d bytes", path, maxFileBytes)
 	}
 	cfg, probs, lines, fatal := parse(raw)
 	if fatal {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cardgate/cardgate/audit"
 	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 const auditUsage = `usage: cardgate audit verify [flags] FILE
@@ -92,8 +93,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rep == nil {
 		return err
 	}
-	printReport(stdout, rep)
-	if err == nil && rep.Records == 0 && !*allowEmpty {
+	empty := err == nil && rep.Records == 0 && !*allowEmpty
+	if !empty {
+		printReport(stdout, rep)
+	}
+	if empty {
 		// Nothing verified is not "verified": a wrong path, a wrong stream
 		// key or a log emptied by someone would otherwise pass.
 		fmt.Fprintln(stdout, "FAILED: no records")
@@ -106,7 +110,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 var errEmptyLog = errors.New("empty audit log")
 
 func verifyFile(path string, anchors []audit.Anchor) (*audit.Report, error) {
-	f, err := os.Open(path)
+	f, err := fileread.Open(path) // a FIFO must not hang the verifier
+
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: %w", err)
 	}

@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/internal/redistest"
 )
 
@@ -80,7 +83,7 @@ func TestRunAuditVerify(t *testing.T) {
 			[]string{"log: anchor: anchor " + otherHash + " is not the hash"}},
 		{"not a log", []string{"verify", garbage}, audit.ErrVerifyFailed,
 			[]string{"… and 2 more problems, not listed\n", fmt.Sprintf("FAILED: %d problems in %d records", audit.MaxProblems+2, audit.MaxProblems+2)}},
-		{"empty file", []string{"verify", empty}, errEmptyLog, []string{"ok: 0 records", "FAILED: no records"}},
+		{"empty file", []string{"verify", empty}, errEmptyLog, []string{"FAILED: no records"}},
 		{"empty file allowed", []string{"verify", empty, "--allow-empty"}, nil, []string{"ok: 0 records in 0 chains verified"}},
 		{"anchor not hex", []string{"verify", "--expect", "xyz", path}, errUsage, nil},
 		{"no file", []string{"verify"}, errUsage, nil},
@@ -147,5 +150,44 @@ func TestRunAuditVerifyRedis(t *testing.T) {
 	err = runAudit(context.Background(), []string{"verify", "--redis", srv.Addr(), "--stream", key}, &stdout, &stderr)
 	if !errors.Is(err, audit.ErrVerifyFailed) || !strings.Contains(stdout.String(), "stream id "+msgs[2].ID+": deleted") {
 		t.Errorf("runAudit after XDEL = %v, stdout:\n%s", err, &stdout)
+	}
+}
+
+// TestRunAuditVerifyEmptyNeverSaysOK: a script that greps for "ok:" must
+// not pass on an empty log.
+func TestRunAuditVerifyEmptyNeverSaysOK(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.log")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := runAudit(context.Background(), []string{"verify", empty}, &stdout, &stderr)
+	if !errors.Is(err, errEmptyLog) || strings.Contains(stdout.String(), "ok:") {
+		t.Errorf("runAudit(verify empty) = %v, stdout %q; want errEmptyLog and no \"ok:\"", err, &stdout)
+	}
+}
+
+// TestSpecialFilesRefusedPromptly: a FIFO named as the audit file or the
+// configuration is refused at once, never waited on (a reader of a FIFO
+// blocks until a writer comes, and ignores SIGTERM while it does).
+func TestSpecialFilesRefusedPromptly(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := verifyFile(fifo, nil); err == nil {
+			t.Error("verifyFile(fifo) = nil error, want a refusal")
+		}
+		if _, err := config.Load(fifo, func(string) string { return "" }); err == nil {
+			t.Error("config.Load(fifo) = nil error, want a refusal")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read of a FIFO blocked")
 	}
 }

@@ -185,9 +185,10 @@ func isAlnum(c byte) bool {
 // is audited under the masked name. Two names masked alike are both
 // refused, so the collision admits no one.
 func MaskCaller(id string) string {
-	if !cardscan.ContainsAnyWindow(id) {
+	if !cardscan.ContainsAnyWindow(id) && !cardscan.Contains([]byte(id)) {
 		return id
 	}
+	// Redact also masks a card spelled in base64, hex or UTF-16.
 	b := cardscan.Redact(nil, []byte(id))
 	if cardscan.ContainsAnyWindow(string(b)) {
 		for i, c := range b {

@@ -27,6 +27,8 @@ func TestMaskCaller(t *testing.T) {
 		// A card glued to another digit hides from the group-aligned
 		// masker: every digit goes.
 		{"dev:74242424242424242", "dev:*****************"},
+		// A card in base64 (here unpadded) is masked too.
+		{"dev:NDI0MjQyNDI0MjQyNDI0Mg", "dev:**********************"},
 	}
 	for _, tt := range tests {
 		got := MaskCaller(tt.in)

@@ -248,7 +248,11 @@ func (s *Store) Reload(ctx context.Context) error {
 		s.status.LastError, s.status.LastErrorAt = err.Error(), now
 		s.status.Failures++
 		s.failures.Add(ctx, 1)
-		s.log.Error("credentials: reload refused; keeping the last good credentials", "err", err, "loaded", s.cur.Load() != nil)
+		if s.cur.Load() == nil {
+			s.log.Error("credentials: load refused; no credentials are loaded", "err", err)
+		} else {
+			s.log.Error("credentials: reload refused; keeping the last good credentials", "err", err)
+		}
 		return err
 	}
 	prev := s.cur.Swap(next)

@@ -72,10 +72,10 @@ func openCredentials(ctx context.Context, cfg config.Config, keys keyer, log *sl
 	}
 	store, err := credentials.New(specs, opts)
 	if err != nil {
-		return nil, fmt.Errorf("refusing to start: credentials: %w", err)
+		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	if err := store.Reload(ctx); err != nil {
-		return nil, fmt.Errorf("refusing to start: credentials: %w", err)
+		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 	return store, nil
 }

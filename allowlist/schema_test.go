@@ -59,7 +59,7 @@ func loadSchema(t *testing.T) *jsonschema.Schema {
 
 // Keywords the schema may use, by what their value is.
 var (
-	kwSchema    = map[string]bool{"items": true, "not": true, "if": true, "then": true, "else": true, "propertyNames": true, "additionalProperties": true}
+	kwSchema    = map[string]bool{"items": true, "not": true, "if": true, "then": true, "else": true, "propertyNames": true, "additionalProperties": true, "contains": true}
 	kwSchemaMap = map[string]bool{"properties": true, "$defs": true}
 	kwSchemaArr = map[string]bool{"anyOf": true, "allOf": true}
 	kwValue     = map[string]bool{
@@ -204,6 +204,10 @@ var schemaBlindSpots = map[string]string{
 	"credentials.yaml: without line 25 (credentials)": "cross-field: signing.credential must be in credentials",
 	"credentials.yaml: without line 50 (credentials)": "cross-field: signing.credential must be in credentials",
 	"credentials.yaml: without line 42 (scheme)":      "layout: the signing block is left empty (`signing:` alone)",
+	"signing variants: without line 25 (credentials)": "cross-field: signing.credential must be in credentials",
+	"signing variants: without line 45 (credentials)": "cross-field: signing.credential must be in credentials",
+	"signing variants: without line 77 (credentials)": "cross-field: signing.credential must be in credentials",
+	"signing variants: without line 69 (algorithms)":  "layout: the digest block is left empty (`digest:` alone)",
 }
 
 // agreement runs raw through both and reports a disagreement that
@@ -260,8 +264,8 @@ type mutation struct {
 // to it, the line left out, its value in the other shape (a list for a
 // scalar, a scalar for a list), and values outside the enumerations and
 // patterns of a table of keys.
-func mutations(t *testing.T, file string) []mutation {
-	lines := strings.Split(string(readFixture(t, file)), "\n")
+func mutations(file string, raw []byte) []mutation {
+	lines := strings.Split(string(raw), "\n")
 	with := func(i int, repl ...string) []byte {
 		out := append(append(append([]string{}, lines[:i]...), repl...), lines[i+1:]...)
 		return []byte(strings.Join(out, "\n"))
@@ -343,8 +347,9 @@ func TestSchemaAgreesWithParserOnMutations(t *testing.T) {
 	seen := map[string]bool{}
 	var muts []mutation
 	for _, f := range []string{"allowlist.yaml", "credentials.yaml", "response_rules.yaml"} {
-		muts = append(muts, mutations(t, f)...)
+		muts = append(muts, mutations(f, readFixture(t, f))...)
 	}
+	muts = append(muts, mutations("signing variants", signingVariants(t))...)
 	for _, tt := range handWritten(t) {
 		muts = append(muts, tt)
 	}
@@ -416,6 +421,52 @@ func handWritten(t *testing.T) []mutation {
 		{"code: timeout above 5m", replace(base, timeout, "    timeout: 6m\n")},
 		{"code: card header twice in two cases", replace(base, "[X-Card-Token]", "[X-Card-Token, x-card-token]")},
 	}
+}
+
+// signingVariants is credentials.yaml with every signing setting the
+// fixture leaves out: an hmac entry, digest algorithms, and the optional
+// rfc9421 and cavage keys.
+func signingVariants(t *testing.T) []byte {
+	doc := string(readFixture(t, "credentials.yaml"))
+	for _, r := range [][2]string{
+		{"    signing:\n      scheme: content-digest\n", `    credentials: [hmac-key]
+    signing:
+      scheme: hmac
+      credential: hmac-key
+      secret_encoding: hex
+      hmac:
+        hash: sha256
+        parts: [method, path+query, "header:X-Merchant", body-sha256-hex, timestamp]
+        separator: "\n"
+        header: X-Signature
+        prefix: "v1="
+        encoding: hex
+        timestamp_header: X-Timestamp
+        timestamp_format: unix
+  - id: digest-both
+    purpose: a processor that wants two body digests
+    owner: billing@example.com
+    url: https://api.digest.example/v2
+    methods: [PUT]
+    callers: [billing]
+    fields: [number]
+    signing:
+      scheme: digest
+      digest:
+        algorithms: [sha-256, sha-512]
+`},
+		{"        expires: 5m\n", "        expires: 5m\n        label: sig-b\n        nonce: true\n        tag: app\n        include_alg: false\n        content_digest: [sha-512]\n"},
+		{"        headers: [host, date, request-target, digest, v-c-merchant-id]\n", "        headers: [host, date, request-target, digest, v-c-merchant-id]\n        key_id_param: keyId\n        header: authorization\n        digest_algorithm: sha-512\n        empty_body_digest: true\n"},
+	} {
+		if !strings.Contains(doc, r[0]) {
+			t.Fatalf("fixture changed: %q not found", r[0])
+		}
+		doc = strings.Replace(doc, r[0], r[1], 1)
+	}
+	if _, err := ParseUnverified([]byte(doc)); err != nil {
+		t.Fatalf("signing variants: %v", err)
+	}
+	return []byte(doc)
 }
 
 // TestSchemaOnFuzzCorpus runs the fuzz corpus through both: every input

@@ -14,9 +14,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,6 +210,8 @@ var schemaBlindSpots = map[string]string{
 	"signing variants: without line 45 (credentials)": "cross-field: signing.credential must be in credentials",
 	"signing variants: without line 77 (credentials)": "cross-field: signing.credential must be in credentials",
 	"signing variants: without line 69 (algorithms)":  "layout: the digest block is left empty (`digest:` alone)",
+	"docs example: without line 24 (credentials)":     "cross-field: signing.credential must be in credentials",
+	"docs example: without line 51 (doctype)":         "layout: the body block is left empty (`body:` alone)",
 }
 
 // agreement runs raw through both and reports a disagreement that
@@ -350,6 +354,7 @@ func TestSchemaAgreesWithParserOnMutations(t *testing.T) {
 		muts = append(muts, mutations(f, readFixture(t, f))...)
 	}
 	muts = append(muts, mutations("signing variants", signingVariants(t))...)
+	muts = append(muts, mutations("docs example", docsExample(t))...)
 	for _, tt := range handWritten(t) {
 		muts = append(muts, tt)
 	}
@@ -398,6 +403,8 @@ func handWritten(t *testing.T) []mutation {
 		{"accepted: no destinations", []byte(base[:strings.Index(base, "destinations:")])},
 		{"accepted: empty destinations", []byte(base[:strings.Index(base, "destinations:")] + "destinations: []\n")},
 		{"accepted: created yes", replace(creds, "        created: true\n", "        created: yes\n")},
+		{"accepted: null list item", replace(base, "    callers: [billing]\n", "    callers: [billing, null]\n")},
+		{"accepted: null destination", replace(base, "destinations:\n", "destinations:\n  - null\n")},
 		{"accepted: repeated unsafe range", replace(base, "[127.0.0.0/8]", "[127.0.0.0/8, 127.0.0.0/8]")},
 
 		{"layout: flow mapping in an entry", replace(base, "    timeout: 30s\n", "    tls: {ca_bundle: acme}\n")},
@@ -491,6 +498,50 @@ func TestSchemaOnFuzzCorpus(t *testing.T) {
 	t.Logf("%d corpus inputs, %d accepted by the parser", len(files), accepted)
 }
 
+// TestSchemaAcceptsRandomVariants edits the fixtures at random (a fixed
+// seed, so a failure replays): lines dropped, repeated or swapped, values
+// replaced by scalars YAML types in different ways. Most variants are
+// refused; every one the parser accepts must pass the schema.
+func TestSchemaAcceptsRandomVariants(t *testing.T) {
+	sch := loadSchema(t)
+	var docs [][]string
+	for _, raw := range [][]byte{readFixture(t, "allowlist.yaml"), readFixture(t, "credentials.yaml"),
+		readFixture(t, "response_rules.yaml"), signingVariants(t), docsExample(t)} {
+		docs = append(docs, strings.Split(string(raw), "\n"))
+	}
+	values := []string{"null", "~", "true", "yes", "1", "0", "-1", "0x10", "1.5", "1e3", `""`, "[]", "x",
+		"2026-11-01T00:00:00Z", "2026-11-01", "30s", "[POST]", "[number]", `"1"`, ".inf", "[null]", "[1, 2]"}
+	rng := rand.New(rand.NewPCG(15, 3))
+	accepted := 0
+	for i := 0; i < 4000; i++ {
+		lines := slices.Clone(docs[rng.IntN(len(docs))])
+		for range 1 + rng.IntN(2) {
+			j, k := rng.IntN(len(lines)), rng.IntN(len(lines))
+			switch rng.IntN(4) {
+			case 0:
+				lines = slices.Delete(lines, j, j+1)
+			case 1:
+				lines = slices.Insert(lines, j, lines[k])
+			case 2:
+				lines[j], lines[k] = lines[k], lines[j]
+			default:
+				if m := keyLine.FindStringSubmatch(lines[j]); m != nil && m[4] != "" {
+					lines[j] = m[1] + m[2] + m[3] + ": " + values[rng.IntN(len(values))]
+				}
+			}
+		}
+		raw := []byte(strings.Join(lines, "\n"))
+		if _, err := ParseUnverified(raw); err != nil {
+			continue
+		}
+		accepted++
+		if err := schemaCheck(sch, raw); err != nil {
+			t.Errorf("variant %d: the parser accepts it, the schema refuses it:\n%s\n%v", i, raw, err)
+		}
+	}
+	t.Logf("4000 variants, %d accepted by the parser", accepted)
+}
+
 // readCorpusEntry reads a "go test fuzz v1" file holding one []byte.
 func readCorpusEntry(t *testing.T, path string) []byte {
 	t.Helper()
@@ -513,6 +564,22 @@ func readCorpusEntry(t *testing.T, path string) []byte {
 // TestDocsExampleParses keeps the complete example of docs/allowlist.md
 // valid: the parser and the schema both accept it.
 func TestDocsExampleParses(t *testing.T) {
+	example := docsExample(t)
+	doc, err := ParseUnverified(example)
+	if err != nil {
+		t.Fatalf("ParseUnverified(docs example) = %v", err)
+	}
+	if len(doc.Destinations) != 2 || doc.Destinations[0].Signing == nil || doc.Destinations[1].Body == nil {
+		t.Errorf("docs example parsed to %d entries, want 2 with signing and body", len(doc.Destinations))
+	}
+	if err := schemaCheck(loadSchema(t), example); err != nil {
+		t.Errorf("the schema refuses the docs example:\n%v", err)
+	}
+}
+
+// docsExample returns the complete example of docs/allowlist.md.
+func docsExample(t *testing.T) []byte {
+	t.Helper()
 	md, err := os.ReadFile(filepath.Join("..", "docs", "allowlist.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -522,14 +589,5 @@ func TestDocsExampleParses(t *testing.T) {
 	if !ok || !closed {
 		t.Fatal("docs/allowlist.md: the example block marked schema-test is missing")
 	}
-	doc, err := ParseUnverified([]byte(example))
-	if err != nil {
-		t.Fatalf("ParseUnverified(docs example) = %v", err)
-	}
-	if len(doc.Destinations) != 2 || doc.Destinations[0].Signing == nil || doc.Destinations[1].Body == nil {
-		t.Errorf("docs example parsed to %d entries, want 2 with signing and body", len(doc.Destinations))
-	}
-	if err := schemaCheck(loadSchema(t), []byte(example)); err != nil {
-		t.Errorf("the schema refuses the docs example:\n%v", err)
-	}
+	return []byte(example)
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // read opens the file without blocking (a FIFO opens at once and is then
@@ -17,7 +19,7 @@ func (f File) read(_ context.Context, l *loader) ([]byte, int, error) {
 	if fi, err := os.Stat(f.Path); err != nil {
 		return nil, 0, fail(CodeRead, err, "")
 	} else if !fi.Mode().IsRegular() {
-		return nil, 0, fail(CodeNotRegular, nil, "%s is a %s", f.Path, fileType(fi.Mode()))
+		return nil, 0, fail(CodeNotRegular, nil, "%s is a %s", f.Path, fileread.TypeName(fi.Mode()))
 	}
 	return f.openAndRead(l)
 }
@@ -33,7 +35,7 @@ func (f File) openAndRead(l *loader) ([]byte, int, error) {
 		return nil, 0, fail(CodeRead, err, "")
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fail(CodeNotRegular, nil, "%s is a %s", f.Path, fileType(fi.Mode()))
+		return nil, 0, fail(CodeNotRegular, nil, "%s is a %s", f.Path, fileread.TypeName(fi.Mode()))
 	}
 	if fi.Size() > l.maxBytes {
 		return nil, 0, fail(CodeTooLarge, nil, "%s is %d bytes, more than %d", f.Path, fi.Size(), l.maxBytes)
@@ -75,20 +77,4 @@ func trimNewline(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-func fileType(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&os.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m&os.ModeCharDevice != 0:
-		return "character device"
-	case m&os.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }

@@ -122,7 +122,7 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 		err = fmt.Errorf("the answer is larger than %d bytes (WithMaxResponseBytes)", c.maxResponseBytes)
 	}
 	if err != nil {
-		return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, err), true
+		return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, ctxOr(ctx, err)), true
 	}
 	if resp.StatusCode == cl.status {
 		// From zero: a decode that failed on an earlier attempt may have
@@ -130,14 +130,14 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 		// answer's bytes.
 		reflect.ValueOf(out).Elem().SetZero()
 		if json.Unmarshal(raw, out) != nil {
-			return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, errors.New("the answer is not the expected JSON")), true
+			return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, ctxOr(ctx, errors.New("the answer is not the expected JSON"))), true
 		}
 		return meta, nil, true
 	}
 	var eb errorBody
 	if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
 		return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID,
-			fmt.Errorf("an HTTP %d answer that is not a gateway error", resp.StatusCode)), true
+			ctxOr(ctx, fmt.Errorf("an HTTP %d answer that is not a gateway error", resp.StatusCode))), true
 	}
 	e := &Error{
 		Op:         cl.op,
@@ -166,6 +166,16 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 }
 
 // noAnswer is the *Error of an attempt without a usable answer.
+// ctxOr names the context's end as the cause when the context ended:
+// a gateway cut off by the caller's deadline can leave a short or empty
+// answer behind, and the deadline is what the caller must see.
+func ctxOr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
 func (c *Client) noAnswer(cl call, wrote bool, status int, requestID string, cause error) *Error {
 	e := &Error{Op: cl.op, Status: status, RequestID: requestID, Err: cause}
 	if cl.forward {

@@ -261,6 +261,13 @@ func TestDrillSIGTERMUnderLoad(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Errorf("after SIGTERM: exit %d, %v; want exit 0\nlog:\n%s", code, err, e.gw.log())
 	}
+	// After the drain, the final audit head, then the background loops
+	// stopped and awaited, before the stores and the audit sink close.
+	log := e.gw.log()
+	head, stopped := strings.Index(log, `"final":true`), strings.Index(log, `"msg":"background loops stopped"`)
+	if head < 0 || stopped < head {
+		t.Errorf("want the final audit head, then \"background loops stopped\", in the log:\n%s", log)
+	}
 }
 
 // TestDrillRedisSentinelFailover runs the gateway on a Sentinel-watched

@@ -162,11 +162,12 @@ func (g *gateway) credentialChecks() []api.Check {
 	}}}
 }
 
-// runCredentials reloads the credentials on a file change and, for Vault
-// credentials that follow the latest version, on a timer, until ctx ends.
-func (g *gateway) runCredentials(ctx context.Context) {
+// runCredentials adds to loops the reload of the credentials on a file
+// change and, for Vault credentials that follow the latest version, on a
+// timer.
+func (g *gateway) runCredentials(loops *runGroup) {
 	if g.creds != nil {
-		go g.creds.Watch(ctx)
+		loops.Go("credentials watch", func(ctx context.Context) { _ = g.creds.Watch(ctx) })
 	}
 }
 

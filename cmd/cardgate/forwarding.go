@@ -252,21 +252,23 @@ func (g *guards) checks() []api.Check {
 	return out
 }
 
-// run keeps the kill switch and canary snapshots fresh until ctx ends.
-func (g *guards) run(ctx context.Context) {
+// run adds to loops the guards' own: the kill switch and canary polls,
+// the audit reconciler (with both sinks) and the audit head logger. Each
+// returns when its context ends.
+func (g *guards) run(loops *runGroup) {
 	if g == nil {
 		return
 	}
 	if g.watcher != nil {
-		go g.watcher.Run(ctx)
+		loops.Go("kill switch poll", g.watcher.Run)
 	}
 	if g.canaries != nil {
-		go g.canaries.Run(ctx)
+		loops.Go("canary poll", g.canaries.Run)
 	}
 	if g.file != nil && g.stream != nil {
-		go g.reconcileAudit(ctx)
+		loops.Go("audit reconciler", g.reconcileAudit)
 	}
-	go g.logHeads(ctx)
+	loops.Go("audit head logger", g.logHeads)
 }
 
 // reconcileAudit copies into the audit stream the records it lacks from
@@ -306,7 +308,7 @@ func (g *guards) logHeads(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return // the final head is logged by serve, after the drain
+			return // the final head is logged by shutdown, after the drain
 		case <-t.C:
 			g.logHead(false)
 		}

@@ -37,13 +37,14 @@ type gateway struct {
 	admin     *http.Server    // nil unless admin.addr is set
 	crl       *api.Revocation // nil unless listen.tls.crl_file is set
 	tel       *telemetry
+	loops     *runGroup // the background loops; serve starts them, close awaits them
 	closers   []io.Closer
 }
 
 // openGateway builds the gateway from cfg. It verifies the allowlist before
 // anything listens: an unsigned or altered allowlist stops the start.
 func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway, err error) {
-	g := &gateway{cfg: cfg, log: log}
+	g := &gateway{cfg: cfg, log: log, loops: newRunGroup(ctx)}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -262,8 +263,9 @@ func (g *gateway) allowlistReady(ctx context.Context) (string, error) {
 	return detail, err
 }
 
-// serve accepts on ln until ctx is done, then drains in-flight requests
-// within the shutdown timeout. A SIGHUP-style reload arrives on reload.
+// serve accepts on ln until ctx is done, then shuts down in order (see
+// shutdown). A SIGHUP-style reload arrives on reload. It also stops, with
+// an error, when the listener fails or a background loop ends on its own.
 func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan struct{}) error {
 	stopAdmin, err := g.serveAdmin(ctx)
 	if err != nil {
@@ -278,55 +280,88 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 		}
 		errc <- g.server.Serve(ln)
 	}()
-	// The allowlist reloads on a file change as well as on SIGHUP. The
-	// watchers outlive SIGTERM until the drain is over: forwards still in
-	// flight need a fresh kill switch and canary snapshot.
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	go g.allowlist.Watch(watchCtx)
-	g.runCredentials(watchCtx)
-	g.guards.run(watchCtx)
-	var crlPoll <-chan time.Time
-	if g.crl != nil {
-		t := time.NewTicker(crlPollInterval)
-		defer t.Stop()
-		crlPoll = t.C
-	}
+	g.startLoops()
 	g.log.Info("cardgate listening", slog.String("addr", ln.Addr().String()), slog.String("mode", g.cfg.Mode))
 	for {
 		select {
 		case err := <-errc:
-			return err
+			// Serve has returned; requests already accepted may still run.
+			return g.shutdown(ctx, nil, fmt.Errorf("listen: %w", err))
+		case name := <-g.loops.Ended():
+			g.log.Error("ALERT: a background loop ended on its own; shutting down", slog.String("loop", name))
+			return g.shutdown(ctx, errc, fmt.Errorf("background loop %s ended on its own", name))
 		case <-reload:
 			// The holder logs the outcome and keeps the last good
 			// allowlist when the new one fails.
 			_ = g.allowlist.LoadContext(ctx)
 			g.reloadCredentials(ctx)
 			g.reloadCRL(true)
-		case <-crlPoll:
-			g.reloadCRL(false)
 		case <-ctx.Done():
-			g.log.Info("shutting down: finishing requests in flight")
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
-			defer cancel()
-			err := g.server.Shutdown(sctx)
-			// The last anchor against truncating the audit log, written
-			// once no forward can append to it any more.
-			g.guards.logHead(true)
-			if err != nil {
-				return fmt.Errorf("shutdown: %w", err)
-			}
-			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return g.shutdown(ctx, errc, nil)
 		}
 	}
+}
+
+// startLoops starts every background loop as an actor of g.loops. The
+// allowlist reloads on a file change as well as on SIGHUP.
+func (g *gateway) startLoops() {
+	g.loops.Go("allowlist watch", func(ctx context.Context) { _ = g.allowlist.Watch(ctx) })
+	g.runCredentials(g.loops)
+	g.guards.run(g.loops)
+	if g.crl != nil {
+		g.loops.Go("caller CRL poll", g.pollCRL)
+	}
+}
+
+// shutdown stops the gateway in the one order that loses nothing: stop
+// accepting and drain the requests in flight within
+// listen.shutdown_timeout; log the final audit head, once no forward can
+// append any more; stop the background loops and wait for each to return,
+// since until then one may still use Redis, the audit sink or the keys.
+// close, which the caller runs next, closes those. errc, unless nil,
+// receives Serve's result; cause is why serve is stopping, nil for a
+// SIGTERM.
+func (g *gateway) shutdown(ctx context.Context, errc <-chan error, cause error) error {
+	g.log.Info("shutting down: finishing requests in flight")
+	errs := []error{cause}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Listen.ShutdownTimeout)
+	defer cancel()
+	if err := g.server.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
+	if errc != nil {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("listen: %w", err))
+		}
+	}
+	// The last anchor against truncating the audit log.
+	g.guards.logHead(true)
+	if err := g.loops.Stop(loopStopTimeout); err != nil {
+		g.log.Error("closing the stores and the audit sink with background loops still running", slog.String("error", err.Error()))
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	} else {
+		g.log.Info("background loops stopped")
+	}
+	return errors.Join(errs...)
 }
 
 // crlPollInterval is how often the caller CRL file is checked for a change
 // and the live CRLs for staleness.
 const crlPollInterval = 10 * time.Second
+
+// pollCRL checks the caller CRL every crlPollInterval until ctx ends.
+func (g *gateway) pollCRL(ctx context.Context) {
+	t := time.NewTicker(crlPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.reloadCRL(false)
+		}
+	}
+}
 
 // reloadCRL re-reads the caller CRL on SIGHUP (force) or when the file
 // changed, and logs, at every poll, a CRL past its next update: from then
@@ -347,7 +382,13 @@ func (g *gateway) reloadCRL(force bool) {
 	}
 }
 
+// close releases what openGateway built, in reverse. The background loops
+// are stopped and awaited first, whatever path led here: serve's shutdown
+// has done so already, an aborted start has none running.
 func (g *gateway) close() {
+	if err := g.loops.Stop(loopStopTimeout); err != nil {
+		g.log.Error("closing the stores and the audit sink with background loops still running", slog.String("error", err.Error()))
+	}
 	if g.forwarder != nil {
 		g.forwarder.Close()
 	}

@@ -58,14 +58,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
+	g.loops.Go("SIGHUP relay", func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
 			select {
 			case reload <- struct{}{}:
 			default: // a reload is already pending
 			}
 		}
-	}()
+	})
 	return g.serve(ctx, ln, reload)
 }
 

@@ -193,3 +193,38 @@ func TestGatewayShutdownAwaitsLoops(t *testing.T) {
 		}
 	}
 }
+
+// A background loop that ends on its own stops the gateway, in the same
+// order as a SIGTERM, with an error that names it: a gateway must not run
+// on without, say, its kill switch poll.
+func TestGatewayStopsWhenALoopEnds(t *testing.T) {
+	cfg := testGatewayConfig(t)
+	ev := &events{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, err := openGateway(ctx, cfg, slog.New(eventsHandler{ev: ev}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	quit := make(chan struct{})
+	g.loops.Go("test: quitter", func(context.Context) { <-quit })
+	ln, err := net.Listen("tcp", cfg.Listen.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.serve(ctx, ln, nil) }()
+	close(quit)
+	select {
+	case err := <-served:
+		if err == nil || !strings.Contains(err.Error(), "test: quitter") {
+			t.Errorf("serve = %v, want an error naming the loop", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve went on after a background loop ended")
+	}
+	if !ev.has("background loops stopped") {
+		t.Errorf("the other loops were not stopped and awaited; events: %q", ev.list())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/allowlist/egresspolicy"
@@ -78,6 +79,7 @@ func allowlistEgress(ctx context.Context, args []string, stdout, stderr io.Write
 	env := fs.String("environment", "", "the gateway's environment, e.g. prod")
 	sigsDir := fs.String("sigs", "", "`dir`ectory of *.sig files (default: FILE without extension + .sigs)")
 	maxValidity := fs.Duration("max-validity", 0, "longest allowed expires-issued_at (default 2160h, 90 days)")
+	at := fs.String("at", "", "verify as of this RFC 3339 `time` instead of now")
 	omit := fs.Bool("omit-unexpressible", false, "kubernetes: leave out (and list) entries reached by name; the policy then DROPS their traffic")
 	pods := labelFlags{}
 	fs.Var(pods, "pod-label", "`LABEL=VALUE` selecting the gateway's pods (repeatable; default app.kubernetes.io/name=cardgate)")
@@ -126,6 +128,13 @@ func allowlistEgress(ctx context.Context, args []string, stdout, stderr io.Write
 			return fmt.Errorf("allowlist egress-policy: %w", err)
 		}
 		peers = append(peers, p)
+	}
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return fmt.Errorf("allowlist egress-policy: --at: %w", err)
+		}
+		policy.Now = func() time.Time { return t }
 	}
 	if *sigsDir == "" {
 		*sigsDir = defaultSigsDir(file)

@@ -72,6 +72,12 @@ keys:
       secret_id_file: %[1]s/secret-id
 `, dir))
 
+	sentinel, err := os.ReadFile(p("cardgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, p("sentinel.yaml"), strings.Replace(string(sentinel), "    addrs: [10.30.0.5:6379]", "    mode: sentinel\n    master_name: cardgate\n    addrs: [10.30.0.5:26379, 10.30.0.6:26379, 10.30.0.7:26379]", 1))
+
 	verifyFlags := []string{"--allowed-signers", p("allowed_signers"), "--threshold", "1", "--environment", "test"}
 	for _, tc := range []struct {
 		name    string
@@ -93,6 +99,10 @@ keys:
 			[]string{"- 10.30.0.5/32", "port: \"6379\"", "matchName: vault.keys.example", "port: \"8200\""}, ""},
 		{"config host-only key service in a NetworkPolicy", []string{"egress-policy", "-format", "kubernetes", "-namespace", "cardgate", "-omit-unexpressible", "-config", p("cardgate.yaml")},
 			nil, "key-service peer is named only by host"},
+		{"config with redis sentinel", []string{"egress-policy", "-format", "cilium", "-namespace", "cardgate", "-config", p("sentinel.yaml")},
+			nil, "name them all with -redis"},
+		{"config with redis sentinel and -redis", []string{"egress-policy", "-format", "cilium", "-namespace", "cardgate", "-config", p("sentinel.yaml"), "-redis", "namespace=data,pod=app=redis,port=6379,port=26379"},
+			[]string{"k8s:io.kubernetes.pod.namespace: data", "port: \"26379\""}, ""},
 		{"config with the key service by flag", []string{"egress-policy", "-format", "kubernetes", "-namespace", "cardgate", "-omit-unexpressible", "-config", p("cardgate.yaml"), "-key-service", "cidr=198.51.100.20/32,port=8200"},
 			[]string{"cidr: 198.51.100.20/32", "cidr: 10.30.0.5/32"}, ""},
 	} {

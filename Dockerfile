@@ -24,8 +24,8 @@ COPY deploy/init.sh deploy/try.sh /deploy/
 # so that the empty named volumes mounted on them start out writable.
 RUN groupadd -g 65532 cardgate \
  && useradd -u 65532 -g 65532 -M -d /nonexistent -s /usr/sbin/nologin cardgate \
- && mkdir -p /out/gateway /out/processor /out/client /out/probe \
- && chown 65532:65532 /out/gateway /out/processor /out/client /out/probe
+ && mkdir -p /out/gateway /out/processor /out/client /out/probe /out/vault /out/audit \
+ && chown 65532:65532 /out/gateway /out/processor /out/client /out/probe /out/vault /out/audit
 USER 65532:65532
 ENTRYPOINT []
 CMD ["bash", "/deploy/init.sh"]

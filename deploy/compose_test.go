@@ -1,7 +1,10 @@
-// Package deploy holds the docker compose stack's files (gateway and
-// collector configuration, the test processor's nginx configuration, the
-// setup and try scripts) and the tests that check them without a Docker
-// engine, which CI does not have.
+// Package deploy holds the deployment files — the docker compose stack's
+// (gateway and collector configuration, the test processor's nginx
+// configuration, the setup, Vault and try scripts) and the Kubernetes
+// kustomize base and overlays (kubernetes/) — and the tests that check
+// them without a Docker engine or a cluster, which CI does not have. Its
+// dependencies (k8s.io, kustomize, compose-spec) are test-only: the
+// gateway's binary never links them.
 package deploy
 
 import (
@@ -12,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,15 +171,17 @@ func TestComposeGateway(t *testing.T) {
 	if g.Build == nil || g.Build.Target != "gateway" {
 		t.Errorf("cardgate build = %+v, want the Dockerfile's gateway stage", g.Build)
 	}
+	var writable []string
 	for _, v := range g.Volumes {
 		if !strings.HasSuffix(v, ":ro") {
-			t.Errorf("cardgate volume %q is writable; the gateway needs no writable mount", v)
+			writable = append(writable, v)
 		}
 	}
 	for dep, want := range map[string]string{
-		"init":      "service_completed_successfully",
-		"redis":     "service_healthy",
-		"processor": "service_healthy",
+		"init":       "service_completed_successfully",
+		"vault-init": "service_completed_successfully",
+		"redis":      "service_healthy",
+		"processor":  "service_healthy",
 	} {
 		if got := g.DependsOn[dep].Condition; got != want {
 			t.Errorf("cardgate depends_on %s = %q, want %q", dep, got, want)
@@ -201,8 +207,16 @@ func TestComposeGateway(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.Parse(%s) = %v", cfgPath, err)
 	}
+	cfg.Keys.Vault.Auth.RoleID = g.Environment[config.EnvVaultRoleID] // as Load does from the environment
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate(%s) = %v", cfgPath, err)
+	}
+	// The only writable mount is the audit log's directory.
+	if want := []string{"gateway-audit:" + path.Dir(cfg.Audit.File)}; !slices.Equal(writable, want) {
+		t.Errorf("cardgate's writable volumes %v, want only %v (audit.file %s)", writable, want, cfg.Audit.File)
+	}
+	if cfg.Mode != config.ModeProduction {
+		t.Errorf("mode %q: the compose gateway runs with the production checks", cfg.Mode)
 	}
 	if cfg.Store.Backend != config.StoreRedis || !slices.Equal(cfg.Store.Redis.Addrs, []string{"redis:6379"}) {
 		t.Errorf("store = %+v, want the compose redis service", cfg.Store)
@@ -231,8 +245,8 @@ func TestComposeGateway(t *testing.T) {
 	if !strings.Contains(string(collector), `"cardgate:`+adminPort+`"`) {
 		t.Errorf("otel-collector.yaml does not scrape cardgate:%s", adminPort)
 	}
-	// Every file the gateway reads comes from the read-only generated
-	// volume or from deploy/.
+	// Every file the gateway reads comes from the init job's read-only
+	// volume, or (Vault's CA and the AppRole secret id) from vault-init's.
 	for key, p := range map[string]string{
 		"listen.tls.cert_file":      cfg.Listen.TLS.CertFile,
 		"listen.tls.key_file":       cfg.Listen.TLS.KeyFile,
@@ -240,11 +254,18 @@ func TestComposeGateway(t *testing.T) {
 		"allowlist.path":            cfg.Allowlist.Path,
 		"allowlist.signatures_dir":  cfg.Allowlist.SignaturesDir,
 		"allowlist.allowed_signers": cfg.Allowlist.AllowedSigners,
-		"keys.local.path":           cfg.Keys.Local.Path,
 		"egress.ca_file":            cfg.Egress.CAFile,
 	} {
 		if !strings.HasPrefix(p, "/etc/cardgate/generated/") {
 			t.Errorf("%s = %q, want a file in /etc/cardgate/generated/ (the init job's volume)", key, p)
+		}
+	}
+	for key, p := range map[string]string{
+		"keys.vault.ca_file":             cfg.Keys.Vault.CAFile,
+		"keys.vault.auth.secret_id_file": cfg.Keys.Vault.Auth.SecretIDFile,
+	} {
+		if !strings.HasPrefix(p, "/etc/cardgate/vault/") || !slices.Contains(g.Volumes, "gateway-vault:/etc/cardgate/vault:ro") {
+			t.Errorf("%s = %q, want a file in /etc/cardgate/vault/ (vault-init's gateway-vault volume, read-only)", key, p)
 		}
 	}
 }
@@ -256,12 +277,6 @@ func TestComposeSupportServices(t *testing.T) {
 	}
 	if !slices.ContainsFunc(c.Services["redis"].Volumes, func(v string) bool { return strings.HasSuffix(v, ":/data") }) {
 		t.Errorf("redis keeps its AOF in no volume")
-	}
-	if v := strings.Join(c.Services["vault"].Command, " "); !strings.Contains(v, "-dev") {
-		t.Errorf("vault command %q: want the dev server", v)
-	}
-	if v := strings.Join(c.Services["vault-init"].Command, " "); !strings.Contains(v, "secrets enable transit") || !strings.Contains(v, "transit/keys/cardgate") {
-		t.Errorf("vault-init command %q: want Transit enabled and the cardgate key created", v)
 	}
 	if d := c.Services["vault-init"].DependsOn["vault"].Condition; d != "service_healthy" {
 		t.Errorf("vault-init depends on vault %q, want service_healthy", d)
@@ -441,7 +456,7 @@ func TestInitScript(t *testing.T) {
 	if len(client.URIs) != 1 || !slices.Contains(al.Doc.Destinations[0].Callers, client.URIs[0].String()) {
 		t.Errorf("caller certificate URIs %v are not among the demo destination's callers %v", client.URIs, al.Doc.Destinations[0].Callers)
 	}
-	for _, f := range []string{cfg.Keys.Local.Path, cfg.Listen.TLS.KeyFile, filepath.Join(out["processor"], "processor.key")} {
+	for _, f := range []string{cfg.Listen.TLS.KeyFile, filepath.Join(out["processor"], "processor.key")} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, %v; want 0600", f, fi.Mode().Perm(), err)
 		}

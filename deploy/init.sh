@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The docker compose setup job. It makes, once, everything the stack needs
 # and no image may hold: TLS (a server CA for the gateway and the test
-# processor, a callers CA and one caller certificate), a development
-# keyring, an auditor's SSH key and a demo allowlist signed with it by the
+# processor, a callers CA and one caller certificate), an auditor's SSH key and a demo allowlist signed with it by the
 # stock ssh-keygen. Later runs find the marker and change nothing, so a
 # restart never re-signs version 1 (the gateway would refuse a rollback).
 #
 # Each consumer gets its own directory (a separate volume in compose):
-# nothing of the gateway's (keyring, keys) is visible to the processor.
+# nothing of the gateway's (its TLS key) is visible to the processor. The
+# card keys are not made here: they live in Vault (deploy/vault-init.sh).
 # The tests run this script outside Docker with the directories in a
 # temporary folder.
 set -euo pipefail
@@ -57,8 +57,6 @@ leaf gateway server-ca cardgate "extendedKeyUsage=serverAuth\nsubjectAltName=DNS
 leaf processor server-ca processor "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:processor"
 leaf client callers-ca billing "extendedKeyUsage=clientAuth\nsubjectAltName=URI:$CALLER"
 
-"$CARDGATE" keys init keyring.json >/dev/null
-
 ssh-keygen -q -t ed25519 -N "" -C "compose-auditor" -f auditor
 printf 'auditor@cardgate.compose namespaces="cardgate-allowlist@v1" %s\n' "$(cat auditor.pub)" >allowed_signers
 
@@ -88,7 +86,7 @@ ssh-keygen -q -Y sign -f auditor -n cardgate-allowlist@v1 allowlist.yaml
 mkdir -p allowlist.sigs
 mv allowlist.yaml.sig allowlist.sigs/auditor.sig
 
-install -m 0600 gateway.crt gateway.key keyring.json allowlist.yaml allowed_signers "$GATEWAY_DIR/"
+install -m 0600 gateway.crt gateway.key allowlist.yaml allowed_signers "$GATEWAY_DIR/"
 install -m 0600 server-ca.crt "$GATEWAY_DIR/server-ca.pem"
 install -m 0600 callers-ca.crt "$GATEWAY_DIR/callers-ca.pem"
 mkdir -p "$GATEWAY_DIR/allowlist.sigs"
@@ -97,4 +95,4 @@ install -m 0600 processor.crt processor.key "$PROCESSOR_DIR/"
 install -m 0600 client.crt client.key "$CLIENT_DIR/"
 install -m 0600 server-ca.crt "$CLIENT_DIR/server-ca.pem"
 touch "$GATEWAY_DIR/.initialized"
-echo "init: generated TLS, keyring and the signed demo allowlist (version 1, expires $expires)"
+echo "init: generated TLS and the signed demo allowlist (version 1, expires $expires)"

@@ -21,6 +21,7 @@ commands:
   diff    OLD NEW: semantic diff that flags every change widening risk
   show    FILE as a readable table
   next    start the next version of FILE: version+1, prev_sha256, issued_at
+  egress-policy  FILE as a Kubernetes or Cilium egress network policy
 
 Flags come before FILE. Run "cardgate allowlist <command> -h" for a command's flags.
 Signatures are plain OpenSSH SSHSIG files in namespace ` + allowlist.Namespace + `;
@@ -44,6 +45,8 @@ func runAllowlist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return allowlistShow(ctx, args[1:], stdout, stderr)
 	case "next":
 		return allowlistNext(ctx, args[1:], stdout, stderr)
+	case "egress-policy":
+		return allowlistEgress(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, allowlistUsage)
 		return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/cardscan"
+	"github.com/cardgate/cardgate/internal/hopbyhop"
 )
 
 // validated is a request that passed every check that does not need the
@@ -57,7 +58,7 @@ func allowedMethod(m string) bool {
 // so a caller has no legitimate processor cookie to send; X-Cardgate-* are
 // ours.
 func strippedRequestHeader(name string) bool {
-	if hopByHop(name) {
+	if hopbyhop.Is(name) {
 		return true
 	}
 	switch name {
@@ -191,19 +192,8 @@ func (v *validated) validateHeaders(headers map[string][]string) (string, *Error
 	}
 	slices.Sort(names)
 	contentType := ""
-	// Headers the caller's Connection header names are hop-by-hop too
-	// (RFC 9110 §7.6.1).
-	connNamed := map[string]bool{}
-	for name, vals := range headers {
-		if http.CanonicalHeaderKey(name) != "Connection" {
-			continue
-		}
-		for _, v := range vals {
-			for _, n := range strings.Split(v, ",") {
-				connNamed[http.CanonicalHeaderKey(strings.TrimSpace(n))] = true
-			}
-		}
-	}
+	// Headers the caller's Connection header names are hop-by-hop too.
+	connNamed := hopbyhop.Named(headers)
 	for _, name := range names {
 		vals := headers[name]
 		if !validHeaderName(name) || len(name) > maxCardHeaderNm {

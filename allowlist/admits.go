@@ -98,8 +98,10 @@ func (d *Destination) admitsHost(host string) bool {
 // entryHostAddr strips the brackets an IPv6 entry host may carry when a
 // Destination is built by hand; Parse stores the bare address.
 func entryHostAddr(h string) string {
-	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
+	if s, ok := strings.CutPrefix(h, "["); ok {
+		if s, ok := strings.CutSuffix(s, "]"); ok {
+			return s
+		}
 	}
 	return h
 }

@@ -61,7 +61,9 @@ func deny(r Reason, format string, args ...any) *DenyError {
 // port, 443 when absent, equals the entry's; and the path, which may not
 // hold dot or empty segments, backslashes or encoded slashes/dots, is the
 // prefix or lies under it on a segment boundary ("/v1/charges" matches
-// "/v1/charges" and "/v1/charges/x", not "/v1/chargesX").
+// "/v1/charges" and "/v1/charges/x", not "/v1/chargesX"). Match
+// normalizes the URL and leaves the comparisons to (*Destination).Admits,
+// which the forwarder applies again to what it dials and sends.
 //
 // The returned *Destination points into a; callers must not modify it.
 func (a *Allowlist) Match(q Query) (*Destination, error) {
@@ -125,7 +127,9 @@ func printable(s string) string {
 }
 
 // matchURL returns "" when u lies inside d, else a short reason that does
-// not reveal the entry's contents.
+// not reveal the entry's contents. It normalizes u (lowercase host, one
+// trailing dot dropped, port 443 when absent) and leaves every comparison
+// to Admits, which the forwarder applies again to what it sends.
 func matchURL(d *Destination, u *url.URL) string {
 	if u == nil {
 		return "no url"
@@ -141,65 +145,26 @@ func matchURL(d *Destination, u *url.URL) string {
 	}
 	host := strings.ToLower(u.Hostname())
 	host = strings.TrimSuffix(host, ".")
-	if !hostMatches(d.Host, host) {
-		return "host does not match"
-	}
 	port := 443
 	if p := u.Port(); p != "" {
 		var err error
 		if port, err = parsePort(p); err != nil {
-			return "bad port"
+			port = 0
 		}
 	} else if strings.HasSuffix(u.Host, ":") {
-		return "bad port"
+		port = 0
 	}
-	if port != d.Port {
-		return "port does not match"
+	if port == 0 && d.admitsHost(host) {
+		return "bad port"
 	}
 	raw := u.EscapedPath()
 	if raw == "" {
 		raw = "/"
 	}
-	if err := CheckPath(raw); err != nil {
-		return "path is not clean"
-	}
-	p := u.Path
-	if p == "" {
-		p = "/"
-	}
-	// u.Path is decoded; with encoded slashes, dots and backslashes
-	// refused above, its segments are the raw segments decoded one by one.
-	if err := CheckPath(p); err != nil {
-		return "path is not clean"
-	}
-	if !pathUnder(p, d.PathPrefix) {
-		return "path is outside the allowed prefix"
+	if e := d.admits(host, port, raw); e != nil {
+		return e.Reason
 	}
 	return ""
-}
-
-func hostMatches(entry, host string) bool {
-	if host == "" || strings.Contains(host, "%") {
-		return false
-	}
-	for i := 0; i < len(host); i++ {
-		if host[i] >= 0x80 {
-			return false // IDNs must arrive as punycode
-		}
-	}
-	if ea, ok := parseIP(entry); ok {
-		ha, ok := parseIP(host)
-		return ok && ha == ea
-	}
-	if _, ok := parseIP(host); ok {
-		return false
-	}
-	if suffix, ok := strings.CutPrefix(entry, "*"); ok {
-		// suffix is ".x"; at least one non-empty label must precede it.
-		sub, ok := strings.CutSuffix(host, suffix)
-		return ok && sub != "" && checkHostName(host, false) == nil
-	}
-	return host == entry
 }
 
 // parseIP parses s as an IP address, skipping netip.ParseAddr (which
@@ -211,11 +176,4 @@ func parseIP(s string) (netip.Addr, bool) {
 	}
 	a, err := netip.ParseAddr(s)
 	return a, err == nil
-}
-
-func pathUnder(p, prefix string) bool {
-	if prefix == "/" {
-		return strings.HasPrefix(p, "/")
-	}
-	return p == prefix || strings.HasPrefix(p, prefix+"/")
 }

@@ -2,9 +2,8 @@ package forwarder
 
 import (
 	"context"
-	"net/netip"
+	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
@@ -183,8 +182,9 @@ func (f *Forwarder) decide(ctx context.Context, fw *forward, r *Request, v *vali
 }
 
 // recheck repeats the parts of the allowlist decision that the dial and the
-// render depend on: same entry, https host and port equality, path prefix on
-// a segment boundary, method, caller and fields.
+// render depend on: same entry, the URL rule (allowlist's Admits, the one
+// Match applies) on the exact host, port and path that will be dialled and
+// sent, method, caller and fields.
 func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 	deny := func(msg string) *Error { return notSent(CodeDestinationNotAllowed, msg) }
 	if d.ID != r.Destination {
@@ -194,21 +194,25 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 		return deny("allowlist entry has no host or port")
 	}
 	t := v.target
-	if t.ip.IsValid() {
-		a, err := netip.ParseAddr(trimBrackets(d.Host))
-		if err != nil || a != t.ip {
-			return notSent(CodeAddressForbidden, "url: an IP address is allowed only when the entry names that exact address")
+	if err := d.Admits(t.host, t.port, t.path); err != nil {
+		var ue *allowlist.URLError
+		errors.As(err, &ue) // every Admits error is one; without it the default refuses
+		var part allowlist.URLPart
+		if ue != nil {
+			part = ue.Part
 		}
-	} else if checkHostname(t.host) != "" || !hostMatchesEntry(t.host, d.Host) {
-		return deny("url: host is not the entry's host")
-	}
-	if t.port != d.Port {
-		return deny("url: port is not the entry's port")
-	}
-	// CheckPath again: the decoded comparison below is sound only for a
-	// path without dot segments and encoded slashes, dots or backslashes.
-	if allowlist.CheckPath(t.path) != nil || !pathHasPrefix(mustUnescape(t.path), d.PathPrefix) {
-		return deny("url: path is outside the entry's path prefix")
+		switch {
+		case part == allowlist.URLHost && t.ip.IsValid():
+			return notSent(CodeAddressForbidden, "url: an IP address is allowed only when the entry names that exact address")
+		case part == allowlist.URLHost:
+			return deny("url: host is not the entry's host")
+		case part == allowlist.URLPort:
+			return deny("url: port is not the entry's port")
+		case part == allowlist.URLPath:
+			return deny("url: path is outside the entry's path prefix")
+		default:
+			return deny("url: outside the entry")
+		}
 	}
 	if !slices.Contains(d.Methods, r.Method) {
 		return deny("method is not allowed for this destination")
@@ -222,34 +226,4 @@ func recheck(d *allowlist.Destination, r *Request, v *validated) *Error {
 		}
 	}
 	return recheckCards(d, v)
-}
-
-// hostMatchesEntry compares a normalized host with an entry's host: equal,
-// or, for a "*.example.com" entry, one or more labels below example.com
-// (never example.com itself).
-func hostMatchesEntry(host, entry string) bool {
-	if suffix, ok := strings.CutPrefix(entry, "*"); ok {
-		sub, ok := strings.CutSuffix(host, suffix)
-		return ok && strings.HasPrefix(suffix, ".") && sub != "" && !strings.HasSuffix(sub, ".")
-	}
-	return host == entry
-}
-
-func trimBrackets(h string) string {
-	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
-}
-
-// pathHasPrefix reports whether the escaped path p is prefix or below it on
-// a segment boundary ("/v1" admits "/v1" and "/v1/x", not "/v10").
-func pathHasPrefix(p, prefix string) bool {
-	if prefix == "" || prefix == "/" {
-		return true
-	}
-	if !strings.HasPrefix(p, prefix) {
-		return false
-	}
-	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
 }

@@ -2,11 +2,9 @@ package forwarder
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/internal/randid"
 	"github.com/cardgate/cardgate/vaultclient"
 )
 
@@ -401,17 +400,9 @@ type forward struct {
 	peerCert   string // hex sha256 of its leaf certificate
 }
 
-// idEncoding is lowercase base32 with the digits 2-7 only, as the API's
-// request ids: a forward id goes into every audit record, and the audit
-// log refuses identifiers holding a Luhn-valid run of 13-19 digits, which
-// hex ids would hold every few thousand forwards.
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-func newForwardID() string {
-	var b [15]byte
-	rand.Read(b[:]) // never fails (crypto/rand crashes the program instead)
-	return "fwd_" + idEncoding.EncodeToString(b[:])
-}
+// newForwardID returns a fresh forward id; it goes into every audit
+// record, so it is drawn from randid's card-safe alphabet.
+func newForwardID() string { return randid.New("fwd_") }
 
 // setTLS records what the audit result needs of the connection.
 func (fw *forward) setTLS(cs tls.ConnectionState) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cardgate/cardgate/cardscan"
+	"github.com/cardgate/cardgate/internal/hopbyhop"
 )
 
 // identityEncoding reports whether every Content-Encoding the processor
@@ -67,32 +68,16 @@ func growZeroed(b []byte, n int) []byte {
 	return out
 }
 
-// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never passed
-// on in either direction.
-func hopByHop(name string) bool {
-	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
-		return true
-	}
-	return false
-}
-
 // cleanResponseHeaders returns the processor's headers without hop-by-hop
 // headers (including those its Connection header names), cookies and the
 // configured extras, with card numbers and the CVC masked in every value.
 func (f *Forwarder) cleanResponseHeaders(h http.Header, sent sentCards) http.Header {
-	drop := map[string]bool{}
-	for _, v := range h.Values("Connection") {
-		for _, n := range strings.Split(v, ",") {
-			drop[http.CanonicalHeaderKey(strings.TrimSpace(n))] = true
-		}
-	}
+	drop := hopbyhop.Named(h)
 	out := make(http.Header, len(h))
 	var buf []byte
 	for name, vals := range h {
 		k := http.CanonicalHeaderKey(name)
-		if hopByHop(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || cardscan.ContainsString(k) {
+		if hopbyhop.Is(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || cardscan.ContainsString(k) {
 			continue
 		}
 		for _, v := range vals {

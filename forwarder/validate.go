@@ -9,6 +9,7 @@ import (
 
 	"github.com/cardgate/cardgate/allowlist"
 	"github.com/cardgate/cardgate/cardscan"
+	"github.com/cardgate/cardgate/internal/hopbyhop"
 )
 
 // validated is a request that passed every check that does not need the
@@ -57,7 +58,7 @@ func allowedMethod(m string) bool {
 // so a caller has no legitimate processor cookie to send; X-Cardgate-* are
 // ours.
 func strippedRequestHeader(name string) bool {
-	if hopByHop(name) {
+	if hopbyhop.Is(name) {
 		return true
 	}
 	switch name {
@@ -86,13 +87,42 @@ func routingOverrideHeader(name string) bool {
 // validate checks everything about r that does not need the allowlist or
 // the card, and finds the placeholders. Card data is never in r (that is
 // what it checks), so messages may name fields and headers but never echo
-// values.
+// values. The steps run in this order; each refuses before the next looks
+// at anything.
 func (f *Forwarder) validate(r *Request) (*validated, *Error) {
-	invalid := func(msg string) (*validated, *Error) { return nil, notSent(CodeInvalidRequest, msg) }
-	literal := func(where string) (*validated, *Error) {
-		return nil, notSent(CodeLiteralCard, where+": contains what looks like a card number; send a token and a placeholder instead")
+	if e := validateFields(r); e != nil {
+		return nil, e
 	}
+	t, e := validateURL(r.URL)
+	if e != nil {
+		return nil, e
+	}
+	v := &validated{method: r.Method, target: t}
+	contentType, e := v.validateHeaders(r.Headers)
+	if e != nil {
+		return nil, e
+	}
+	if e := f.validateBody(r, v, contentType); e != nil {
+		return nil, e
+	}
+	if e := v.scopeCards(r); e != nil {
+		return nil, e
+	}
+	return v, nil
+}
 
+// invalid is the error for a request that is malformed.
+func invalid(msg string) *Error { return notSent(CodeInvalidRequest, msg) }
+
+// literalCard is the error for a card typed into a request where a token
+// and a placeholder belong. where names the part, never the value.
+func literalCard(where string) *Error {
+	return notSent(CodeLiteralCard, where+": contains what looks like a card number; send a token and a placeholder instead")
+}
+
+// validateFields checks the request's scalar fields: destination id,
+// method, card tokens, idempotency key and caller.
+func validateFields(r *Request) *Error {
 	if r.Destination == "" {
 		return invalid("destination: is required")
 	}
@@ -114,153 +144,145 @@ func (f *Forwarder) validate(r *Request) (*validated, *Error) {
 		return invalid("method: must be one of GET, POST, PUT, PATCH, DELETE")
 	}
 	if e := checkCardTokens(r); e != nil {
-		return nil, e
+		return e
 	}
 	if r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey) {
 		// The value is not echoed: it is caller input of any content.
-		return nil, notSent(CodeInvalidIdempotencyKey, "Idempotency-Key: must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.' or ':'")
+		return notSent(CodeInvalidIdempotencyKey, "Idempotency-Key: must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.' or ':'")
 	}
 	if r.Caller == "" {
 		// Set by the API layer from the authenticated identity; its absence
 		// is a wiring bug, never "anyone".
-		return nil, notSent(CodeInternal, "caller identity missing")
+		return notSent(CodeInternal, "caller identity missing")
 	}
+	return nil
+}
 
-	// URL: no placeholders at all, and no card typed in, in raw or decoded
-	// form.
-	if len(r.URL) > maxURLBytes {
-		return invalid("url: longer than " + strconv.Itoa(maxURLBytes) + " bytes")
+// validateURL refuses placeholders and typed-in cards in the URL, in raw
+// or decoded form, and parses it.
+func validateURL(raw string) (*target, *Error) {
+	if len(raw) > maxURLBytes {
+		return nil, invalid("url: longer than " + strconv.Itoa(maxURLBytes) + " bytes")
 	}
-	decodedURL, derr := url.QueryUnescape(r.URL)
+	decodedURL, derr := url.QueryUnescape(raw)
 	if derr != nil {
-		decodedURL = r.URL
+		decodedURL = raw
 	}
-	if strings.Contains(r.URL, openDelim) || strings.Contains(decodedURL, openDelim) {
+	if strings.Contains(raw, openDelim) || strings.Contains(decodedURL, openDelim) {
 		return nil, notSent(CodeInvalidTemplate, "url: card placeholders are not allowed in the URL or query")
 	}
-	if cardscan.ContainsString(r.URL) || cardscan.ContainsString(decodedURL) {
-		return literal("url")
+	if cardscan.ContainsString(raw) || cardscan.ContainsString(decodedURL) {
+		return nil, literalCard("url")
 	}
-	t, e := parseTarget(r.URL)
-	if e != nil {
-		return nil, e
-	}
-	v := &validated{method: r.Method, target: t}
+	return parseTarget(raw)
+}
 
-	// Headers.
-	if len(r.Headers) > maxHeaders {
-		return invalid("headers: more than " + strconv.Itoa(maxHeaders))
+// validateHeaders checks the caller's headers, finds their placeholders,
+// keeps in v.headers those that are sent, and returns the Content-Type the
+// body is read as ("" if none is sent).
+func (v *validated) validateHeaders(headers map[string][]string) (string, *Error) {
+	if len(headers) > maxHeaders {
+		return "", invalid("headers: more than " + strconv.Itoa(maxHeaders))
 	}
 	size := 0
 	seen := map[string]bool{}
-	names := make([]string, 0, len(r.Headers))
-	for name := range r.Headers {
+	names := make([]string, 0, len(headers))
+	for name := range headers {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	contentType := ""
-	// Headers the caller's Connection header names are hop-by-hop too
-	// (RFC 9110 §7.6.1).
-	connNamed := map[string]bool{}
-	for name, vals := range r.Headers {
-		if http.CanonicalHeaderKey(name) != "Connection" {
-			continue
-		}
-		for _, v := range vals {
-			for _, n := range strings.Split(v, ",") {
-				connNamed[http.CanonicalHeaderKey(strings.TrimSpace(n))] = true
-			}
-		}
-	}
+	// Headers the caller's Connection header names are hop-by-hop too.
+	connNamed := hopbyhop.Named(headers)
 	for _, name := range names {
-		vals := r.Headers[name]
+		vals := headers[name]
 		if !validHeaderName(name) || len(name) > maxCardHeaderNm {
-			return invalid("headers: invalid header name")
+			return "", invalid("headers: invalid header name")
 		}
 		// A card in a name is refused before any message names the header.
 		if cardscan.ContainsString(name) {
-			return literal("headers")
+			return "", literalCard("headers")
 		}
 		canon := http.CanonicalHeaderKey(name)
 		if seen[canon] {
-			return invalid("headers: " + canon + " is given more than once")
+			return "", invalid("headers: " + canon + " is given more than once")
 		}
 		seen[canon] = true
 		if routingOverrideHeader(canon) {
-			return invalid("headers: " + canon + " would override the path or method the allowlist checks; remove it")
+			return "", invalid("headers: " + canon + " would override the path or method the allowlist checks; remove it")
 		}
 		hs := headerSlot{name: canon}
 		for _, val := range vals {
 			size += len(name) + len(val)
 			if size > maxHeaderBytes {
-				return invalid("headers: larger than " + strconv.Itoa(maxHeaderBytes) + " bytes")
+				return "", invalid("headers: larger than " + strconv.Itoa(maxHeaderBytes) + " bytes")
 			}
 			if !validHeaderValue(val) {
-				return invalid("headers: " + canon + " has a value with control characters")
+				return "", invalid("headers: " + canon + " has a value with control characters")
 			}
 			if cardscan.ContainsString(val) {
-				return literal("headers: " + canon)
+				return "", literalCard("headers: " + canon)
 			}
 			phs, e := parsePlaceholders(val, "header "+canon)
 			if e != nil {
-				return nil, e
+				return "", e
 			}
 			v.secrets = addSecretNames(v.secrets, phs)
 			hs.values = append(hs.values, slot{text: val, phs: phs})
 		}
 		if canon == "Content-Type" && !connNamed[canon] {
 			if len(vals) != 1 {
-				return invalid("headers: Content-Type must have exactly one value")
+				return "", invalid("headers: Content-Type must have exactly one value")
 			}
 			contentType = vals[0]
 		}
 		if strippedRequestHeader(canon) || connNamed[canon] || len(hs.values) == 0 {
 			if len(hasPlaceholders(hs.values)) > 0 {
-				return nil, notSent(CodeInvalidTemplate, "header "+canon+": card placeholders are not allowed in this header")
+				return "", notSent(CodeInvalidTemplate, "header "+canon+": card placeholders are not allowed in this header")
 			}
 			continue
 		}
 		v.headers = append(v.headers, hs)
 	}
+	return contentType, nil
+}
 
-	// Body.
+// validateBody bounds the body, refuses a typed-in card, finds the
+// placeholders and, when there are any, checks the body in its format
+// (contentType) so that each placeholder sits where escaping is defined.
+func (f *Forwarder) validateBody(r *Request, v *validated, contentType string) *Error {
 	if int64(len(r.Body)) > f.maxReqBody {
 		return invalid("body: larger than " + strconv.FormatInt(f.maxReqBody, 10) + " bytes")
 	}
 	scan := f.literalScanBody(r, contentType, v) // r.Body but for declared identifiers
 	if cardscan.ContainsString(scan) {
-		return literal("body")
+		return literalCard("body")
 	}
 	phs, e := parsePlaceholders(r.Body, "body")
 	if e != nil {
-		return nil, e
+		return e
 	}
 	v.body = slot{text: r.Body, phs: phs}
-	if len(phs) > 0 {
-		v.bodyKind = classifyBody(contentType)
-		switch v.bodyKind {
-		case bodyJSON:
-			if e := checkJSONBody(r.Body, v.body.phs); e != nil {
-				return nil, e
-			}
-		case bodyForm:
-			// A form body is decoded by the processor: a card typed in
-			// percent-encoded form is still a card.
-			if dec, err := url.QueryUnescape(scan); err == nil && cardscan.ContainsString(dec) {
-				return literal("body")
-			}
-		case bodyXML:
-			if v.doctype, e = checkXMLBody(r.Body, v.body.phs); e != nil {
-				return nil, e
-			}
-		default:
-			return nil, notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json), application/x-www-form-urlencoded, or UTF-8 application/xml, text/xml (or +xml)")
+	if len(phs) == 0 {
+		return nil
+	}
+	v.bodyKind = classifyBody(contentType)
+	switch v.bodyKind {
+	case bodyJSON:
+		return checkJSONBody(r.Body, v.body.phs)
+	case bodyForm:
+		// A form body is decoded by the processor: a card typed in
+		// percent-encoded form is still a card.
+		if dec, err := url.QueryUnescape(scan); err == nil && cardscan.ContainsString(dec) {
+			return literalCard("body")
 		}
+		return nil
+	case bodyXML:
+		v.doctype, e = checkXMLBody(r.Body, v.body.phs)
+		return e
+	default:
+		return notSent(CodeInvalidTemplate, "body: card placeholders need Content-Type application/json (or +json), application/x-www-form-urlencoded, or UTF-8 application/xml, text/xml (or +xml)")
 	}
-	if e := v.scopeCards(r); e != nil {
-		return nil, e
-	}
-	return v, nil
 }
 
 func hasPlaceholders(ss []slot) []slot {

@@ -206,7 +206,16 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
 	defer cancel()
-	uctx = traceUpstream(uctx, fw)
+	// An HTTP/1.1 connection sends a request with a body as one write
+	// from a buffer it zeroes (onewrite.go), armed when the transport
+	// hands it over; settled once the transport is done with the request.
+	var owned *ownedConn
+	uctx = traceUpstream(uctx, fw, func(c net.Conn) {
+		if oc, ok := c.(*ownedConn); ok && body != nil && body.len() > 0 {
+			oc.arm(f, body.len())
+			owned = oc
+		}
+	})
 
 	// The request as sign signed it (sign.go).
 	req := outboundRequest(v, hdr, body).WithContext(uctx)
@@ -214,6 +223,9 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	// redirect comes back as an answer and is never followed (its target
 	// was not checked against the allowlist).
 	resp, err := rt.transport.RoundTrip(req)
+	if owned != nil {
+		owned.settle()
+	}
 	if err != nil {
 		return nil, f.classifySendError(ctx, uctx, fw, err)
 	}
@@ -237,12 +249,14 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 
 // traceUpstream records on fw what the transport does with the request:
 // which connection it got (so a failure can say whether anything may have
-// been sent) and when the answer began.
-func traceUpstream(ctx context.Context, fw *forward) context.Context {
+// been sent) and when the answer began. gotConn sees the connection before
+// the request is written on it.
+func traceUpstream(ctx context.Context, fw *forward, gotConn func(net.Conn)) context.Context {
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(ci httptrace.GotConnInfo) {
 			fw.gotConn.Store(true)
 			if ci.Conn != nil {
+				gotConn(ci.Conn)
 				fw.remote.Store(ci.Conn.RemoteAddr().String())
 				if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
 					fw.setTLS(tc.ConnectionState())

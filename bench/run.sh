@@ -17,6 +17,9 @@
 # the response cardgate must scan.
 # CARDGATE_BIN runs that binary instead of building one (for profiling);
 # cardgate-hsm needs it built with cgo (the PKCS#11 module is a C library).
+# CARDGATE_BIN_B adds the target cardgate-b, a second binary run exactly as
+# cardgate is (its own Redis database and audit file), for an A/B
+# comparison of two builds interleaved in one run.
 # Needs wrk, nginx, redis-server, ssh-keygen, softhsm2 (installed from
 # Debian's packages when missing and running as root).
 set -euo pipefail
@@ -44,6 +47,7 @@ esac
 for t in $targets; do
   case $t in
     direct | nginx | goproxy | cardgate | cardgate-hsm | naive | naive-nofsync) ;;
+    cardgate-b) [ -n "${CARDGATE_BIN_B:-}" ] || { echo "bench: cardgate-b needs CARDGATE_BIN_B" >&2; exit 2; } ;;
     *) echo "bench: unknown target $t (direct nginx goproxy cardgate cardgate-hsm naive naive-nofsync)" >&2; exit 2 ;;
   esac
 done
@@ -209,6 +213,17 @@ cardgate_config cardgate "$cg_port" 0 "  backend: local
 "$work/cardgate" serve -config "$work/cardgate.yaml" 2>"$work/cardgate.log" &
 cg_pid=$!
 pids+=("$cg_pid")
+cgb_pid=""
+if [ -n "${CARDGATE_BIN_B:-}" ]; then
+  cp "$CARDGATE_BIN_B" "$work/cardgate-b"
+  cgb_port=$(free_port)
+  cardgate_config cardgate-b "$cgb_port" 3 "  backend: local
+  local:
+    path: $work/keyring.json"
+  "$work/cardgate-b" serve -config "$work/cardgate-b.yaml" 2>"$work/cardgate-b.log" &
+  cgb_pid=$!
+  pids+=("$cgb_pid")
+fi
 
 # (5) cardgate-hsm: the same, with its keys in a SoftHSM2 token initialised
 # here. SoftHSM2 reads SOFTHSM2_CONF when the module loads, so the token
@@ -257,6 +272,7 @@ wait_http "http://127.0.0.1:$nginx_port/stats"
 wait_http "http://127.0.0.1:$goproxy_port/stats"
 wait_http "http://127.0.0.1:$cg_port/readyz"
 [ -z "$hsm_pid" ] || wait_http "http://127.0.0.1:$hsm_port/readyz"
+[ -z "$cgb_pid" ] || wait_http "http://127.0.0.1:$cgb_port/readyz"
 wait_http "http://127.0.0.1:$naive_port/healthz"
 wait_http "http://127.0.0.1:$nofsync_port/healthz"
 
@@ -281,6 +297,7 @@ cat >"$work/naive-forward.json" <<JSON
 {"token":"tok_bench","url":"https://127.0.0.1:$up_port/v1/charges","body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}
 JSON
 [ -z "$hsm_pid" ] || tokenize "$hsm_port" cardgate-hsm
+[ -z "$cgb_pid" ] || tokenize "$cgb_port" cardgate-b
 
 handshakes() { curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" | sed -n 's/.*"handshakes":\([0-9]*\).*/\1/p'; }
 # CPU time (utime+stime, in clock ticks) of the given processes and their
@@ -301,6 +318,7 @@ hop_pids() {
     goproxy) echo "$goproxy_pid" ;;
     cardgate) echo "$cg_pid $redis_pid" ;;
     cardgate-hsm) echo "$hsm_pid $redis_pid" ;;
+    cardgate-b) echo "$cgb_pid $redis_pid" ;;
     naive) echo "$naive_pid $redis_pid" ;;
     naive-nofsync) echo "$nofsync_pid $redis_pid" ;;
   esac
@@ -342,6 +360,7 @@ for c in $conns; do
       goproxy) run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
       cardgate) run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/cardgate-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
       cardgate-hsm) run_wrk cardgate-hsm "http://127.0.0.1:$hsm_port/v1/forward" "$work/cardgate-hsm-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+      cardgate-b) run_wrk cardgate-b "http://127.0.0.1:$cgb_port/v1/forward" "$work/cardgate-b-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
       naive) run_wrk naive "http://127.0.0.1:$naive_port/forward" "$work/naive-forward.json" "Content-Type: application/json" "$c" >>"$results" ;;
       naive-nofsync) run_wrk naive-nofsync "http://127.0.0.1:$nofsync_port/forward" "$work/naive-forward.json" "Content-Type: application/json" "$c" >>"$results" ;;
     esac
@@ -377,17 +396,18 @@ awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v naive_rss="$naive_rss_kb" -v no
   function mpct(t, c, k) { return v[t, c, "mtotal"] > 0 ? sprintf("%.0f", 100 * v[t, c, k] / v[t, c, "mtotal"]) : "-" }
   END {
     printf "%-13s %5s %10s %9s %9s %9s %7s %7s %11s %11s %10s %11s %6s %8s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes", "hop cpu us", "up cpu us", "mach cpu us", "busy%", "iowait%"
-    n = split("direct nginx goproxy cardgate cardgate-hsm naive naive-nofsync", order, " ")
+    n = split("direct nginx goproxy cardgate cardgate-b cardgate-hsm naive naive-nofsync", order, " ")
     m = split(conns, cs, " ")
     for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
       if (!((t, c) in rps)) continue
       printf "%-13s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d %11s %10s %11s %6s %8s\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"], perreq(t, c, "hopticks"), perreq(t, c, "upticks"), mper(t, c), mpct(t, c, "mbusy"), mpct(t, c, "miowait") }
     print ""
     printf "%-13s %5s %10s %12s %10s %15s %24s %24s\n", "target", "conns", "rps/nginx", "rps/goproxy", "rps/naive", "rps/naive-nofs", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
-    k = split("cardgate cardgate-hsm naive naive-nofsync", cg, " ")
+    k = split("cardgate cardgate-b cardgate-hsm naive naive-nofsync", cg, " ")
     for (i = 1; i <= k; i++) for (j = 1; j <= m; j++) { t = cg[i]; c = cs[j]
       if (!((t, c) in rps)) continue
       printf "%-13s %5d %10s %12s %10s %15s %24s %24s\n", t, c, ratio(t, "nginx", c), ratio(t, "goproxy", c), t ~ /^naive/ ? "-" : ratio(t, "naive", c), t ~ /^naive/ ? "-" : ratio(t, "naive-nofsync", c), added(t, c, "p50"), added(t, c, "p99") }
+    for (j = 1; j <= m; j++) if (("cardgate-b", cs[j]) in rps) printf "cardgate-b / cardgate at %d connections: %s\n", cs[j], ratio("cardgate-b", "cardgate", cs[j])
     print ""
     if (("cardgate", cs[1]) in rps) printf "cardgate peak RSS: %.1f MB\n", rss / 1024
     if (hsm_rss != "") printf "cardgate-hsm peak RSS: %.1f MB\n", hsm_rss / 1024

@@ -134,6 +134,15 @@ func (f *Forwarder) render(v *validated, cv fieldValues) (*pooledBody, http.Head
 // changes, the old routes' idle connections are closed and the routes
 // dropped, so a connection checked under an old policy is not reused.
 func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*route, *Error) {
+	return f.routeForKey(al, d, t, "")
+}
+
+// routeForKey is routeFor with the route's key already known (resolveChecked
+// computed it for the forward's addresses); "" computes it.
+func (f *Forwarder) routeForKey(al string, d *allowlist.Destination, t *target, key string) (*route, *Error) {
+	if key == "" {
+		key = routeKey(d.ID, t)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sha != al {
@@ -143,7 +152,6 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 		clear(f.routes)
 		f.sha = al
 	}
-	key := routeKey(d.ID, t)
 	if r, ok := f.routes[key]; ok {
 		return r, nil
 	}
@@ -199,23 +207,18 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 // the traced context, the round trip, the answer's framing, the capped
 // read, and the masked Response.
 func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, sent sentCards) (*Response, *Error) {
-	rt, e := f.routeFor(sha, d, v.target)
+	key := ""
+	if c := checkedAddrsFrom(ctx); c != nil {
+		key = c.route // resolveChecked's, for this entry and target
+	}
+	rt, e := f.routeForKey(sha, d, v.target, key)
 	if e != nil {
 		body.close()
 		return nil, e
 	}
 	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
 	defer cancel()
-	// An HTTP/1.1 connection sends a request with a body as one write
-	// from a buffer it zeroes (onewrite.go), armed when the transport
-	// hands it over; settled once the transport is done with the request.
-	var owned *ownedConn
-	uctx = traceUpstream(uctx, fw, func(c net.Conn) {
-		if oc, ok := c.(*ownedConn); ok && body != nil && body.len() > 0 {
-			oc.arm(f, body.len())
-			owned = oc
-		}
-	})
+	uctx, trace := f.traceUpstream(uctx, fw, body)
 
 	// The request as sign signed it (sign.go).
 	req := outboundRequest(v, hdr, body).WithContext(uctx)
@@ -223,8 +226,8 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	// redirect comes back as an answer and is never followed (its target
 	// was not checked against the allowlist).
 	resp, err := rt.transport.RoundTrip(req)
-	if owned != nil {
-		owned.settle()
+	if trace.owned != nil {
+		trace.owned.settle()
 	}
 	if err != nil {
 		return nil, f.classifySendError(ctx, uctx, fw, err)
@@ -247,27 +250,45 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	return f.maskedResponse(ctx, fw, d, resp, (*raw)[:n], sent), nil
 }
 
-// traceUpstream records on fw what the transport does with the request:
+// upstreamTrace records on fw what the transport does with the request:
 // which connection it got (so a failure can say whether anything may have
-// been sent) and when the answer began. gotConn sees the connection before
-// the request is written on it.
-func traceUpstream(ctx context.Context, fw *forward, gotConn func(net.Conn)) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) {
-			fw.gotConn.Store(true)
-			if ci.Conn != nil {
-				gotConn(ci.Conn)
-				fw.remote.Store(ci.Conn.RemoteAddr().String())
-				if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-					fw.setTLS(tc.ConnectionState())
-				}
-			}
-		},
-		// From here a failure is the answer failing to parse, unless it
-		// is a network failure (see answerClass).
-		GotFirstResponseByte: func() { fw.gotAnswer.Store(true) },
-	})
+// been sent) and when the answer began. On an HTTP/1.1 connection it arms
+// the one-write sender (onewrite.go) for a request with a body, before the
+// request is written; exchange settles it once the transport is done.
+// One allocation holds the trace and its state.
+type upstreamTrace struct {
+	f     *Forwarder
+	fw    *forward
+	body  *pooledBody
+	owned *ownedConn // armed for this request, or nil
+	ct    httptrace.ClientTrace
 }
+
+func (f *Forwarder) traceUpstream(ctx context.Context, fw *forward, body *pooledBody) (context.Context, *upstreamTrace) {
+	t := &upstreamTrace{f: f, fw: fw, body: body}
+	t.ct.GotConn = t.gotConn
+	t.ct.GotFirstResponseByte = t.gotFirstResponseByte
+	return httptrace.WithClientTrace(ctx, &t.ct), t
+}
+
+func (t *upstreamTrace) gotConn(ci httptrace.GotConnInfo) {
+	t.fw.gotConn.Store(true)
+	if ci.Conn == nil {
+		return
+	}
+	if oc, ok := ci.Conn.(*ownedConn); ok && t.body != nil && t.body.len() > 0 {
+		oc.arm(t.f, t.body.len())
+		t.owned = oc
+	}
+	t.fw.remote.Store(ci.Conn.RemoteAddr().String())
+	if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		t.fw.setTLS(tc.ConnectionState())
+	}
+}
+
+// gotFirstResponseByte: from here a failure is the answer failing to
+// parse, unless it is a network failure (see answerClass).
+func (t *upstreamTrace) gotFirstResponseByte() { t.fw.gotAnswer.Store(true) }
 
 // checkAnswerFraming refuses, before reading the body, an answer cardgate
 // could not scan (an encoded body) or that announces more than the entry

@@ -122,7 +122,7 @@ func (c *ownedConn) ReadFrom(r io.Reader) (int64, error) {
 		return io.Copy(onlyWriter{c.Conn}, r)
 	}
 	var n int64
-	for {
+	for empty := 0; ; {
 		b := *c.buf
 		if len(b) == cap(b) {
 			b = growZeroed(b, len(b)+minBufGrowth)
@@ -132,6 +132,14 @@ func (c *ownedConn) ReadFrom(r io.Reader) (int64, error) {
 		n += int64(m)
 		if err == io.EOF {
 			break
+		}
+		if m == 0 && err == nil {
+			empty++ // as bufio does: a reader that never ends is an error
+			if empty == maxEmptyReads {
+				err = io.ErrNoProgress
+			}
+		} else {
+			empty = 0
 		}
 		if err != nil {
 			c.mu.Unlock()
@@ -179,6 +187,9 @@ func (c *ownedConn) Close() error {
 	c.mu.Unlock()
 	return c.Conn.Close()
 }
+
+// maxEmptyReads is how many reads in a row may return nothing, as in bufio.
+const maxEmptyReads = 100
 
 // onlyWriter hides any ReadFrom of its Writer from io.Copy.
 type onlyWriter struct{ io.Writer }

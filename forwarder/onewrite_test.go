@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -238,6 +239,29 @@ func TestOwnedConnIncompleteRequest(t *testing.T) {
 				t.Errorf("Write after %s = %v, want an error and nothing written", end, err)
 			}
 		})
+	}
+}
+
+// stuckReader returns nothing, and no error, forever.
+type stuckReader struct{}
+
+func (stuckReader) Read([]byte) (int, error) { return 0, nil }
+
+// A body reader that makes no progress fails the write rather than spin;
+// nothing is sent.
+func TestOwnedConnBodyWithoutProgress(t *testing.T) {
+	fc := &fakeConn{}
+	c := &ownedConn{Conn: fc}
+	c.arm(&Forwarder{}, 10)
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadFrom(stuckReader{}); !errors.Is(err, io.ErrNoProgress) {
+		t.Errorf("ReadFrom = %v, want io.ErrNoProgress", err)
+	}
+	c.settle()
+	if len(fc.copies) != 0 || !fc.closed {
+		t.Errorf("%d writes, closed %v; want none and closed", len(fc.copies), fc.closed)
 	}
 }
 

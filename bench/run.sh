@@ -3,17 +3,23 @@
 # against (1) the upstream directly, (2) an nginx reverse-proxy hop,
 # (3) a plain Go httputil.ReverseProxy hop, (4) cardgate /v1/forward with
 # Redis and the local keyring, (5) cardgate /v1/forward with Redis and
-# SoftHSM2 (keys.backend: hsm, PKCS#11). Every hop accepts plain HTTP on
-# loopback from wrk and speaks TLS (verified) to the upstream over pooled
-# connections.
+# SoftHSM2 (keys.backend: hsm, PKCS#11), (6) naive, the forwarder a team
+# would write itself (bench/naive: Redis GET, AES-GCM, a static allowlist,
+# an fsynced intent and result line per forward, regexp+Luhn masking), and
+# (7) naive-nofsync, the same without its fsyncs. Every hop accepts plain
+# HTTP on loopback from wrk and speaks TLS (verified) to the upstream over
+# pooled connections.
 #
-# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate cardgate-hsm"] [-r BYTES]
+# usage: bench/run.sh [-d SECONDS] [-c "1 32 256"] [-w WARMUP_SECONDS] [-t "direct nginx goproxy cardgate cardgate-hsm naive naive-nofsync"] [-r BYTES]
 # -r BYTES pads the upstream's JSON answer to about BYTES (default 0: its
 # ~70-byte answer), with text, ids, timestamps and amounts full of digit runs
 # that are not card numbers, to show how the ratios change with the size of
 # the response cardgate must scan.
 # CARDGATE_BIN runs that binary instead of building one (for profiling);
 # cardgate-hsm needs it built with cgo (the PKCS#11 module is a C library).
+# CARDGATE_BIN_B adds the target cardgate-b, a second binary run exactly as
+# cardgate is (its own Redis database and audit file), for an A/B
+# comparison of two builds interleaved in one run.
 # Needs wrk, nginx, redis-server, ssh-keygen, softhsm2 (installed from
 # Debian's packages when missing and running as root).
 set -euo pipefail
@@ -22,7 +28,7 @@ cd "$(dirname "$0")/.."
 duration=10
 conns="1 32 256"
 warmup=2
-targets="direct nginx goproxy cardgate cardgate-hsm"
+targets="direct nginx goproxy cardgate cardgate-hsm naive naive-nofsync"
 resp_bytes=0
 while getopts "d:c:w:t:r:" opt; do
   case $opt in
@@ -40,8 +46,9 @@ esac
 # A misspelt target would otherwise be skipped without a word.
 for t in $targets; do
   case $t in
-    direct | nginx | goproxy | cardgate | cardgate-hsm) ;;
-    *) echo "bench: unknown target $t (direct nginx goproxy cardgate cardgate-hsm)" >&2; exit 2 ;;
+    direct | nginx | goproxy | cardgate | cardgate-hsm | naive | naive-nofsync) ;;
+    cardgate-b) [ -n "${CARDGATE_BIN_B:-}" ] || { echo "bench: cardgate-b needs CARDGATE_BIN_B" >&2; exit 2; } ;;
+    *) echo "bench: unknown target $t (direct nginx goproxy cardgate cardgate-hsm naive naive-nofsync)" >&2; exit 2 ;;
   esac
 done
 
@@ -86,11 +93,12 @@ echo "building…" >&2
 if [ -n "${CARDGATE_BIN:-}" ]; then cp "$CARDGATE_BIN" "$work/cardgate"; else go build -o "$work/cardgate" ./cmd/cardgate; fi
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/goproxy" ./bench/goproxy
+go build -o "$work/naive" ./bench/naive
 
 # (1) the upstream
 "$work/upstream" -resp-bytes "$resp_bytes" -ca-out "$work/ca.pem" -addr-out "$work/upstream.addr" 2>"$work/upstream.log" &
 up_pid=$!
-pids+=($up_pid)
+pids+=("$up_pid")
 for _ in $(seq 1 100); do [ -s "$work/upstream.addr" ] && break; sleep 0.05; done
 up_addr=$(cat "$work/upstream.addr"); up_port=${up_addr##*:}
 
@@ -98,7 +106,7 @@ up_addr=$(cat "$work/upstream.addr"); up_port=${up_addr##*:}
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 redis_pid=$!
-pids+=($redis_pid)
+pids+=("$redis_pid")
 
 # (2) nginx
 nginx_port=$(free_port)
@@ -130,13 +138,13 @@ http {
 NGINX
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
-pids+=($nginx_pid)
+pids+=("$nginx_pid")
 
 # (3) Go ReverseProxy
 goproxy_port=$(free_port)
 "$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "https://$up_addr" -ca "$work/ca.pem" 2>"$work/goproxy.log" &
 goproxy_pid=$!
-pids+=($goproxy_pid)
+pids+=("$goproxy_pid")
 
 # (4) cardgate: dev mode (plain HTTP loopback listener, dev caller header),
 # Redis store, local keyring, a freshly signed allowlist.
@@ -204,7 +212,18 @@ cardgate_config cardgate "$cg_port" 0 "  backend: local
     path: $work/keyring.json"
 "$work/cardgate" serve -config "$work/cardgate.yaml" 2>"$work/cardgate.log" &
 cg_pid=$!
-pids+=($cg_pid)
+pids+=("$cg_pid")
+cgb_pid=""
+if [ -n "${CARDGATE_BIN_B:-}" ]; then
+  cp "$CARDGATE_BIN_B" "$work/cardgate-b"
+  cgb_port=$(free_port)
+  cardgate_config cardgate-b "$cgb_port" 3 "  backend: local
+  local:
+    path: $work/keyring.json"
+  "$work/cardgate-b" serve -config "$work/cardgate-b.yaml" 2>"$work/cardgate-b.log" &
+  cgb_pid=$!
+  pids+=("$cgb_pid")
+fi
 
 # (5) cardgate-hsm: the same, with its keys in a SoftHSM2 token initialised
 # here. SoftHSM2 reads SOFTHSM2_CONF when the module loads, so the token
@@ -229,15 +248,33 @@ case " $targets " in *" cardgate-hsm "*)
   "$work/cardgate" keys init -config "$work/cardgate-hsm.yaml" >/dev/null
   "$work/cardgate" serve -config "$work/cardgate-hsm.yaml" 2>"$work/cardgate-hsm.log" &
   hsm_pid=$!
-  pids+=($hsm_pid)
+  pids+=("$hsm_pid")
   ;;
 esac
+
+# (6, 7) the naive peers: their own Redis database (2) and key, the test
+# card seeded under one token, an allowlist of the upstream's host:port,
+# and each its own audit file.
+naive_port=$(free_port)
+nofsync_port=$(free_port)
+openssl rand -hex 32 >"$work/naive.key"
+"$work/naive" seed -redis "127.0.0.1:$redis_port" -db 2 -key "$work/naive.key" -token tok_bench -number 4242424242424242
+naive_flags=(-redis "127.0.0.1:$redis_port" -db 2 -key "$work/naive.key" -ca "$work/ca.pem" -allow "127.0.0.1:$up_port")
+"$work/naive" "${naive_flags[@]}" -addr "127.0.0.1:$naive_port" -audit "$work/naive-audit.jsonl" 2>"$work/naive.log" &
+naive_pid=$!
+pids+=("$naive_pid")
+"$work/naive" "${naive_flags[@]}" -addr "127.0.0.1:$nofsync_port" -audit "$work/naive-nofsync-audit.jsonl" -fsync=false 2>"$work/naive-nofsync.log" &
+nofsync_pid=$!
+pids+=("$nofsync_pid")
 
 wait_http "https://$up_addr/stats"
 wait_http "http://127.0.0.1:$nginx_port/stats"
 wait_http "http://127.0.0.1:$goproxy_port/stats"
 wait_http "http://127.0.0.1:$cg_port/readyz"
 [ -z "$hsm_pid" ] || wait_http "http://127.0.0.1:$hsm_port/readyz"
+[ -z "$cgb_pid" ] || wait_http "http://127.0.0.1:$cgb_port/readyz"
+wait_http "http://127.0.0.1:$naive_port/healthz"
+wait_http "http://127.0.0.1:$nofsync_port/healthz"
 
 # The same card body for every target. cardgate gets a token and a
 # template that renders to these bytes.
@@ -256,7 +293,11 @@ tokenize() {
 JSON
 }
 tokenize "$cg_port" cardgate
+cat >"$work/naive-forward.json" <<JSON
+{"token":"tok_bench","url":"https://127.0.0.1:$up_port/v1/charges","body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}
+JSON
 [ -z "$hsm_pid" ] || tokenize "$hsm_port" cardgate-hsm
+[ -z "$cgb_pid" ] || tokenize "$cgb_port" cardgate-b
 
 handshakes() { curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" | sed -n 's/.*"handshakes":\([0-9]*\).*/\1/p'; }
 # CPU time (utime+stime, in clock ticks) of the given processes and their
@@ -277,8 +318,17 @@ hop_pids() {
     goproxy) echo "$goproxy_pid" ;;
     cardgate) echo "$cg_pid $redis_pid" ;;
     cardgate-hsm) echo "$hsm_pid $redis_pid" ;;
+    cardgate-b) echo "$cgb_pid $redis_pid" ;;
+    naive) echo "$naive_pid $redis_pid" ;;
+    naive-nofsync) echo "$nofsync_pid $redis_pid" ;;
   esac
 }
+# Machine-wide CPU from /proc/stat, in clock ticks: "busy iowait total".
+# Busy is everything but idle and iowait: wrk, every hop, the upstream and
+# whatever else runs on the machine. High busy per request and little idle
+# means the run was CPU-bound; much iowait, or idle left over while the
+# rate is low, means it waited on the disk.
+machine() { awk '/^cpu / {t=0; for (i=2; i<=NF; i++) t+=$i; print t-$5-$6, $6, t; exit}' /proc/stat; }
 run_wrk() { # name url bodyfile headers conns
   local threads=2; [ "$5" -lt 2 ] && threads=1
   if [ "$warmup" -gt 0 ]; then
@@ -286,12 +336,17 @@ run_wrk() { # name url bodyfile headers conns
   fi
   local before; before=$(handshakes)
   local hop; hop=$(hop_pids "$1")
+  local hop0 up0
   # shellcheck disable=SC2086 # hop is a list of pids
-  local hop0 up0; hop0=$(ticks $hop); up0=$(ticks "$up_pid")
+  hop0=$(ticks $hop)
+  up0=$(ticks "$up_pid")
+  local m0; read -r -a m0 <<<"$(machine)"
   local line; line=$(BENCH_BODY_FILE=$3 BENCH_HEADERS=$4 wrk -t"$threads" -c"$5" -d"${duration}s" --timeout 10s -s bench/post.lua "$2" |
     sed -n "s/^RESULT /$1 $5 /p")
+  local m1; read -r -a m1 <<<"$(machine)"
   # shellcheck disable=SC2086
-  echo "$line handshakes=$(( $(handshakes) - before )) hopticks=$(( $(ticks $hop) - hop0 )) upticks=$(( $(ticks "$up_pid") - up0 ))"
+  echo "$line handshakes=$(( $(handshakes) - before )) hopticks=$(( $(ticks $hop) - hop0 )) upticks=$(( $(ticks "$up_pid") - up0 ))" \
+    "mbusy=$((m1[0] - m0[0])) miowait=$((m1[1] - m0[1])) mtotal=$((m1[2] - m0[2]))"
 }
 
 results="$work/results.txt"
@@ -305,12 +360,17 @@ for c in $conns; do
       goproxy) run_wrk goproxy "http://127.0.0.1:$goproxy_port/v1/charges" "$work/direct.json" "Content-Type: application/json" "$c" >>"$results" ;;
       cardgate) run_wrk cardgate "http://127.0.0.1:$cg_port/v1/forward" "$work/cardgate-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
       cardgate-hsm) run_wrk cardgate-hsm "http://127.0.0.1:$hsm_port/v1/forward" "$work/cardgate-hsm-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+      cardgate-b) run_wrk cardgate-b "http://127.0.0.1:$cgb_port/v1/forward" "$work/cardgate-b-forward.json" "Content-Type: application/json;Cardgate-Dev-Caller: bench" "$c" >>"$results" ;;
+      naive) run_wrk naive "http://127.0.0.1:$naive_port/forward" "$work/naive-forward.json" "Content-Type: application/json" "$c" >>"$results" ;;
+      naive-nofsync) run_wrk naive-nofsync "http://127.0.0.1:$nofsync_port/forward" "$work/naive-forward.json" "Content-Type: application/json" "$c" >>"$results" ;;
     esac
   done
 done
 # Peak RSS (VmHWM) of each cardgate process; SoftHSM2 runs inside the
 # cardgate-hsm process, so its memory is counted there.
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cg_pid/status")
+naive_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$naive_pid/status")
+nofsync_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$nofsync_pid/status")
 hsm_rss_kb=""
 [ -z "$hsm_pid" ] || hsm_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$hsm_pid/status")
 stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')
@@ -321,7 +381,7 @@ resp_size=$(curl -fsS --cacert "$work/ca.pem" -d '' -o "$work/response.json" "ht
   wc -c <"$work/response.json" | tr -d ' ') || resp_size=$resp_bytes
 echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, response body ~$resp_size bytes, wrk over loopback, $(date -u +%F)"
 echo
-awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" -v tck="$clk_tck" '
+awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v naive_rss="$naive_rss_kb" -v nofsync_rss="$nofsync_rss_kb" -v conns="$conns" -v tck="$clk_tck" '
   { split($0, f, " "); name=f[1]; c=f[2];
     for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
     rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
@@ -330,22 +390,31 @@ awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v conns="$conns" -v tck="$clk_tck
   # CPU microseconds per request of a run, from clock ticks.
   function perreq(t, c, k) { return (t == "direct" && k == "hopticks") || v[t, c, "requests"] == 0 ? "-" : sprintf("%.0f", v[t, c, k] * 1e6 / tck / v[t, c, "requests"]) }
   function added(a, c, q) { return ((a, c) in rps && ("direct", c) in rps) ? sprintf("%.2f", (v[a, c, q] - v["direct", c, q])/1000) : "-" }
+  # Machine-wide CPU: busy microseconds per request, and the shares of the
+  # CPU time of the run that were busy and waiting on I/O.
+  function mper(t, c) { return v[t, c, "requests"] == 0 || v[t, c, "mtotal"] == "" ? "-" : sprintf("%.0f", v[t, c, "mbusy"] * 1e6 / tck / v[t, c, "requests"]) }
+  function mpct(t, c, k) { return v[t, c, "mtotal"] > 0 ? sprintf("%.0f", 100 * v[t, c, k] / v[t, c, "mtotal"]) : "-" }
   END {
-    printf "%-12s %5s %10s %9s %9s %9s %7s %7s %11s %12s %12s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes", "hop cpu us", "up cpu us"
-    n = split("direct nginx goproxy cardgate cardgate-hsm", order, " ")
+    printf "%-13s %5s %10s %9s %9s %9s %7s %7s %11s %11s %10s %11s %6s %8s\n", "target", "conns", "rps", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "sockerr", "handshakes", "hop cpu us", "up cpu us", "mach cpu us", "busy%", "iowait%"
+    n = split("direct nginx goproxy cardgate cardgate-b cardgate-hsm naive naive-nofsync", order, " ")
     m = split(conns, cs, " ")
     for (j = 1; j <= m; j++) for (i = 1; i <= n; i++) { t = order[i]; c = cs[j]
       if (!((t, c) in rps)) continue
-      printf "%-12s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d %12s %12s\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"], perreq(t, c, "hopticks"), perreq(t, c, "upticks") }
+      printf "%-13s %5d %10.0f %9.2f %9.2f %9.2f %7d %7d %11d %11s %10s %11s %6s %8s\n", t, c, rps[t, c], v[t, c, "p50"]/1000, v[t, c, "p99"]/1000, v[t, c, "p999"]/1000, v[t, c, "non2xx"], v[t, c, "sockerr"], v[t, c, "handshakes"], perreq(t, c, "hopticks"), perreq(t, c, "upticks"), mper(t, c), mpct(t, c, "mbusy"), mpct(t, c, "miowait") }
     print ""
-    printf "%-12s %5s %10s %12s %24s %24s\n", "target", "conns", "rps/nginx", "rps/goproxy", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
-    k = split("cardgate cardgate-hsm", cg, " ")
+    printf "%-13s %5s %10s %12s %10s %15s %24s %24s\n", "target", "conns", "rps/nginx", "rps/goproxy", "rps/naive", "rps/naive-nofs", "added p50 ms (vs direct)", "added p99 ms (vs direct)"
+    k = split("cardgate cardgate-b cardgate-hsm naive naive-nofsync", cg, " ")
     for (i = 1; i <= k; i++) for (j = 1; j <= m; j++) { t = cg[i]; c = cs[j]
       if (!((t, c) in rps)) continue
-      printf "%-12s %5d %10s %12s %24s %24s\n", t, c, ratio(t, "nginx", c), ratio(t, "goproxy", c), added(t, c, "p50"), added(t, c, "p99") }
-    printf "\ncardgate peak RSS: %.1f MB\n", rss / 1024
+      printf "%-13s %5d %10s %12s %10s %15s %24s %24s\n", t, c, ratio(t, "nginx", c), ratio(t, "goproxy", c), t ~ /^naive/ ? "-" : ratio(t, "naive", c), t ~ /^naive/ ? "-" : ratio(t, "naive-nofsync", c), added(t, c, "p50"), added(t, c, "p99") }
+    for (j = 1; j <= m; j++) if (("cardgate-b", cs[j]) in rps) printf "cardgate-b / cardgate at %d connections: %s\n", cs[j], ratio("cardgate-b", "cardgate", cs[j])
+    print ""
+    if (("cardgate", cs[1]) in rps) printf "cardgate peak RSS: %.1f MB\n", rss / 1024
     if (hsm_rss != "") printf "cardgate-hsm peak RSS: %.1f MB\n", hsm_rss / 1024
+    if (("naive", cs[1]) in rps) printf "naive peak RSS: %.1f MB\n", naive_rss / 1024
+    if (("naive-nofsync", cs[1]) in rps) printf "naive-nofsync peak RSS: %.1f MB\n", nofsync_rss / 1024
   }' "$results"
 echo "upstream TLS handshakes vs requests, whole run: $stats"
 echo "(handshakes: new TLS connections the upstream saw during each measured run; wrk's own for direct)"
-echo "(hop cpu us: CPU time per request of the hop's processes during the measured run, Redis included for the cardgates; up cpu us: the upstream's)"
+echo "(hop cpu us: CPU time per request of the hop's processes during the measured run, Redis included for the cardgates and the naive peers; up cpu us: the upstream's)"
+echo "(mach cpu us: the whole machine's busy CPU time per request during the run, wrk, upstream and anything else running included; busy%, iowait%: shares of the run's CPU time)"

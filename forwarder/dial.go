@@ -180,6 +180,9 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		// Certificates stays empty: the only certificate this connection
 		// can present is the entry's own.
 		GetClientCertificate: r.clientCertificate,
+		// A request goes out in one record (onewrite.go), not cut into
+		// segment-sized records while the connection is young.
+		DynamicRecordSizingDisabled: true,
 	}
 	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, r.tlsTimeout)
@@ -194,7 +197,10 @@ func (r *route) handshake(ctx context.Context, conn net.Conn) (net.Conn, error) 
 		}
 		return nil, newError(code, NotSent, msg, fmt.Errorf("forwarder: tls %s: %w: %w", r.host, errTLS, err))
 	}
-	return tc, nil
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		return tc, nil // net/http's HTTP/2 needs the *tls.Conn itself
+	}
+	return newOwnedConn(tc), nil // one write per request (onewrite.go)
 }
 
 // clientCertificate answers a processor's certificate request with the

@@ -134,6 +134,15 @@ func (f *Forwarder) render(v *validated, cv fieldValues) (*pooledBody, http.Head
 // changes, the old routes' idle connections are closed and the routes
 // dropped, so a connection checked under an old policy is not reused.
 func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*route, *Error) {
+	return f.routeForKey(al, d, t, "")
+}
+
+// routeForKey is routeFor with the route's key already known (resolveChecked
+// computed it for the forward's addresses); "" computes it.
+func (f *Forwarder) routeForKey(al string, d *allowlist.Destination, t *target, key string) (*route, *Error) {
+	if key == "" {
+		key = routeKey(d.ID, t)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.sha != al {
@@ -143,7 +152,6 @@ func (f *Forwarder) routeFor(al string, d *allowlist.Destination, t *target) (*r
 		clear(f.routes)
 		f.sha = al
 	}
-	key := routeKey(d.ID, t)
 	if r, ok := f.routes[key]; ok {
 		return r, nil
 	}
@@ -195,38 +203,32 @@ func (f *Forwarder) send(ctx context.Context, fw *forward, sha string, v *valida
 }
 
 // exchange performs the exchange and turns the answer into a Response,
-// masking card numbers and the CVCs the forward sent.
+// masking card numbers and the CVCs the forward sent. Its steps: the route,
+// the traced context, the round trip, the answer's framing, the capped
+// read, and the masked Response.
 func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *validated, d *allowlist.Destination, hdr http.Header, body *pooledBody, sent sentCards) (*Response, *Error) {
-	rt, e := f.routeFor(sha, d, v.target)
+	key := ""
+	if c := checkedAddrsFrom(ctx); c != nil {
+		key = c.route // resolveChecked's, for this entry and target
+	}
+	rt, e := f.routeForKey(sha, d, v.target, key)
 	if e != nil {
 		body.close()
 		return nil, e
 	}
-
 	uctx, cancel := context.WithTimeout(ctx, f.entryTimeout(d))
 	defer cancel()
-	uctx = httptrace.WithClientTrace(uctx, &httptrace.ClientTrace{
-		GotConn: func(ci httptrace.GotConnInfo) {
-			fw.gotConn.Store(true)
-			if ci.Conn != nil {
-				fw.remote.Store(ci.Conn.RemoteAddr().String())
-				if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-					fw.setTLS(tc.ConnectionState())
-				}
-			}
-		},
-		// From here a failure is the answer failing to parse, unless it
-		// is a network failure (see answerClass).
-		GotFirstResponseByte: func() { fw.gotAnswer.Store(true) },
-	})
+	uctx, trace := f.traceUpstream(uctx, fw, body)
 
 	// The request as sign signed it (sign.go).
 	req := outboundRequest(v, hdr, body).WithContext(uctx)
-
 	// The transport, not an http.Client: a RoundTrip is one exchange, so a
 	// redirect comes back as an answer and is never followed (its target
 	// was not checked against the allowlist).
 	resp, err := rt.transport.RoundTrip(req)
+	if trace.owned != nil {
+		trace.owned.settle()
+	}
 	if err != nil {
 		return nil, f.classifySendError(ctx, uctx, fw, err)
 	}
@@ -236,39 +238,106 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	}
 
 	maxBytes := f.entryMaxResp(d)
-	out := &Response{Outcome: Answered, Status: resp.StatusCode}
-	if !identityEncoding(resp.Header) {
-		return nil, newError(CodeUpstreamError, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
-	}
-	if resp.ContentLength > maxBytes {
-		return nil, newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
+	if e := checkAnswerFraming(resp, maxBytes); e != nil {
+		return nil, e
 	}
 	raw := f.getBuf()
 	defer f.putBuf(raw)
-	n, err := readCapped(raw, resp.Body, maxBytes)
-	if err != nil {
-		var ce *Error
-		if errors.As(err, &ce) {
-			return nil, ce
-		}
-		if uctx.Err() != nil {
-			e := newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
-			e.Class = ClassTimeout
-			return nil, e
-		}
-		e := newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
-		if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
-			e.Message = "processor response body is not valid HTTP framing"
-		}
+	n, e := readAnswer(uctx, raw, resp.Body, maxBytes)
+	if e != nil {
 		return nil, e
 	}
+	return f.maskedResponse(ctx, fw, d, resp, (*raw)[:n], sent), nil
+}
+
+// upstreamTrace records on fw what the transport does with the request:
+// which connection it got (so a failure can say whether anything may have
+// been sent) and when the answer began. On an HTTP/1.1 connection it arms
+// the one-write sender (onewrite.go) for a request with a body, before the
+// request is written; exchange settles it once the transport is done.
+// One allocation holds the trace and its state.
+type upstreamTrace struct {
+	f     *Forwarder
+	fw    *forward
+	body  *pooledBody
+	owned *ownedConn // armed for this request, or nil
+	ct    httptrace.ClientTrace
+}
+
+func (f *Forwarder) traceUpstream(ctx context.Context, fw *forward, body *pooledBody) (context.Context, *upstreamTrace) {
+	t := &upstreamTrace{f: f, fw: fw, body: body}
+	t.ct.GotConn = t.gotConn
+	t.ct.GotFirstResponseByte = t.gotFirstResponseByte
+	return httptrace.WithClientTrace(ctx, &t.ct), t
+}
+
+func (t *upstreamTrace) gotConn(ci httptrace.GotConnInfo) {
+	t.fw.gotConn.Store(true)
+	if ci.Conn == nil {
+		return
+	}
+	if oc, ok := ci.Conn.(*ownedConn); ok && t.body != nil && t.body.len() > 0 {
+		oc.arm(t.f, t.body.len())
+		t.owned = oc
+	}
+	t.fw.remote.Store(ci.Conn.RemoteAddr().String())
+	if tc, ok := ci.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		t.fw.setTLS(tc.ConnectionState())
+	}
+}
+
+// gotFirstResponseByte: from here a failure is the answer failing to
+// parse, unless it is a network failure (see answerClass).
+func (t *upstreamTrace) gotFirstResponseByte() { t.fw.gotAnswer.Store(true) }
+
+// checkAnswerFraming refuses, before reading the body, an answer cardgate
+// could not scan (an encoded body) or that announces more than the entry
+// allows.
+func checkAnswerFraming(resp *http.Response, maxBytes int64) *Error {
+	if !identityEncoding(resp.Header) {
+		return newError(CodeUpstreamError, Answered, "processor answered with a Content-Encoding that cannot be scanned", nil)
+	}
+	if resp.ContentLength > maxBytes {
+		return newError(CodeUpstreamTooLarge, Answered, "processor response is larger than the entry allows", nil)
+	}
+	return nil
+}
+
+// readAnswer reads the answer's body into raw, up to maxBytes, and names
+// why it could not: too large, too late, or cut off.
+func readAnswer(uctx context.Context, raw *[]byte, body io.Reader, maxBytes int64) (int, *Error) {
+	n, err := readCapped(raw, body, maxBytes)
+	if err == nil {
+		return n, nil
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return 0, ce
+	}
+	if uctx.Err() != nil {
+		e := newError(CodeUpstreamTimeout, Answered, "processor response body did not arrive in time", err)
+		e.Class = ClassTimeout
+		return 0, e
+	}
+	e := newError(CodeUpstreamError, Answered, "processor response body was cut off", err)
+	if e.Class = answerClass(err); e.Class == ClassMalformedResponse {
+		e.Message = "processor response body is not valid HTTP framing"
+	}
+	return 0, e
+}
+
+// maskedResponse builds the caller's Response from the answer: the body
+// with card numbers, the CVCs the forward sent and its credentials masked
+// (or the entry's response rules applied), and the cleaned headers.
+func (f *Forwarder) maskedResponse(ctx context.Context, fw *forward, d *allowlist.Destination, resp *http.Response, raw []byte, sent sentCards) *Response {
+	out := &Response{Outcome: Answered, Status: resp.StatusCode}
 	red := f.getBuf()
 	defer f.putBuf(red)
 	if d.Response == nil {
-		*red = growZeroed(*red, n) // masking keeps the length
-		*red = sent.redact((*red)[:0], (*raw)[:n])
+		*red = growZeroed(*red, len(raw)) // masking keeps the length
+		*red = sent.redact((*red)[:0], raw)
 	} else {
-		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), (*raw)[:n], red, sent)
+		out.ReturnedCards = f.redactAnswer(ctx, fw, d, resp.Header.Get("Content-Type"), raw, red, sent)
 	}
 	fw.secrets.maskBuffer(red) // every credential the forward used (secrets.go)
 	if utf8.Valid(*red) {
@@ -282,7 +351,7 @@ func (f *Forwarder) exchange(ctx context.Context, fw *forward, sha string, v *va
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = out.Headers.Get("Location")
 	}
-	return out, nil
+	return out
 }
 
 // classifySendError maps a failed exchange to a code and an outcome. Before

@@ -53,7 +53,7 @@ type Lifecycle interface {
 // Permissions says whether caller may do op. It must fail closed: an
 // unknown caller or operation is not permitted.
 type Permissions interface {
-	Permitted(caller string, op CardOp) bool
+	Permitted(ctx context.Context, caller string, op CardOp) bool
 }
 
 // Budget admits one card call by caller, or returns a coded error:
@@ -93,7 +93,7 @@ func (o CardOptions) check() error {
 // cmd/cardgate always sets Permissions from the configuration.
 type permitAll struct{}
 
-func (permitAll) Permitted(string, CardOp) bool { return true }
+func (permitAll) Permitted(context.Context, string, CardOp) bool { return true }
 
 // cardRoutes adds the lifecycle routes to the authenticated group.
 // They are always routed, so the router matches openapi.yaml; without a
@@ -121,7 +121,7 @@ func (s *server) cardGuard(op CardOp) func(http.Handler) http.Handler {
 				writeError(w, r, &Error{Code: CodeNotFound, Message: "no such route"})
 				return
 			}
-			if !perms.Permitted(caller, op) {
+			if !perms.Permitted(r.Context(), caller, op) {
 				err := &Error{Code: CodeOperationNotPermitted, Message: "this caller is not permitted to " + string(op) + " cards; see the callers section of the configuration"}
 				s.logFailure(r, string(op), err)
 				writeError(w, r, err)

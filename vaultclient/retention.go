@@ -149,9 +149,20 @@ type AgeCounts struct {
 }
 
 // CountByAge counts the cards held by the age of their last use, as of
-// the Vault's clock. It reads every record's marker (in batches), never a
-// sealed payload. bounds must ascend; nil means DefaultAgeBuckets.
+// the Vault's clock. See CountByAge.
 func (v *Vault) CountByAge(ctx context.Context, bounds []time.Duration) (AgeCounts, error) {
+	ls, err := v.lifecycleStore()
+	if err != nil {
+		return AgeCounts{}, err
+	}
+	return CountByAge(ctx, ls, v.now(), bounds)
+}
+
+// CountByAge counts the cards s holds by the age of their last use at
+// now. It reads every record's marker (in batches), never a sealed
+// payload, so it needs no key backend. bounds must ascend; nil means
+// DefaultAgeBuckets.
+func CountByAge(ctx context.Context, s LifecycleStore, now time.Time, bounds []time.Duration) (AgeCounts, error) {
 	if bounds == nil {
 		bounds = DefaultAgeBuckets()
 	}
@@ -160,13 +171,8 @@ func (v *Vault) CountByAge(ctx context.Context, bounds []time.Duration) (AgeCoun
 			return AgeCounts{}, errors.New("vaultclient: count by age: bounds must ascend")
 		}
 	}
-	ls, err := v.lifecycleStore()
-	if err != nil {
-		return AgeCounts{}, err
-	}
-	now := v.now()
 	ac := AgeCounts{Bounds: bounds, Counts: make([]int, len(bounds)+1)}
-	err = ls.LastUses(ctx, func(t time.Time) {
+	err := s.LastUses(ctx, func(t time.Time) {
 		age := now.Sub(t)
 		i := 0
 		for i < len(bounds) && age >= bounds[i] {

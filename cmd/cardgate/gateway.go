@@ -37,6 +37,7 @@ type gateway struct {
 	admin     *http.Server    // nil unless admin.addr is set
 	crl       *api.Revocation // nil unless listen.tls.crl_file is set
 	tel       *telemetry
+	cards     cardWiring // cards_lifecycle.go
 	closers   []io.Closer
 }
 
@@ -119,7 +120,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		g.closers = append(g.closers, bolt)
 		store = bolt
 	case config.StoreRedis:
-		store = vaultclient.NewRedisStore(rdb, cfg.Store.Redis.Prefix)
+		store = newRedisCardStore(rdb, cfg)
 	}
 	keys, err := openKeys(ctx, cfg, log)
 	if err != nil {
@@ -203,6 +204,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		}
 		ready = append(ready, api.Check{Name: "caller_crl", Check: func(context.Context) (string, error) { return g.crl.Check() }})
 	}
+	if err := g.openCardCalls(cfg, rdb, store, log); err != nil {
+		return nil, err
+	}
 	dev := cfg.Mode == config.ModeDev
 	handler, err := api.New(api.Options{
 		Cards:           g.vault,
@@ -212,6 +216,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
 		Ready:           append(append(ready, g.credentialChecks()...), g.guards.checks()...),
+		CardCalls:       g.cards.api,
 	})
 	if err != nil {
 		return nil, err
@@ -286,6 +291,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 	go g.allowlist.Watch(watchCtx)
 	g.runCredentials(watchCtx)
 	g.guards.run(watchCtx)
+	g.runCardRetention(watchCtx)
 	var crlPoll <-chan time.Time
 	if g.crl != nil {
 		t := time.NewTicker(crlPollInterval)

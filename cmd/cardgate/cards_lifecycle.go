@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -166,4 +167,31 @@ func (c countingBudget) Allow(ctx context.Context, caller, op string) error {
 		c.refused.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op), attribute.String("code", code)))
 	}
 	return err
+}
+
+// Span names of the card lifecycle routes.
+const (
+	cardTokenRoute = "/v1/cards/{token}"
+	cardCVCRoute   = "/v1/cards/{token}/cvc"
+)
+
+// cardRoute names path's card lifecycle route, or "" if it is none. The
+// token segment must be spelled like a token; anything else (it could be
+// a card number) is no route.
+func cardRoute(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/cards/")
+	if !ok {
+		return ""
+	}
+	tok, tail, _ := strings.Cut(rest, "/")
+	if !vaultclient.ValidToken(tok) {
+		return ""
+	}
+	switch {
+	case !strings.Contains(rest, "/"):
+		return cardTokenRoute
+	case tail == "cvc":
+		return cardCVCRoute
+	}
+	return ""
 }

@@ -101,3 +101,21 @@ func TestCardsStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestCardRoute(t *testing.T) {
+	tok := "tok_" + strings.Repeat("a", 32)
+	for path, want := range map[string]string{
+		"/v1/cards/" + tok:                cardTokenRoute,
+		"/v1/cards/" + tok + "/cvc":       cardCVCRoute,
+		"/v1/cards/" + tok + "/other":     "",
+		"/v1/cards/4242424242424242":      "",
+		"/v1/cards/4242424242424242/cvc":  "",
+		"/v1/cards/":                      "",
+		"/v1/forward":                     "",
+		"/v1/cards/" + tok + "/cvc/extra": "",
+	} {
+		if got := cardRoute(path); got != want {
+			t.Errorf("cardRoute(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

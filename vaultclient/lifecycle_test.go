@@ -259,7 +259,9 @@ func TestDeleteLikeNeverExisted(t *testing.T) {
 			store := sk.new(t, clk)
 			v := newTestVault(t, store, keys, Options{Now: clk.Now})
 			info := mustTokenize(t, v, testCards[0].input())
-			// A forward marks a use, so the marker exists too.
+			// A forward a minute later marks a use, so the marker exists
+			// too, with a CVC beside the record.
+			clk.Add(TouchInterval)
 			if _, err := v.Detokenize(ctx, info.Token); err != nil {
 				t.Fatal(err)
 			}

@@ -557,3 +557,46 @@ func boltKeysNaming(t *testing.T, s *BoltStore, token string) []string {
 	}
 	return found
 }
+
+// TestBoltRetentionBackfill: records written before last-use markers
+// existed get one (their creation time) at the first sweep, and expire by
+// it; a record created within the retention stays.
+func TestBoltRetentionBackfill(t *testing.T) {
+	ctx := context.Background()
+	clk := newTestClock(testNow)
+	keys, _ := newTestKeyring(t)
+	store := newTestBolt(t)
+	store.now = clk.Now
+	v := newTestVault(t, store, keys, Options{Now: clk.Now})
+	old := mustTokenize(t, v, testCards[0].input()).Token
+	clk.Add(40 * 24 * time.Hour)
+	recent := mustTokenize(t, v, testCards[1].input()).Token
+	// Drop the markers, as a store written by an older version has none.
+	err := store.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{bucketUsed, bucketUsedIndex} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := NewRetentionSweeper(store, RetentionOptions{Retention: 30 * 24 * time.Hour, Batch: 1, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sw.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 (the record created 40 days ago)", n, err)
+	}
+	if _, err := v.Detokenize(ctx, old); code(err) != CodeTokenNotFound {
+		t.Errorf("Detokenize(old) = %v, want token_not_found", err)
+	}
+	if m, err := v.Metadata(ctx, recent); err != nil || !m.LastUsedAt.Equal(clk.Now().Truncate(time.Second).UTC()) {
+		t.Errorf("Metadata(recent) = %+v, %v; want it kept, last used at its creation", m, err)
+	}
+}

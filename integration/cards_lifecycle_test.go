@@ -123,6 +123,8 @@ func TestCardLifecycleBinary(t *testing.T) {
 	if !bytes.Contains(audit, []byte(`"kind":"card_deleted"`)) || !bytes.Contains(audit, []byte(`"kind":"card_updated"`)) || !bytes.Contains(audit, []byte(tok)) {
 		t.Errorf("audit log lacks the card_deleted and card_updated records for the token")
 	}
+	// The chain with the card records in it verifies with the stock command.
+	run(t, binary, "audit", "verify", filepath.Join(e.dir, "audit.log"))
 	for what, b := range map[string][]byte{"audit log": audit, "gateway log": []byte(e.gw.log())} {
 		e.assertNoCardsIn(what, b)
 		for _, secret := range []string{"Ann Other", "Mallory", `"exp_year":` + future} {

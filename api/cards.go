@@ -45,6 +45,9 @@ const (
 // implements it.
 type Lifecycle interface {
 	Metadata(ctx context.Context, token string) (*vaultclient.CardMeta, error)
+	// ValidateUpdate checks an update without the store, before the
+	// audit record is written.
+	ValidateUpdate(u vaultclient.CardUpdate) error
 	Update(ctx context.Context, token string, u vaultclient.CardUpdate) (*vaultclient.CardMeta, error)
 	CollectCVC(ctx context.Context, token, cvc string) (*vaultclient.CVCInfo, error)
 	Delete(ctx context.Context, token string) error
@@ -207,10 +210,15 @@ func (s *server) cardUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, tokenNotFound())
 		return
 	}
+	u := vaultclient.CardUpdate{ExpMonth: p.ExpMonth, ExpYear: p.ExpYear, Name: p.Name}
+	if err := s.o.CardCalls.Lifecycle.ValidateUpdate(u); err != nil {
+		writeError(w, r, err) // a refused update writes no audit record
+		return
+	}
 	if !s.audit(w, r, audit.KindCardUpdated, tok) {
 		return
 	}
-	m, err := s.o.CardCalls.Lifecycle.Update(r.Context(), tok, vaultclient.CardUpdate{ExpMonth: p.ExpMonth, ExpYear: p.ExpYear, Name: p.Name})
+	m, err := s.o.CardCalls.Lifecycle.Update(r.Context(), tok, u)
 	if err != nil {
 		s.logFailure(r, "update", err)
 		writeError(w, r, err)
@@ -232,6 +240,10 @@ func (s *server) cardCVC(w http.ResponseWriter, r *http.Request) {
 	tok := pathToken(r)
 	if tok == "" {
 		writeError(w, r, tokenNotFound())
+		return
+	}
+	if err := vaultclient.ValidateCVC(b.CVC); err != nil {
+		writeError(w, r, err) // its length by brand is checked after the record is read
 		return
 	}
 	if !s.audit(w, r, audit.KindCVCCollected, tok) {

@@ -186,6 +186,25 @@ func checkUpdate(u CardUpdate, now time.Time) (name string, err error) {
 	return name, nil
 }
 
+// ValidateUpdate checks u as Update does, as of the Vault's clock, without
+// reading the store: the API checks an update before it writes the audit
+// record, so that a refused update leaves none. Errors are those of
+// Update's validation.
+func (v *Vault) ValidateUpdate(u CardUpdate) error {
+	_, err := checkUpdate(u, v.now())
+	return err
+}
+
+// ValidateCVC checks that cvc is 3 or 4 digits, the shape of a CVC of some
+// brand; CollectCVC then checks its length against the card's brand.
+// Errors are *Error with code invalid_cvc.
+func ValidateCVC(cvc string) error {
+	if cvc == "" {
+		return newError(CodeInvalidCVC, "cvc is required", nil)
+	}
+	return checkCVC(cvc, BrandUnknown)
+}
+
 // Update changes a stored card's expiry, name or both, as an account
 // updater does. It validates the new values as Tokenize does (including
 // the refusal of a card-like number in the name), opens the record, seals

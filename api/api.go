@@ -54,6 +54,9 @@ type Options struct {
 	DevCallers bool
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// CardCalls configures the card calls' permissions, budgets and the
+	// lifecycle routes (cards.go).
+	CardCalls CardOptions
 }
 
 // Defaults for Options.
@@ -70,6 +73,9 @@ const RequestIDHeader = "X-Request-Id"
 func New(o Options) (http.Handler, error) {
 	if o.Cards == nil || o.Forwarder == nil {
 		return nil, errors.New("api: Cards and Forwarder are required")
+	}
+	if err := o.CardCalls.check(); err != nil {
+		return nil, err
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
@@ -110,8 +116,9 @@ func New(o Options) (http.Handler, error) {
 	r.Get("/readyz", s.readyz)
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
-		r.Post("/v1/cards", s.tokenize)
+		r.With(s.cardGuard(OpTokenize)).Post("/v1/cards", s.tokenize)
 		r.Post("/v1/forward", s.forward)
+		s.cardRoutes(r)
 	})
 	return r, nil
 }

@@ -82,6 +82,10 @@ var statusByCode = map[string]int{
 	"key_backend_unavailable": http.StatusServiceUnavailable,
 	"key_retired":             http.StatusGone,
 
+	// card lifecycle and permissions (cards.go)
+	"invalid_update":          http.StatusUnprocessableEntity,
+	"operation_not_permitted": http.StatusForbidden,
+
 	// forward-path guards
 	"audit_unavailable":           http.StatusServiceUnavailable,
 	"rate_limited":                http.StatusTooManyRequests,

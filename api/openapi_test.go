@@ -491,7 +491,7 @@ func jsonBody(placeholder string) string {
 // gateway credentials store (the credential and signing codes) or a
 // retired key version (key_retired). TestOpenAPIEveryErrorCode checks
 // their shape through a stand-in forwarder.
-var needRedisOrFaults = []string{"card_not_allowed", "signing_failed", "credential_unavailable", "credential_not_allowed", "key_retired",
+var needRedisOrFaults = []string{"card_not_allowed", "invalid_update", "operation_not_permitted", "signing_failed", "credential_unavailable", "credential_not_allowed", "key_retired",
 	"rate_limited", "rate_limit_unavailable", "destination_disabled", "killswitch_unavailable",
 	"idempotency_key_reused", "idempotency_in_progress", "idempotency_outcome_unknown", "idempotency_unavailable",
 	"store_unavailable", "key_backend_unavailable", "audit_unavailable", "upstream_error", "request_canceled", CodeInternal}

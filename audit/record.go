@@ -277,8 +277,9 @@ func checkDigest(field, v string) error {
 func (r *Record) validateContent() error {
 	switch r.Kind {
 	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized:
+	case KindCardUpdated, KindCardDeleted, KindCVCCollected: // record_cards.go
 	default:
-		return fieldError("kind", `must be "intent", "result", "denied", "canary" or "tokenized"`)
+		return fieldError("kind", `must be "intent", "result", "denied", "canary", "tokenized", "card_updated", "card_deleted" or "cvc_collected"`)
 	}
 	forwardRequired := r.Kind == KindIntent || r.Kind == KindResult || r.Kind == KindTokenized
 	if err := checkID("request_id", r.RequestID, reID, true); err != nil {
@@ -293,7 +294,7 @@ func (r *Record) validateContent() error {
 	if err := r.checkTokens(); err != nil {
 		return err
 	}
-	tokenRequired := (r.Kind == KindIntent || r.Kind == KindCanary || r.Kind == KindTokenized) && len(r.Tokens) == 0
+	tokenRequired := (r.Kind == KindIntent || r.Kind == KindCanary || r.Kind == KindTokenized || isCardKind(r.Kind)) && len(r.Tokens) == 0
 	if err := checkID("token", r.Token, reToken, tokenRequired); err != nil {
 		return err
 	}
@@ -345,6 +346,9 @@ func (r *Record) validateContent() error {
 
 	// Rules between fields, so that a record cannot claim something
 	// self-contradictory (an intent that was denied, a refusal that sent).
+	if isCardKind(r.Kind) {
+		return r.checkCardKind()
+	}
 	switch r.Kind {
 	case KindIntent:
 		// Before sending, only an allow decision exists and no outcome.

@@ -27,7 +27,8 @@ const userAgent = "cardgate-go-client/1"
 
 // call is one logical call, tried one or more times.
 type call struct {
-	op     string // "tokenize" or "forward"
+	op     string // "tokenize", "forward", or a card call (lifecycle.go)
+	method string // "" means POST
 	path   string
 	body   []byte
 	status int // the status of success
@@ -35,6 +36,7 @@ type call struct {
 	forward bool
 	dryRun  bool
 	key     string // the Idempotency-Key of every attempt; "" for none
+	card    bool   // a card call after tokenizing (lifecycle.go)
 }
 
 // answerMeta is what a successful answer says in its headers.
@@ -101,11 +103,17 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 		// before that it cannot have.
 		WroteHeaders: func() { wrote.Store(true) },
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.base+cl.path, bytes.NewReader(cl.body))
+	method := cl.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, c.base+cl.path, bytes.NewReader(cl.body))
 	if err != nil {
 		return answerMeta{}, c.noAnswer(cl, false, 0, "", err), false
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	if cl.key != "" {
@@ -123,6 +131,9 @@ func (c *Client) attempt(ctx context.Context, cl call, out any) (answerMeta, *Er
 	}
 	if err != nil {
 		return answerMeta{}, c.noAnswer(cl, true, resp.StatusCode, meta.requestID, ctxOr(ctx, err)), true
+	}
+	if resp.StatusCode == cl.status && out == nil {
+		return meta, nil, true // an answer without a body (204)
 	}
 	if resp.StatusCode == cl.status {
 		// From zero: a decode that failed on an earlier attempt may have

@@ -1,6 +1,7 @@
 // Package client is the Go client for a cardgate gateway: tokenize a card
-// (POST /v1/cards) and forward a request with a token's card filled in
-// (POST /v1/forward, dry runs included), over mutual TLS.
+// (POST /v1/cards), forward a request with a token's card filled in
+// (POST /v1/forward, dry runs included), and read, update, re-collect the
+// CVC of and delete a stored card (/v1/cards/{token}), over mutual TLS.
 //
 // It owns the caller's side of the wire format, the caller's TLS identity
 // (PEM files, or an X.509-SVID source such as go-spiffe's
@@ -63,7 +64,12 @@
 //     written: the gateway replays the first answer for the key, or sends
 //     only if the first attempt never reached it;
 //   - a tokenize answered store_unavailable, key_backend_unavailable or
-//     rate_limited, or one whose request was never written.
+//     rate_limited, or one whose request was never written;
+//   - a card call (Card, UpdateCard, CollectCVC, DeleteCard) answered
+//     rate_limited, rate_limit_unavailable, store_unavailable,
+//     key_backend_unavailable or audit_unavailable (the gateway changed
+//     nothing), or one whose request was never written; Card, which
+//     changes nothing, also when its answer was lost.
 //
 // A forward whose template uses the CVC can be retried only until the
 // gateway has read the card: a forward that reads the CVC consumes it,

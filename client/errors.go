@@ -48,6 +48,8 @@ const (
 	ErrTokenNotFound               Code = "token_not_found"
 	ErrCVCNotAvailable             Code = "cvc_not_available"
 	ErrKeyRetired                  Code = "key_retired"
+	ErrInvalidUpdate               Code = "invalid_update"
+	ErrOperationNotPermitted       Code = "operation_not_permitted"
 	ErrStoreUnavailable            Code = "store_unavailable"
 	ErrKeyBackendUnavailable       Code = "key_backend_unavailable"
 	ErrAuditUnavailable            Code = "audit_unavailable"

@@ -31,11 +31,11 @@ type step struct {
 
 // seen is one request as the test gateway received it.
 type seen struct {
-	path, key, contentType string
-	body                   string
-	clientSerial           string // the serial of the client's certificate
-	clientURI              string
-	proto                  int // HTTP major version
+	method, path, key, contentType string
+	body                           string
+	clientSerial                   string // the serial of the client's certificate
+	clientURI                      string
+	proto                          int // HTTP major version
 }
 
 // scripted is an mTLS test gateway that answers each request with the
@@ -108,7 +108,7 @@ func writeFile(t *testing.T, path string, b []byte) {
 
 func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	rec := seen{proto: r.ProtoMajor, path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type"), body: string(b)}
+	rec := seen{proto: r.ProtoMajor, method: r.Method, path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), contentType: r.Header.Get("Content-Type"), body: string(b)}
 	if len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
 		rec.clientSerial = cert.SerialNumber.String()

@@ -107,6 +107,9 @@ func TestTypesMatchOpenAPI(t *testing.T) {
 		{"TokenInfo", reflect.TypeFor[TokenInfo](), get("TokenInfo"), false},
 		{"ForwardResponse", reflect.TypeFor[ForwardResponse](), get("ForwardResponse"), false},
 		{"ForwardResponse.dry_run", reflect.TypeFor[Preview](), get("ForwardResponse", "dry_run"), false},
+		{"CardMeta", reflect.TypeFor[CardMeta](), get("CardMeta"), false},
+		{"CardUpdate", reflect.TypeFor[cardUpdateWire](), get("CardUpdate"), true},
+		{"CVCInfo", reflect.TypeFor[CVCInfo](), get("CVCInfo"), false},
 		{"Error", reflect.TypeFor[errorBody](), get("Error"), false},
 		{"Error.error", reflect.TypeFor[errorDetail](), get("Error", "error"), false},
 	}

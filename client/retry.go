@@ -42,8 +42,11 @@ func (c *Client) retryable(ctx context.Context, cl call, e *Error, wrote bool) b
 	if e.Code == "" {
 		// No usable answer. Safe when the gateway cannot have acted on
 		// the request, or when the key makes it replay or refuse rather
-		// than send again; a dry run never sends.
-		return !wrote || (cl.forward && (cl.key != "" || cl.dryRun))
+		// than send again; a dry run never sends; a read changes nothing.
+		return !wrote || (cl.forward && (cl.key != "" || cl.dryRun)) || cl.method == http.MethodGet
+	}
+	if cl.card {
+		return retryCards[e.Code]
 	}
 	if !cl.forward {
 		return retryTokenize[e.Code]

@@ -82,6 +82,9 @@ type Config struct {
 	// Credentials are the processor credentials the gateway holds, by
 	// name; see credentials.go.
 	Credentials map[string]Credential `yaml:"credentials"`
+	// Callers says which card operations each caller may do; nil (no
+	// section) means the defaults in callers.go.
+	Callers []Caller `yaml:"callers"`
 
 	// env names, per key path, the environment variable that set it, so
 	// that a problem with the value can say where it came from.
@@ -189,6 +192,13 @@ type ClientCert struct {
 type Cards struct {
 	// CVCTTL bounds how long a CVC is kept after tokenization.
 	CVCTTL time.Duration `yaml:"cvc_ttl"`
+	// Retention expires a card not used (tokenized, forwarded, updated,
+	// given a new CVC) for that long; 0 keeps cards for ever. See
+	// docs/cards.md.
+	Retention time.Duration `yaml:"retention"`
+	// PerCaller is each caller's budget for the card calls (tokenize,
+	// read, update, cvc, delete) together; zero rate means no limit.
+	PerCaller Limit `yaml:"per_caller"`
 }
 
 // Log configures the structured log.
@@ -416,6 +426,7 @@ func (c *Config) problems() []*FieldError {
 	c.validateTelemetry(bad)
 	c.validateForwarding(bad)
 	c.validateCredentials(bad, dev)
+	c.validateCards(bad)
 	return errs
 }
 

@@ -26,6 +26,8 @@ import (
 //	cvcs        token → expires_at (8 bytes, Unix ms) ‖ sealed CVC record
 //	cvc_expiry  expires_at ‖ token → "" (an index, so sweeping expired
 //	            CVCs costs only what it deletes)
+//	used        token → last use (8 bytes, Unix ms); see boltstore_lifecycle.go
+//	used_index  last use ‖ token → "" (an index, for the retention sweep)
 //
 // bbolt has no TTL, so a CVC's expiry is checked on every read, and
 // expired CVCs are swept when the store opens, on every Put, and when a
@@ -111,7 +113,7 @@ func OpenBoltStoreWith(path string, o BoltOptions) (*BoltStore, error) {
 		case string(f) != boltFormat:
 			return fmt.Errorf("store format %q is not %q", f, boltFormat)
 		}
-		for _, b := range []string{bucketCards, bucketCVCs, bucketCVCExpiry} {
+		for _, b := range []string{bucketCards, bucketCVCs, bucketCVCExpiry, bucketUsed, bucketUsedIndex} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -166,6 +168,9 @@ func (s *BoltStore) Put(ctx context.Context, token string, e Entry, cvcTTL time.
 			if err := tx.Bucket([]byte(bucketCVCExpiry)).Put(idx, []byte{}); err != nil {
 				return err
 			}
+		}
+		if err := markUsed(tx, tok, now); err != nil {
+			return err
 		}
 		return cards.Put(tok, bytes.Clone(e.Record))
 	})

@@ -34,6 +34,15 @@
 // Stores implement Store: RedisStore, and BoltStore for one node and the
 // demo.
 //
+// The card lifecycle (lifecycle.go, retention.go) needs a LifecycleStore,
+// which both stores are: Metadata (never the number), Update (a new
+// expiry or name, re-sealed with the same number), CollectCVC, and Delete,
+// after which the token answers exactly as one that never existed. Each
+// store keeps a last-use marker beside the record; a forward marks it at
+// most once per TouchInterval per token, so the hot path pays one small
+// store write a minute per token at most. Redis expires unused records by
+// key TTL (RedisStore.SetRetention); bolt by RetentionSweeper.
+//
 // Metrics (Options.MeterProvider): MetricKeyDuration and
 // MetricStoreDuration, labelled only by backend kind, operation and
 // outcome.

@@ -21,10 +21,12 @@ const (
 	MetricKeyDuration = "cardgate.vaultclient.key_duration"
 	// MetricStoreDuration is a histogram of card-store call durations, in
 	// seconds, by store (redis, bolt, other), operation (put, get_record,
-	// get, get_and_delete_cvc, delete_cvc) and outcome (ok, error,
-	// timeout). Detokenize records get_record, DetokenizeConsumingCVC
-	// get_and_delete_cvc, Rewrap get. A token that is not found is ok: the
-	// store answered.
+	// get, get_and_delete_cvc, delete_cvc; and for the lifecycle meta,
+	// replace, put_cvc, touch, delete) and outcome (ok, error, timeout).
+	// Detokenize records get_record, DetokenizeConsumingCVC
+	// get_and_delete_cvc, Rewrap get; a forward's first use of a token in
+	// a TouchInterval also records touch. A token that is not found is ok:
+	// the store answered.
 	MetricStoreDuration = "cardgate.vaultclient.store_duration"
 )
 
@@ -64,7 +66,7 @@ var outcomes = [...]string{outcomeOK, outcomeError, outcomeTimeout}
 // Operations recorded in the histograms.
 var (
 	keyOps   = []string{"encrypt", "decrypt", "fingerprint", "rewrap"}
-	storeOps = []string{"put", "get_record", "get", "get_and_delete_cvc", "delete_cvc"}
+	storeOps = []string{"put", "get_record", "get", "get_and_delete_cvc", "delete_cvc", "meta", "replace", "put_cvc", "touch", "delete"}
 )
 
 func newOutcomeOpts(fixed attribute.KeyValue, ops []string) map[string]*outcomeOpts {

@@ -25,6 +25,7 @@ type RedisStore struct {
 	put    *redis.Script
 	swap   *redis.Script
 	take   *redis.Script
+	life   redisLife // lifecycle scripts and retention (redisstore_lifecycle.go)
 }
 
 // putScript writes the CVC, then the record, unless the record exists.
@@ -38,7 +39,8 @@ type RedisStore struct {
 // a CVC it lacks.
 //
 // KEYS[1] record key, KEYS[2] CVC key; ARGV[1] record, ARGV[2] CVC or "",
-// ARGV[3] CVC TTL in milliseconds. Returns 1 if written, 0 if the record
+// ARGV[3] CVC TTL in milliseconds, ARGV[4] the record's retention in
+// milliseconds or "" for none. Returns 1 if written, 0 if the record
 // exists.
 const putScript = `#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -47,7 +49,11 @@ end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 end
-redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
 return 1
 `
 
@@ -55,7 +61,7 @@ return 1
 // (for example "cardgate:"). The prefix must not contain '{' or '}', which
 // would change the Cluster hash tag. c is not closed by the store.
 func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript), take: redis.NewScript(takeScript)}
+	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript), take: redis.NewScript(takeScript), life: newRedisLife()}
 }
 
 func (s *RedisStore) cardKey(token string) string { return s.prefix + "{" + token + "}:card" }
@@ -73,7 +79,7 @@ func (s *RedisStore) Put(ctx context.Context, token string, e Entry, cvcTTL time
 		}
 		ttl = strconv.FormatInt(cvcTTL.Milliseconds(), 10)
 	}
-	n, err := s.put.Run(ctx, s.c, []string{s.cardKey(token), s.cvcKey(token)}, e.Record, e.CVC, ttl).Int()
+	n, err := s.put.Run(ctx, s.c, []string{s.cardKey(token), s.cvcKey(token)}, e.Record, e.CVC, ttl, s.life.retentionArg()).Int()
 	if err != nil {
 		return fmt.Errorf("vaultclient: redis put %s: %w", token, err)
 	}
@@ -176,9 +182,10 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// swapScript replaces the record if it still holds ARGV[1], and the CVC,
-// keeping its TTL, if it is still there and holds ARGV[3]. Returns 1 if
-// the record was replaced, 0 if it changed or is gone.
+// swapScript replaces the record if it still holds ARGV[1], keeping the
+// record's retention TTL, and the CVC, keeping its TTL, if it is still
+// there and holds ARGV[3]. Returns 1 if the record was replaced, 0 if it
+// changed or is gone.
 //
 // KEYS[1] record key, KEYS[2] CVC key; ARGV[1] old record, ARGV[2] new
 // record, ARGV[3] old CVC or "", ARGV[4] new CVC.
@@ -189,7 +196,7 @@ end
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then
   redis.call('SET', KEYS[2], ARGV[4], 'KEEPTTL')
 end
-redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 `
 

@@ -94,6 +94,7 @@ type Vault struct {
 	log          *slog.Logger
 	tracer       trace.Tracer
 	metrics      *metrics
+	touched      *touchCache // forwards' last-use marks (retention.go)
 }
 
 // New returns a Vault that seals cards with keys and keeps them in store.
@@ -149,6 +150,9 @@ func New(store Store, keys Keyer, o Options) (*Vault, error) {
 		return nil, err
 	}
 	v.metrics = m
+	if v.touched, err = newTouchCache(o.MeterProvider); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -233,6 +237,7 @@ func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 		}
 		return nil, newError(CodeStoreUnavailable, "card store unavailable", err) // err names the token
 	}
+	v.touched.mark(token, now) // Put marked the use; spare the first forward a touch
 	v.log.DebugContext(ctx, "card tokenized", "token", token, "brand", c.brand, "cvc", c.cvc != nil)
 	return info, nil
 }
@@ -352,6 +357,7 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 			card.CVC = CVC{v: string(cvc)}
 		}
 	}
+	v.noteUse(ctx, token) // retention.go: at most once per TouchInterval
 	return card, nil
 }
 

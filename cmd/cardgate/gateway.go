@@ -37,7 +37,8 @@ type gateway struct {
 	admin     *http.Server    // nil unless admin.addr is set
 	crl       *api.Revocation // nil unless listen.tls.crl_file is set
 	tel       *telemetry
-	loops     *runGroup // the background loops; serve starts them, close awaits them
+	loops     *runGroup  // the background loops; serve starts them, close awaits them
+	cards     cardWiring // cards_lifecycle.go
 	closers   []io.Closer
 }
 
@@ -120,7 +121,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		g.closers = append(g.closers, bolt)
 		store = bolt
 	case config.StoreRedis:
-		store = vaultclient.NewRedisStore(rdb, cfg.Store.Redis.Prefix)
+		store = newRedisCardStore(rdb, cfg)
 	}
 	keys, err := openKeys(ctx, cfg, log)
 	if err != nil {
@@ -204,6 +205,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		}
 		ready = append(ready, api.Check{Name: "caller_crl", Check: func(context.Context) (string, error) { return g.crl.Check() }})
 	}
+	if err := g.openCardCalls(cfg, rdb, store, log); err != nil {
+		return nil, err
+	}
 	dev := cfg.Mode == config.ModeDev
 	handler, err := api.New(api.Options{
 		Cards:           g.vault,
@@ -213,6 +217,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		DevCallers:      dev && !cfg.Listen.TLS.Enabled(),
 		Logger:          log,
 		Ready:           append(append(ready, g.credentialChecks()...), g.guards.checks()...),
+		CardCalls:       g.cards.api,
 	})
 	if err != nil {
 		return nil, err
@@ -311,6 +316,7 @@ func (g *gateway) startLoops() {
 	if g.crl != nil {
 		g.loops.Go("caller CRL poll", g.pollCRL)
 	}
+	g.runCardRetention(g.loops)
 }
 
 // shutdown stops the gateway in the one order that loses nothing: stop

@@ -186,6 +186,10 @@ var apiRoutes = map[string]bool{
 	"/v1/forward": true,
 	"/healthz":    true,
 	"/readyz":     true,
+	// The card lifecycle routes, by pattern (cardRoute): the token is
+	// never part of a span name.
+	cardTokenRoute: true,
+	cardCVCRoute:   true,
 }
 
 // spanMethods are the methods a span may name; anything else is "_OTHER",
@@ -206,6 +210,8 @@ func (t *telemetry) traceRequests(next http.Handler) http.Handler {
 		route := "other"
 		if apiRoutes[r.URL.Path] {
 			route = r.URL.Path
+		} else if p := cardRoute(r.URL.Path); p != "" {
+			route = p
 		}
 		if route == "/healthz" || route == "/readyz" {
 			next.ServeHTTP(w, r)

@@ -41,6 +41,8 @@ type FileSink struct {
 	// starts at end or after: a reader replaying the records from some
 	// point on (see Log's mirror) starts there.
 	end int64
+	// tree, when set (OpenFileSinkTree), gets every line written.
+	tree *Tree
 }
 
 // appendFile is what FileSink uses of an *os.File once it is open. Tests
@@ -126,15 +128,18 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	s.buf = s.buf[:0]
+	prev := s.end
 	for _, e := range batch {
 		s.buf = append(append(s.buf, e.Line...), '\n')
 	}
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write: %w", err)
+		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	if err := s.f.Sync(); err != nil {
 		s.err = fmt.Errorf("fsync: %w", err)
+		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	// With O_APPEND the file offset is the end of what was just written.
@@ -142,6 +147,9 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 	// stays, which is still at or before any later record.
 	if end, err := s.f.Seek(0, io.SeekCurrent); err == nil {
 		s.end = end
+	}
+	if s.tree != nil {
+		s.tree.add(batch, s.end-prev == int64(len(s.buf)))
 	}
 	return nil
 }

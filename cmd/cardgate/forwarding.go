@@ -13,6 +13,7 @@ import (
 
 	"github.com/cardgate/cardgate/api"
 	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/audit/checkpoint"
 	"github.com/cardgate/cardgate/canary"
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/forwarder"
@@ -35,6 +36,9 @@ type guards struct {
 	canaries *canary.Watcher         // nil with bolt
 	idem     *idempotency.RedisStore // nil with bolt
 	log      *slog.Logger
+
+	// checkpoints is nil unless audit.checkpoint (audit_checkpoint.go).
+	checkpoints *checkpoint.Publisher
 
 	headMu    sync.Mutex
 	lastChain string // the head logHead logged last
@@ -80,10 +84,11 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 
 	var sinks []audit.Sink
 	if cfg.Audit.File != "" {
-		f, err := audit.OpenFileSink(cfg.Audit.File)
+		f, pub, err := openAuditFile(ctx, cfg, keys, log)
 		if err != nil {
-			return nil, fmt.Errorf("audit.file: %w", err)
+			return nil, err
 		}
+		g.checkpoints = pub
 		*closers = append(*closers, f)
 		g.file = f
 		sinks = append(sinks, f)
@@ -267,6 +272,9 @@ func (g *guards) run(ctx context.Context) {
 		go g.reconcileAudit(ctx)
 	}
 	go g.logHeads(ctx)
+	if g.checkpoints != nil {
+		go g.checkpoints.Run(ctx) //nolint:errcheck // Run returns nil when ctx ends
+	}
 }
 
 // reconcileAudit copies into the audit stream the records it lacks from

@@ -313,6 +313,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener, reload <-chan stru
 			// The last anchor against truncating the audit log, written
 			// once no forward can append to it any more.
 			g.guards.logHead(true)
+			g.guards.publishCheckpoint(sctx)
 			if err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}

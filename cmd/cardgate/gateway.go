@@ -89,7 +89,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		// every replica on it, scoped to the environment.
 		state = allowlist.NewRedisStateStore(rdb, cfg.Store.Redis.Prefix+"allowlist:state:"+cfg.Environment)
 	}
+	loads := newAllowlistRecorder(log, cfg.Audit.Timeout)
 	g.allowlist = allowlist.NewHolder(allowlist.HolderOptions{
+		OnLoad:        loads.onLoad,
 		Path:          cfg.Allowlist.Path,
 		SignaturesDir: cfg.Allowlist.SignaturesDir,
 		Policy: allowlist.Policy{
@@ -161,6 +163,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		}
 	}
 	if g.guards, err = openGuards(ctx, cfg, rdb, keys, log, &g.closers); err != nil {
+		return nil, err
+	}
+	if err := loads.attach(ctx, g.guards.auditor); err != nil {
 		return nil, err
 	}
 	fo := forwarder.Options{

@@ -2,12 +2,15 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -150,4 +153,76 @@ func toTlog(p [][32]byte) []tlog.Hash {
 		out[i] = h
 	}
 	return out
+}
+
+// The reverse direction: proofs made with tlog verify with
+// transparency-dev/merkle, against the root the Tree computed.
+func TestTlogProofsVerifyWithMerkle(t *testing.T) {
+	const n = 37
+	_, lines, tree := writeLog(t, n)
+	ref := newTlogTree(t, lines)
+	_, root, _ := tree.Head()
+	for i := range int64(n) {
+		p, err := tlog.ProveRecord(n, i, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := LeafHash([]byte(lines[i]))
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), n, leaf[:], fromTlog(p), root[:]); err != nil {
+			t.Errorf("merkle VerifyInclusion(leaf %d of %d) of a tlog proof: %v", i, n, err)
+		}
+	}
+	for old := int64(1); old < n; old++ {
+		p, err := tlog.ProveTree(n, old, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1 := ref.root(t, int(old))
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old), n, fromTlog(p), r1[:], root[:]); err != nil {
+			t.Errorf("merkle VerifyConsistency(%d → %d) of a tlog proof: %v", old, n, err)
+		}
+	}
+}
+
+func fromTlog(p []tlog.Hash) [][]byte {
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out
+}
+
+// A write by another process, or a failed write, stops the tree: it never
+// signs a root that is not the file's.
+func TestTreeStopsOnForeignWrite(t *testing.T) {
+	path, _, tree := writeLog(t, 3)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"other":"writer"}` + "\n")
+	f.Close()
+	if _, _, err := tree.Head(); err != nil {
+		t.Fatalf("Head before the next write = %v", err)
+	}
+	// Reopened, every line is a leaf; this sink's next write notices that
+	// the file grew by more than it wrote.
+	sink, tr2, err := OpenFileSinkTree(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	if n, _, _ := tr2.Head(); n != 4 {
+		t.Errorf("reopened tree has %d leaves, want 4 (every line is a leaf)", n)
+	}
+	l := newTestLog(t, sink)
+	g, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	g.WriteString(`{"other":"writer"}` + "\n")
+	g.Close()
+	if _, err := l.Append(context.Background(), intent(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tr2.Head(); !errors.Is(err, ErrTreeStopped) {
+		t.Errorf("Head after another process appended = %v, want ErrTreeStopped", err)
+	}
 }

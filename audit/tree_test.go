@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -224,5 +226,26 @@ func TestTreeStopsOnForeignWrite(t *testing.T) {
 	}
 	if _, _, err := tr2.Head(); !errors.Is(err, ErrTreeStopped) {
 		t.Errorf("Head after another process appended = %v, want ErrTreeStopped", err)
+	}
+}
+
+func TestHashesMatchRFC6962(t *testing.T) {
+	for i := range 200 {
+		a, b := make([]byte, 32), make([]byte, 32)
+		rand.Read(a)
+		rand.Read(b)
+		line := make([]byte, i*7)
+		rand.Read(line)
+		if got, want := hashChildren(a, b), rfc6962.DefaultHasher.HashChildren(a, b); !bytes.Equal(got, want) {
+			t.Fatalf("hashChildren = %x, want %x", got, want)
+		}
+		if got, want := LeafHash(line), rfc6962.DefaultHasher.HashLeaf(line); !bytes.Equal(got[:], want) {
+			t.Fatalf("LeafHash = %x, want %x", got, want)
+		}
+		tr := &Tree{rng: rangeFactory.NewEmptyRange(0)}
+		tr.add([]Entry{{Line: line}}, true)
+		if _, root, _ := tr.Head(); root != LeafHash(line) {
+			t.Fatalf("a one-leaf tree's root is not the leaf hash")
+		}
 	}
 }

@@ -15,6 +15,7 @@ const (
 const (
 	CheckpointSignerLocal = "local"
 	CheckpointSignerVault = "vault"
+	CheckpointSignerHSM   = "hsm"
 )
 
 // Checkpoint configures signed checkpoints of the audit file's Merkle tree
@@ -33,7 +34,9 @@ type Checkpoint struct {
 	// Timeout bounds one signature.
 	Timeout time.Duration `yaml:"timeout"`
 	// Signer is "vault" (a Transit key of type ed25519 signs; the gateway
-	// never holds it) or "local" (a note private key in KeyFile; dev mode).
+	// never holds it), "hsm" (an Ed25519 key pair on keys.hsm's token,
+	// CKM_EDDSA; never extractable) or "local" (a note private key in
+	// KeyFile; dev mode).
 	Signer string `yaml:"signer"`
 	// KeyFile holds the local signer's note private key (mode 0600).
 	KeyFile string `yaml:"key_file"`
@@ -46,10 +49,16 @@ type Checkpoint struct {
 	// auditors pin the public key of one version.
 	VaultKey        string `yaml:"vault_key"`
 	VaultKeyVersion int    `yaml:"vault_key_version"`
+	// HSMKeyLabel labels the Ed25519 key pair on keys.hsm's token
+	// (create it with `cardgate audit checkpoint-key --hsm`).
+	HSMKeyLabel string `yaml:"hsm_key_label"`
 }
 
+// DefaultCheckpointHSMKeyLabel is audit.checkpoint.hsm_key_label's default.
+const DefaultCheckpointHSMKeyLabel = "cardgate-checkpoint"
+
 func defaultCheckpoint() Checkpoint {
-	return Checkpoint{Interval: DefaultCheckpointInterval, Timeout: DefaultCheckpointTimeout}
+	return Checkpoint{Interval: DefaultCheckpointInterval, Timeout: DefaultCheckpointTimeout, HSMKeyLabel: DefaultCheckpointHSMKeyLabel}
 }
 
 // validateCheckpoint checks audit.checkpoint.
@@ -94,7 +103,14 @@ func (c *Config) validateCheckpoint(bad func(key, format string, args ...any)) {
 		if cp.VaultKeyVersion < 1 {
 			bad("audit.checkpoint.vault_key_version", "required with signer: vault: the key version that signs (auditors pin its public key)")
 		}
+	case CheckpointSignerHSM:
+		if c.Keys.Backend != KeysHSM {
+			bad("audit.checkpoint.signer", "hsm needs keys.backend: hsm (the key pair lives on that token)")
+		}
+		if cp.HSMKeyLabel == "" {
+			bad("audit.checkpoint.hsm_key_label", "required with signer: hsm")
+		}
 	default:
-		bad("audit.checkpoint.signer", "must be %q or %q", CheckpointSignerVault, CheckpointSignerLocal)
+		bad("audit.checkpoint.signer", "must be %q, %q or %q", CheckpointSignerVault, CheckpointSignerHSM, CheckpointSignerLocal)
 	}
 }

@@ -36,7 +36,8 @@ func TestValidateCheckpoint(t *testing.T) {
 		{"short interval", func(c *Config) { local(c); c.Audit.Checkpoint.Interval = time.Millisecond }, "audit.checkpoint.interval"},
 		{"no key file", func(c *Config) { local(c); c.Audit.Checkpoint.KeyFile = "" }, "audit.checkpoint.key_file"},
 		{"local outside dev", func(c *Config) { local(c); c.Mode = ModeProduction }, "audit.checkpoint.signer"},
-		{"unknown signer", func(c *Config) { local(c); c.Audit.Checkpoint.Signer = "hsm" }, "audit.checkpoint.signer"},
+		{"unknown signer", func(c *Config) { local(c); c.Audit.Checkpoint.Signer = "pkcs11" }, "audit.checkpoint.signer"},
+		{"hsm without hsm keys", func(c *Config) { local(c); c.Audit.Checkpoint.Signer = CheckpointSignerHSM }, "audit.checkpoint.signer"},
 		{"vault without vault keys", func(c *Config) {
 			local(c)
 			c.Audit.Checkpoint.Signer = CheckpointSignerVault
@@ -80,7 +81,7 @@ audit:
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	want := Checkpoint{Origin: "cardgate.test/audit/dev-1", File: "checkpoint", Interval: 30 * time.Second, Timeout: DefaultCheckpointTimeout, Signer: "local", KeyFile: "checkpoint.key"}
+	want := Checkpoint{Origin: "cardgate.test/audit/dev-1", File: "checkpoint", Interval: 30 * time.Second, Timeout: DefaultCheckpointTimeout, Signer: "local", KeyFile: "checkpoint.key", HSMKeyLabel: DefaultCheckpointHSMKeyLabel}
 	if c.Audit.Checkpoint != want {
 		t.Errorf("Audit.Checkpoint = %+v, want %+v", c.Audit.Checkpoint, want)
 	}

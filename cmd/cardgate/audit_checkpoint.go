@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/cardgate/cardgate/audit"
@@ -16,7 +17,9 @@ import (
 // keeps the file's Merkle tree and returns the checkpoint publisher, after
 // checking that the file still extends the last checkpoint published: if
 // it does not, the start is refused.
-func openAuditFile(ctx context.Context, cfg config.Config, keys vaultclient.Keyer, log *slog.Logger) (*audit.FileSink, *checkpoint.Publisher, error) {
+// What it opens that needs closing (an HSM session) is appended to
+// *closers.
+func openAuditFile(ctx context.Context, cfg config.Config, keys vaultclient.Keyer, log *slog.Logger, closers *[]io.Closer) (*audit.FileSink, *checkpoint.Publisher, error) {
 	cc := cfg.Audit.Checkpoint
 	if cc.Origin == "" {
 		f, err := audit.OpenFileSink(cfg.Audit.File)
@@ -28,6 +31,9 @@ func openAuditFile(ctx context.Context, cfg config.Config, keys vaultclient.Keye
 	signer, err := checkpointSigner(ctx, cfg, keys)
 	if err != nil {
 		return nil, nil, err
+	}
+	if c, ok := signer.(io.Closer); ok {
+		*closers = append(*closers, c)
 	}
 	pub, err := checkpoint.New(ctx, checkpoint.Options{
 		Origin: cc.Origin, Path: cc.File, Signer: signer,
@@ -67,6 +73,12 @@ func checkpointSigner(ctx context.Context, cfg config.Config, keys vaultclient.K
 		s, err := t.NoteSigner(ctx, cc.Origin, cc.VaultKey, cc.VaultKeyVersion)
 		if err != nil {
 			return nil, fmt.Errorf("audit.checkpoint.vault_key: %w", err)
+		}
+		return s, nil
+	case config.CheckpointSignerHSM:
+		s, err := vaultclient.OpenPKCS11NoteSigner(ctx, pkcs11Config(cfg.Keys.HSM), cc.Origin, cc.HSMKeyLabel)
+		if err != nil {
+			return nil, fmt.Errorf("audit.checkpoint.hsm_key_label: %w", err)
 		}
 		return s, nil
 	}

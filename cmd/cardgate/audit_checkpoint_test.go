@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,8 +33,9 @@ func TestOpenAuditFileChecksLastCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
+	var closers []io.Closer
 
-	f, pub, err := openAuditFile(ctx, cfg, nil, log)
+	f, pub, err := openAuditFile(ctx, cfg, nil, log, &closers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestOpenAuditFileChecksLastCheckpoint(t *testing.T) {
 	raw, _ := os.ReadFile(cfg.Audit.File)
 
 	// Reopened as it is, and with a line more: fine.
-	f, _, err = openAuditFile(ctx, cfg, nil, log)
+	f, _, err = openAuditFile(ctx, cfg, nil, log, &closers)
 	if err != nil {
 		t.Fatalf("reopen = %v", err)
 	}
@@ -71,7 +73,7 @@ func TestOpenAuditFileChecksLastCheckpoint(t *testing.T) {
 			if err := os.WriteFile(cfg.Audit.File, []byte(tc.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := openAuditFile(ctx, cfg, nil, log)
+			_, _, err := openAuditFile(ctx, cfg, nil, log, &closers)
 			if !errors.Is(err, checkpoint.ErrNotExtended) || !strings.Contains(err.Error(), "refusing to start") {
 				t.Errorf("openAuditFile(%s) = %v, want a refusal wrapping ErrNotExtended", tc.name, err)
 			}

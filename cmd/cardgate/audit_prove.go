@@ -14,11 +14,13 @@ import (
 	"github.com/cardgate/cardgate/audit/checkpoint"
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/internal/fileread"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 const auditProveUsage = `usage: cardgate audit prove [flags] FORWARD_ID
        cardgate audit consistency [flags] OLD NEW
        cardgate audit checkpoint-key --origin ORIGIN --out FILE
+       cardgate audit checkpoint-key --hsm -config FILE
 
 prove prints, for each audit record of the forward FORWARD_ID (its
 intent, result and tokenized records), a C2SP tlog-proof: the record's
@@ -34,7 +36,10 @@ file gives both roots.
 
 checkpoint-key writes a new Ed25519 note signing key for the local signer
 (development) to FILE (mode 0600; it must not exist) and prints the
-verifier key auditors pin.
+verifier key auditors pin. With --hsm it creates the key pair on the token
+of -config's keys.hsm instead, labelled audit.checkpoint.hsm_key_label
+(sensitive, not extractable), and prints its verifier key for
+audit.checkpoint.origin.
 
 Check what these print with cardgate-verify, which shares no code with the
 gateway beyond the note and tlog libraries.
@@ -50,8 +55,16 @@ func runAuditProve(ctx context.Context, cmd string, args []string, stdout, stder
 	cpPath := fs.String("checkpoint", "", "the signed checkpoint to prove against (default: audit.checkpoint.file of -config)")
 	origin := fs.String("origin", "", "checkpoint-key: the log's origin, which names the key")
 	out := fs.String("out", "", "checkpoint-key: the key file to create")
+	hsm := fs.Bool("hsm", false, "checkpoint-key: create the key pair on the HSM of -config")
 	if err := parseCommand(fs, args); err != nil {
 		return err
+	}
+	if cmd == "checkpoint-key" && *hsm {
+		if *cfgPath == "" || *out != "" || fs.NArg() != 0 {
+			fs.Usage()
+			return errUsage
+		}
+		return checkpointKeyHSM(ctx, *cfgPath, stdout)
 	}
 	if cmd == "checkpoint-key" {
 		if *origin == "" || *out == "" || fs.NArg() != 0 {
@@ -172,5 +185,29 @@ func checkpointKey(origin, out string, stdout io.Writer) error {
 		return fmt.Errorf("audit checkpoint-key: %w", err)
 	}
 	_, err = fmt.Fprintln(stdout, vkey)
+	return err
+}
+
+// checkpointKeyHSM creates the checkpoint key pair on the configured
+// token and prints its verifier key.
+func checkpointKeyHSM(ctx context.Context, cfgPath string, stdout io.Writer) error {
+	cfg, err := config.Load(cfgPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	cc := cfg.Audit.Checkpoint
+	if cc.Signer != config.CheckpointSignerHSM {
+		return errors.New("audit checkpoint-key --hsm: audit.checkpoint.signer is not hsm in " + cfgPath)
+	}
+	hsm := pkcs11Config(cfg.Keys.HSM)
+	if err := vaultclient.GeneratePKCS11NoteKey(ctx, hsm, cc.HSMKeyLabel); err != nil {
+		return err
+	}
+	s, err := vaultclient.OpenPKCS11NoteSigner(ctx, hsm, cc.Origin, cc.HSMKeyLabel)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = fmt.Fprintln(stdout, s.VerifierKey())
 	return err
 }

@@ -84,7 +84,7 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 
 	var sinks []audit.Sink
 	if cfg.Audit.File != "" {
-		f, pub, err := openAuditFile(ctx, cfg, keys, log)
+		f, pub, err := openAuditFile(ctx, cfg, keys, log, closers)
 		if err != nil {
 			return nil, err
 		}

@@ -111,7 +111,7 @@ func (p *Publisher) Attach(t Tree) error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		if size < last.Size {
-			return fmt.Errorf("checkpoint: the audit file holds %d lines, the checkpoint published at %s %d: %w", size, p.o.Path, last.Size, ErrNotExtended)
+			return fmt.Errorf("checkpoint: the audit file holds %d lines, and the checkpoint published at %s covers %d: %w", size, p.o.Path, last.Size, ErrNotExtended)
 		}
 		if root, ok := t.RootAt(last.Size); !ok || root != last.Root {
 			return fmt.Errorf("checkpoint: the root of the audit file's first %d lines is not the one published at %s: %w", last.Size, p.o.Path, ErrNotExtended)

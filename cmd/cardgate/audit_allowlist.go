@@ -53,12 +53,13 @@ func (r *allowlistRecorder) onLoad(ctx context.Context, ev allowlist.LoadEvent) 
 func (r *allowlistRecorder) attach(ctx context.Context, l *audit.Log) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.auditor = l
 	for _, ev := range r.pending {
 		if err := r.append(ctx, ev); err != nil {
 			return fmt.Errorf("refusing to start: the allowlist load is not in the audit log: %w", err)
 		}
 	}
-	r.pending, r.auditor = nil, l
+	r.pending = nil
 	return nil
 }
 

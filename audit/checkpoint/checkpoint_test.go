@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,4 +194,68 @@ func TestOpenLocalSignerRefusesReadableKey(t *testing.T) {
 	if _, err := OpenLocalSigner(context.Background(), path); err == nil || strings.Contains(err.Error(), "garbage") {
 		t.Errorf("OpenLocalSigner(garbage) = %v, want an error that does not quote the file", err)
 	}
+}
+
+// growingTree grows by one leaf at each Head, so that concurrent
+// Publishes see different sizes.
+type growingTree struct {
+	mu   sync.Mutex
+	size uint64
+}
+
+func (g *growingTree) Head() (uint64, [32]byte, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.size++
+	return g.size, [32]byte{byte(g.size)}, nil
+}
+func (g *growingTree) RootAt(uint64) ([32]byte, bool) { return [32]byte{}, false }
+
+// blockingSigner holds its first Sign until release is closed.
+type blockingSigner struct {
+	*LocalSigner
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (b *blockingSigner) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	if b.calls.Add(1) == 1 {
+		<-b.release
+	}
+	return b.LocalSigner.Sign(ctx, msg)
+}
+
+// Concurrent Publishes (the interval's and shutdown's) never leave an
+// older checkpoint published after a newer one: here the first, holding
+// the smaller head, is slow to sign while the second runs.
+func TestPublishNeverGoesBack(t *testing.T) {
+	ctx := context.Background()
+	s := &blockingSigner{LocalSigner: newSigner(t, origin), release: make(chan struct{})}
+	path := filepath.Join(t.TempDir(), "checkpoint")
+	p, err := New(ctx, Options{Origin: origin, Path: path, Signer: s, Interval: time.Second, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &growingTree{}
+	p.Attach(g)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.Publish(ctx) }) // head 1, blocked in Sign
+	for g.sizeNow() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Go(func() { _ = p.Publish(ctx) }) // head 2, unless it waits for the first
+	time.Sleep(200 * time.Millisecond)
+	close(s.release)
+	wg.Wait()
+	v, _ := note.NewVerifier(s.VerifierKey())
+	c, err := ReadFile(ctx, path, origin, v)
+	if err != nil || c.Size != g.sizeNow() {
+		t.Errorf("published size %d, %v; want the largest head seen, %d", c.Size, err, g.sizeNow())
+	}
+}
+
+func (g *growingTree) sizeNow() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.size
 }

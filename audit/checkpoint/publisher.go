@@ -46,6 +46,7 @@ type Publisher struct {
 	src     Source
 	log     *slog.Logger
 	verify  note.Verifier
+	pubMu   sync.Mutex // one Publish at a time, so the file never goes back
 	mu      sync.Mutex
 	last    Checkpoint // the last published; Size 0 and zero Root before any
 	have    bool
@@ -151,6 +152,8 @@ func (p *Publisher) Err() error {
 // last checkpoint. It refuses a head that does not extend the last one
 // (smaller): the tree and the file must have been replaced.
 func (p *Publisher) Publish(ctx context.Context) error {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
 	err := p.publish(ctx)
 	p.mu.Lock()
 	p.lastErr = err

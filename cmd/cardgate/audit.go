@@ -18,9 +18,9 @@ import (
 )
 
 const auditUsage = `usage: cardgate audit verify [flags] FILE
-       cardgate audit prove|consistency|checkpoint-key … (see cardgate audit prove -h)
        cardgate audit verify [flags] -config FILE [--stream KEY]
        cardgate audit verify [flags] --redis ADDR[,ADDR...] --stream KEY
+       cardgate audit prove|consistency|checkpoint-key … (see cardgate audit prove -h)
 
 Recomputes every record's hash and follows every chain; reports each
 record modified, deleted, inserted or reordered, with its line (or stream

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,4 +260,30 @@ func (g *growingTree) sizeNow() uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.size
+}
+
+func TestServeHTTP(t *testing.T) {
+	ctx := context.Background()
+	s := newSigner(t, origin)
+	path := filepath.Join(t.TempDir(), "checkpoint")
+	p, _ := New(ctx, Options{Origin: origin, Path: path, Signer: s, Interval: time.Second, Timeout: time.Second})
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, httptest.NewRequest("GET", "/audit/checkpoint", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("before any checkpoint: %d, want 404", rec.Code)
+	}
+	p.Attach(&fakeTree{size: 3, root: [32]byte{3}})
+	if err := p.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new Publisher serves what the last one published.
+	p2, _ := New(ctx, Options{Origin: origin, Path: path, Signer: s, Interval: time.Second, Timeout: time.Second})
+	for _, pub := range []*Publisher{p, p2} {
+		rec = httptest.NewRecorder()
+		pub.ServeHTTP(rec, httptest.NewRequest("GET", "/audit/checkpoint", nil))
+		file, _ := os.ReadFile(path)
+		if rec.Code != 200 || rec.Body.String() != string(file) || rec.Header().Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Errorf("served %d %q (%s), want the published file", rec.Code, rec.Body.String(), rec.Header().Get("Content-Type"))
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -49,6 +50,7 @@ type Publisher struct {
 	pubMu   sync.Mutex // one Publish at a time, so the file never goes back
 	mu      sync.Mutex
 	last    Checkpoint // the last published; Size 0 and zero Root before any
+	lastMsg []byte     // its signed note
 	have    bool
 	lastErr error
 }
@@ -79,15 +81,35 @@ func New(ctx context.Context, o Options) (*Publisher, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	c, err := ReadFile(ctx, o.Path, o.Origin, v)
+	msg, err := fileread.Read(ctx, o.Path, MaxFile)
+	var c Checkpoint
+	if err == nil {
+		c, err = Open(msg, o.Origin, v)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("checkpoint: the published checkpoint %s: %w; if the key or origin changed on purpose, move the file aside (keep it: auditors may hold it)", o.Path, err)
 	default:
-		p.last, p.have = c, true
+		p.last, p.lastMsg, p.have = c, msg, true
 	}
 	return p, nil
+}
+
+// ServeHTTP answers with the last checkpoint published (the signed note,
+// text/plain, not to be cached for long), as C2SP tlog-tiles serves
+// <prefix>/checkpoint; 404 before the first.
+func (p *Publisher) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	p.mu.Lock()
+	msg := p.lastMsg
+	p.mu.Unlock()
+	if msg == nil {
+		http.Error(w, "no checkpoint published yet", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(msg)
 }
 
 // Tree is a Source that kept its roots at earlier sizes: audit.Tree,
@@ -193,7 +215,7 @@ func (p *Publisher) publish(ctx context.Context) error {
 		return fmt.Errorf("checkpoint: publish %s: %w", p.o.Path, err)
 	}
 	p.mu.Lock()
-	p.last, p.have = c, true
+	p.last, p.lastMsg, p.have = c, msg, true
 	p.mu.Unlock()
 	p.log.Info("audit checkpoint published", slog.String("origin", c.Origin), slog.Uint64("size", c.Size), slog.String("path", p.o.Path))
 	return nil

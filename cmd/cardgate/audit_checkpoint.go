@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 
 	"github.com/cardgate/cardgate/audit"
 	"github.com/cardgate/cardgate/audit/checkpoint"
@@ -93,5 +94,16 @@ func (g *guards) publishCheckpoint(ctx context.Context) {
 	}
 	if err := g.checkpoints.Publish(ctx); err != nil {
 		g.log.Error("final audit checkpoint not published", slog.String("error", err.Error()))
+	}
+}
+
+// routeCheckpoint serves the last published checkpoint on the admin
+// listener at GET /audit/checkpoint, when both are configured.
+func (g *gateway) routeCheckpoint() {
+	if g.admin == nil || g.guards == nil || g.guards.checkpoints == nil {
+		return
+	}
+	if mux, ok := g.admin.Handler.(*http.ServeMux); ok {
+		mux.Handle("GET /audit/checkpoint", g.guards.checkpoints)
 	}
 }

@@ -222,6 +222,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	g.admin = g.tel.newAdminServer(ctx, cfg, handler, log)
+	g.routeCheckpoint() // audit_checkpoint.go
 	if g.crl != nil {
 		// Per request as well as per handshake: a CRL loaded while a
 		// caller's connection is open must stop that connection too.

@@ -79,6 +79,11 @@ type HolderOptions struct {
 	// good allowlist stays. The gateway uses it to refuse entries that name
 	// settings it was not configured with, such as a client certificate.
 	Check func(*Document) error
+	// OnLoad, when set, is told about every load attempt, accepted or
+	// refused (loadevent.go), after the outcome is decided and before
+	// LoadContext returns; loads are serialized, so it sees them in order.
+	// The gateway writes each to the audit log.
+	OnLoad func(context.Context, LoadEvent)
 }
 
 // Status is what /readyz reports about the allowlist.
@@ -180,7 +185,10 @@ func (h *Holder) Load() error { return h.LoadContext(context.Background()) }
 func (h *Holder) LoadContext(ctx context.Context) error {
 	h.loadMu.Lock()
 	defer h.loadMu.Unlock()
-	a, err := h.load(ctx)
+	a, sum, err := h.load(ctx)
+	if h.opts.OnLoad != nil {
+		defer func() { h.opts.OnLoad(ctx, newLoadEvent(a, sum, err, h.now())) }()
+	}
 	h.statusMu.Lock()
 	defer h.statusMu.Unlock()
 	h.status.LastAttempt = h.now()
@@ -214,39 +222,46 @@ func (h *Holder) LoadContext(ctx context.Context) error {
 	return nil
 }
 
-func (h *Holder) load(ctx context.Context) (*Allowlist, error) {
+// load also returns the sha256 (lowercase hex) of the bytes it read, if
+// it read any, for OnLoad.
+func (h *Holder) load(ctx context.Context) (*Allowlist, string, error) {
+	a, raw, err := h.loadRaw(ctx)
+	return a, sumHex(raw), err
+}
+
+func (h *Holder) loadRaw(ctx context.Context) (*Allowlist, []byte, error) {
 	if h.opts.Path == "" || h.opts.SignaturesDir == "" {
-		return nil, refuse(ProblemBadPolicy, nil, "allowlist path and signatures directory must both be set")
+		return nil, nil, refuse(ProblemBadPolicy, nil, "allowlist path and signatures directory must both be set")
 	}
 	rctx, cancel := context.WithTimeout(ctx, h.opts.ReadTimeout)
 	defer cancel()
 	raw, err := ReadDocument(rctx, h.opts.Path)
 	if err != nil {
-		return nil, refuse(ProblemRead, err, "allowlist %s", h.opts.Path)
+		return nil, nil, refuse(ProblemRead, err, "allowlist %s", h.opts.Path)
 	}
 	sigs, err := ReadSignatures(rctx, h.opts.SignaturesDir)
 	if err != nil {
-		return nil, refuse(ProblemRead, err, "signatures %s", h.opts.SignaturesDir)
+		return nil, raw, refuse(ProblemRead, err, "signatures %s", h.opts.SignaturesDir)
 	}
 	a, err := Verify(raw, sigs, h.opts.Policy)
 	if err != nil {
-		return nil, err
+		return nil, raw, err
 	}
 	if h.opts.Check != nil {
 		// Before Advance: a document this gateway cannot serve must not
 		// raise the rollback mark above the one it keeps serving.
 		if err := h.opts.Check(&a.Doc); err != nil {
-			return nil, refuse(ProblemUnsupported, err, "version %d", a.Doc.Version)
+			return nil, raw, refuse(ProblemUnsupported, err, "version %d", a.Doc.Version)
 		}
 	}
 	if err := h.state.Advance(ctx, successorOf(a)); err != nil {
 		var ve *VerifyError
 		if errors.As(err, &ve) {
-			return nil, err
+			return nil, raw, err
 		}
-		return nil, refuse(ProblemState, err, "%s", h.state.String())
+		return nil, raw, refuse(ProblemState, err, "%s", h.state.String())
 	}
-	return a, nil
+	return a, raw, nil
 }
 
 func countedPrincipals(a *Allowlist) []string {

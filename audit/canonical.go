@@ -66,7 +66,19 @@ func (r *Record) appendCanonical(dst []byte) ([]byte, error) {
 	b = strconv.AppendUint(b, r.AllowlistVersion, 10)
 	b = append(b, `,"allowlist_sha256":"`...)
 	b = append(b, r.AllowlistSHA256...)
-	b = append(b, `","decision":"`...)
+	if len(r.Signers) > 0 {
+		b = append(b, `","signers":["`...)
+		for i, t := range r.Signers {
+			if i > 0 {
+				b = append(b, `","`...)
+			}
+			b = append(b, t...)
+		}
+		b = append(b, `"]`...)
+		b = append(b, `,"decision":"`...)
+	} else {
+		b = append(b, `","decision":"`...)
+	}
 	b = append(b, r.Decision...)
 	b = append(b, `","reason":"`...)
 	b = append(b, r.Reason...)
@@ -88,7 +100,19 @@ func (r *Record) storedLenBound() int {
 	const fixed = 303 + 4*20 + len("2006-01-02T15:04:05.999999999Z") + 24 + 64 + 64
 	return fixed + len(r.Kind) + len(r.RequestID) + len(r.ForwardID) + len(r.Caller) + len(r.Token) +
 		len(r.Destination) + len(r.ResolvedIP) + len(r.TLSVersion) + len(r.PeerCertSHA256) +
-		len(r.AllowlistSHA256) + len(r.Decision) + len(r.Reason) + len(r.Outcome) + r.tokensLen()
+		len(r.AllowlistSHA256) + len(r.Decision) + len(r.Reason) + len(r.Outcome) + r.tokensLen() + r.signersLen()
+}
+
+// signersLen bounds the bytes the signers member adds, as tokensLen does.
+func (r *Record) signersLen() int {
+	if len(r.Signers) == 0 {
+		return 0
+	}
+	n := len(`,"signers":[]`)
+	for _, t := range r.Signers {
+		n += len(t) + 3
+	}
+	return n
 }
 
 // tokensLen bounds the bytes the tokens member adds: `,"tokens":[]` and,
@@ -125,6 +149,11 @@ func (r *Record) plain() bool {
 		}
 	}
 	for _, s := range r.Tokens {
+		if !plainString(s) {
+			return false
+		}
+	}
+	for _, s := range r.Signers {
 		if !plainString(s) {
 			return false
 		}

@@ -48,10 +48,11 @@
 // compact JSON object whose members are, in this order: chain, seq, prev,
 // time, kind, request_id, forward_id, caller, token, tokens, destination,
 // resolved_ip, tls_version, peer_cert_sha256, allowlist_version,
-// allowlist_sha256, decision, reason, outcome, upstream_status,
+// allowlist_sha256, signers, decision, reason, outcome, upstream_status,
 // duration_ms, hash. Every member is always present (empty strings and
 // zeros included) but tokens, an array of token ids that only a forward
-// of several named cards carries (its token is then empty). Numbers are integers below 2^53; time is RFC 3339 in UTC
+// of several named cards carries (its token is then empty), and signers,
+// an array of principals that only an allowlist record carries. Numbers are integers below 2^53; time is RFC 3339 in UTC
 // with up to nine fractional digits and no trailing zeros
 // ("2025-06-01T12:00:00.1234Z"); strings hold only printable ASCII other
 // than `"`, `\`, `<`, `>` and `&`, so no escaping is ever needed.
@@ -152,4 +153,21 @@
 // the log's writer cannot change it, and passed to Verify as an Anchor
 // (`--expect HASH`, `--expect-last HASH`). Writing to two sinks on
 // different machines also helps: both must be rewritten consistently.
+//
+// # Merkle tree and checkpoints
+//
+// The file is also a Merkle tree (RFC 6962 hashing, built with
+// github.com/transparency-dev/merkle): line i is leaf i-1, hashed without
+// its newline (Tree, OpenFileSinkTree). An append adds one leaf hash and,
+// on average, one node hash to a compact range held in memory; no other
+// write, and no other fsync. Package audit/checkpoint signs the tree's
+// size and root as a C2SP checkpoint at an interval, which anchors the
+// whole file with no --expect: lines dropped, inserted, reordered,
+// rewritten or cut from the end change the signed root. Proofs are made
+// from the file on demand (ProveLines, ProveConsistency: two passes, memory
+// independent of the file's size) and checked by cmd/cardgate-verify with
+// golang.org/x/mod/sumdb/tlog, another implementation. Allowlist loads are
+// leaves too (KindAllowlist), so the signed tree also says which allowlist
+// versions ran and when. A file shared by several writing processes has no
+// tree: each process would count lines it did not write (the Tree stops).
 package audit

@@ -55,6 +55,8 @@ type FileSink struct {
 	// of its writes; noPrealloc is set once the file system refused.
 	reserved   int64
 	noPrealloc bool
+	// tree, when set (OpenFileSinkTree), gets every line written.
+	tree *Tree
 }
 
 // preallocSegment is how far ahead of the file's end the sink allocates
@@ -151,16 +153,19 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	s.buf = s.buf[:0]
+	prev := s.end
 	for _, e := range batch {
 		s.buf = append(append(s.buf, e.Line...), '\n')
 	}
 	s.reserve(int64(len(s.buf)))
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write: %w", err)
+		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	if err := s.f.Sync(); err != nil {
 		s.err = fmt.Errorf("fsync: %w", err)
+		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	// With O_APPEND the file offset is the end of what was just written.
@@ -168,6 +173,9 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 	// stays, which is still at or before any later record.
 	if end, err := s.f.Seek(0, io.SeekCurrent); err == nil {
 		s.end = end
+	}
+	if s.tree != nil {
+		s.tree.add(batch, s.end-prev == int64(len(s.buf)))
 	}
 	return nil
 }

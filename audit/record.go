@@ -33,6 +33,10 @@ const (
 	// (an entry's response.returned_cards) stored under a new token:
 	// Token is the new token; ForwardID names the forward.
 	KindTokenized Kind = "tokenized"
+	// KindAllowlist records an allowlist load: accepted (decision allow)
+	// or refused (decision deny, reason the refusal's code). See
+	// allowlist.go.
+	KindAllowlist Kind = "allowlist"
 )
 
 // Decision is the allowlist's answer.
@@ -111,6 +115,10 @@ type Record struct {
 	// made the decision (sha256 of the file, lowercase hex).
 	AllowlistVersion uint64 `json:"allowlist_version"`
 	AllowlistSHA256  string `json:"allowlist_sha256"`
+	// Signers are the principals whose signatures counted, in an
+	// allowlist record only; left out when empty, so that every other
+	// record keeps its bytes (see Tokens).
+	Signers []string `json:"signers,omitempty"`
 	// Decision and Reason: Reason is a stable error code such as
 	// "destination_not_allowed" (1–64 of [a-z0-9_.]), never a message.
 	Decision Decision `json:"decision"`
@@ -278,8 +286,13 @@ func (r *Record) validateContent() error {
 	switch r.Kind {
 	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized:
 	case KindCardUpdated, KindCardDeleted, KindCVCCollected: // record_cards.go
+	case KindAllowlist:
+		return r.validateAllowlist()
 	default:
-		return fieldError("kind", `must be "intent", "result", "denied", "canary", "tokenized", "card_updated", "card_deleted" or "cvc_collected"`)
+		return fieldError("kind", `must be "intent", "result", "denied", "canary", "tokenized", "card_updated", "card_deleted", "cvc_collected" or "allowlist"`)
+	}
+	if r.Signers != nil {
+		return fieldError("signers", "only an allowlist record has signers")
 	}
 	forwardRequired := r.Kind == KindIntent || r.Kind == KindResult || r.Kind == KindTokenized
 	if err := checkID("request_id", r.RequestID, reID, true); err != nil {

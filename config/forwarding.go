@@ -33,6 +33,8 @@ type Audit struct {
 	RedisStream string `yaml:"redis_stream"`
 	// Timeout bounds one append.
 	Timeout time.Duration `yaml:"timeout"`
+	// Checkpoint signs the file's Merkle tree (config/checkpoint.go).
+	Checkpoint Checkpoint `yaml:"checkpoint"`
 }
 
 // Limits are the forward budgets, kept in Redis with the redis store and
@@ -88,7 +90,7 @@ func defaultRetry() Retry {
 
 // setForwardingDefaults fills the sections this file owns.
 func (c *Config) setForwardingDefaults() {
-	c.Audit = Audit{Timeout: DefaultAuditTimeout}
+	c.Audit = Audit{Timeout: DefaultAuditTimeout, Checkpoint: defaultCheckpoint()}
 	c.Idempotency = Idempotency{TTL: DefaultIdempotencyTTL, Lease: DefaultIdempotencyLease, Wait: DefaultIdempotencyWait}
 	c.KillSwitch = KillSwitch{PollInterval: DefaultKillSwitchPollInterval, MaxStaleness: DefaultKillSwitchMaxStaleness}
 	c.Egress.Retry = defaultRetry()
@@ -113,6 +115,7 @@ func (c *Config) validateForwarding(bad func(key, format string, args ...any)) {
 	if a.Timeout <= 0 {
 		bad("audit.timeout", "must be a positive duration such as \"2s\" (default %v)", DefaultAuditTimeout)
 	}
+	c.validateCheckpoint(bad)
 
 	for key, l := range map[string]Limit{"limits.per_caller": c.Limits.PerCaller, "limits.per_caller_destination": c.Limits.PerCallerDestination} {
 		switch {

@@ -499,6 +499,10 @@ type transitResponse struct {
 		MinEncryptionVersion int             `json:"min_encryption_version"`
 		Derived              bool            `json:"derived"`
 		Type                 string          `json:"type"`
+		// For signing keys (transitsign.go).
+		Keys       map[string]json.RawMessage `json:"keys"`
+		Signature  string                     `json:"signature"`
+		KeyVersion int                        `json:"key_version"`
 	} `json:"data"`
 	Errors []string `json:"errors"`
 }

@@ -3,6 +3,7 @@ package vaultclient
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -352,10 +353,20 @@ func (v *vaultStandIn) transit(w http.ResponseWriter, r *http.Request, tok *stan
 			writeErrors(w, http.StatusNotFound)
 			return
 		}
-		keys := map[string]int64{}
+		keys := map[string]any{}
 		for i := range k.versions {
 			if i+1 >= k.minDecrypt {
 				keys[strconv.Itoa(i+1)] = time.Now().Unix()
+				if k.typ == "ed25519" {
+					// Vault lists an asymmetric key's versions as objects
+					// holding the public key (api-docs/secret/transit, read key).
+					pub := ed25519.NewKeyFromSeed(k.versions[i]).Public().(ed25519.PublicKey)
+					keys[strconv.Itoa(i+1)] = map[string]any{
+						"creation_time": time.Now().UTC().Format(time.RFC3339Nano),
+						"name":          "ed25519",
+						"public_key":    base64.StdEncoding.EncodeToString(pub),
+					}
+				}
 			}
 		}
 		writeJSON(w, http.StatusOK, envelope(map[string]any{
@@ -413,6 +424,8 @@ func (v *vaultStandIn) transit(w http.ResponseWriter, r *http.Request, tok *stan
 			return
 		}
 		v.cryptBatch(w, parts[0], k, req)
+	case len(parts) == 2 && parts[0] == "sign":
+		v.sign(w, v.keys[parts[1]], req)
 	case len(parts) == 3 && parts[0] == "hmac":
 		k := v.keys[parts[1]]
 		if k == nil {
@@ -436,6 +449,40 @@ func (v *vaultStandIn) transit(w http.ResponseWriter, r *http.Request, tok *stan
 	default:
 		writeErrors(w, http.StatusNotFound)
 	}
+}
+
+// sign answers transit/sign/:name as Vault does for an ed25519 key:
+// input is base64, key_version 0 (or absent) means the latest, and the
+// signature is "vault:v<version>:" + base64 of the 64-byte pure Ed25519
+// signature of the input (prehashed is not set; hash_algorithm is
+// ignored for ed25519).
+func (v *vaultStandIn) sign(w http.ResponseWriter, k *standInKey, req map[string]any) {
+	if k == nil {
+		writeErrors(w, http.StatusBadRequest, "signing key not found")
+		return
+	}
+	if k.typ != "ed25519" {
+		writeErrors(w, http.StatusBadRequest, "key type "+k.typ+" does not support signing")
+		return
+	}
+	in, err := base64.StdEncoding.DecodeString(fmt.Sprint(req["input"]))
+	if err != nil {
+		writeErrors(w, http.StatusBadRequest, "unable to decode input as base64: "+err.Error())
+		return
+	}
+	ver := len(k.versions)
+	if kv, ok := req["key_version"].(float64); ok && kv != 0 {
+		ver = int(kv)
+	}
+	if ver < 1 || ver > len(k.versions) {
+		writeErrors(w, http.StatusBadRequest, "requested version for signing does not exist")
+		return
+	}
+	sig := ed25519.Sign(ed25519.NewKeyFromSeed(k.versions[ver-1]), in)
+	writeJSON(w, http.StatusOK, envelope(map[string]any{
+		"signature":   "vault:v" + strconv.Itoa(ver) + ":" + base64.StdEncoding.EncodeToString(sig),
+		"key_version": ver,
+	}, nil))
 }
 
 func (k *standInKey) rotate() {

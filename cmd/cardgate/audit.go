@@ -20,6 +20,7 @@ import (
 const auditUsage = `usage: cardgate audit verify [flags] FILE
        cardgate audit verify [flags] -config FILE [--stream KEY]
        cardgate audit verify [flags] --redis ADDR[,ADDR...] --stream KEY
+       cardgate audit prove|consistency|checkpoint-key … (see cardgate audit prove -h)
 
 Recomputes every record's hash and follows every chain; reports each
 record modified, deleted, inserted or reordered, with its line (or stream
@@ -44,6 +45,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 1 && isHelp(args[0]) {
 		fmt.Fprint(stderr, auditUsage)
 		return errHelp
+	}
+	if len(args) > 0 && (args[0] == "prove" || args[0] == "consistency" || args[0] == "checkpoint-key") {
+		return runAuditProve(ctx, args[0], args[1:], stdout, stderr) // audit_prove.go
 	}
 	if len(args) == 0 || args[0] != "verify" {
 		fmt.Fprint(stderr, auditUsage)

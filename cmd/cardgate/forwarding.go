@@ -13,6 +13,7 @@ import (
 
 	"github.com/cardgate/cardgate/api"
 	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/audit/checkpoint"
 	"github.com/cardgate/cardgate/canary"
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/forwarder"
@@ -35,6 +36,9 @@ type guards struct {
 	canaries *canary.Watcher         // nil with bolt
 	idem     *idempotency.RedisStore // nil with bolt
 	log      *slog.Logger
+
+	// checkpoints is nil unless audit.checkpoint (audit_checkpoint.go).
+	checkpoints *checkpoint.Publisher
 
 	headMu    sync.Mutex
 	lastChain string // the head logHead logged last
@@ -80,10 +84,11 @@ func openGuards(ctx context.Context, cfg config.Config, rdb redis.UniversalClien
 
 	var sinks []audit.Sink
 	if cfg.Audit.File != "" {
-		f, err := audit.OpenFileSink(cfg.Audit.File)
+		f, pub, err := openAuditFile(ctx, cfg, keys, log, closers)
 		if err != nil {
-			return nil, fmt.Errorf("audit.file: %w", err)
+			return nil, err
 		}
+		g.checkpoints = pub
 		*closers = append(*closers, f)
 		g.file = f
 		sinks = append(sinks, f)
@@ -269,6 +274,10 @@ func (g *guards) run(loops *runGroup) {
 		loops.Go("audit reconciler", g.reconcileAudit)
 	}
 	loops.Go("audit head logger", g.logHeads)
+	if g.checkpoints != nil {
+		// Returns when ctx ends, after a last checkpoint.
+		loops.Go("checkpoint signer", func(ctx context.Context) { _ = g.checkpoints.Run(ctx) })
+	}
 }
 
 // reconcileAudit copies into the audit stream the records it lacks from

@@ -91,7 +91,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		// every replica on it, scoped to the environment.
 		state = allowlist.NewRedisStateStore(rdb, cfg.Store.Redis.Prefix+"allowlist:state:"+cfg.Environment)
 	}
+	loads := newAllowlistRecorder(log, cfg.Audit.Timeout)
 	g.allowlist = allowlist.NewHolder(allowlist.HolderOptions{
+		OnLoad:        loads.onLoad,
 		Path:          cfg.Allowlist.Path,
 		SignaturesDir: cfg.Allowlist.SignaturesDir,
 		Policy: allowlist.Policy{
@@ -165,6 +167,9 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 	if g.guards, err = openGuards(ctx, cfg, rdb, keys, log, &g.closers); err != nil {
 		return nil, err
 	}
+	if err := loads.attach(ctx, g.guards.auditor); err != nil {
+		return nil, err
+	}
 	fo := forwarder.Options{
 		Allowlist:            g.allowlist,
 		Cards:                g.vault,
@@ -223,6 +228,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		return nil, err
 	}
 	g.admin = g.tel.newAdminServer(ctx, cfg, handler, log)
+	g.routeCheckpoint() // audit_checkpoint.go
 	if g.crl != nil {
 		// Per request as well as per handshake: a CRL loaded while a
 		// caller's connection is open must stop that connection too.
@@ -340,8 +346,10 @@ func (g *gateway) shutdown(ctx context.Context, errc <-chan error, cause error) 
 			errs = append(errs, fmt.Errorf("listen: %w", err))
 		}
 	}
-	// The last anchor against truncating the audit log.
+	// The last anchor against truncating the audit log, and the last
+	// checkpoint, once no forward can append any more.
 	g.guards.logHead(true)
+	g.guards.publishCheckpoint(sctx)
 	if err := g.loops.Stop(loopStopTimeout); err != nil {
 		g.log.Error("closing the stores and the audit sink with background loops still running", slog.String("error", err.Error()))
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))

@@ -276,7 +276,7 @@ func checkDigest(field, v string) error {
 // between them that make a record meaningful.
 func (r *Record) validateContent() error {
 	switch r.Kind {
-	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized:
+	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized, KindImported, KindExported:
 	default:
 		return fieldError("kind", `must be "intent", "result", "denied", "canary" or "tokenized"`)
 	}
@@ -373,7 +373,7 @@ func (r *Record) validateContent() error {
 			return fieldError("outcome", `must be "not_sent" or empty in a denied record`)
 		}
 	}
-	return nil
+	return r.validateMigration()
 }
 
 // MaxTokens bounds Tokens: the forwarder's limit on named cards.

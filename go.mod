@@ -3,6 +3,7 @@ module github.com/cardgate/cardgate
 go 1.26.8
 
 require (
+	filippo.io/age v1.3.2
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/google/go-cmp v0.7.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -18,8 +19,8 @@ require (
 )
 
 require (
-	filippo.io/age v1.3.2 // indirect
 	filippo.io/hpke v0.4.0 // indirect
+	github.com/Microsoft/go-winio v0.6.2 // indirect
 )
 
 require (

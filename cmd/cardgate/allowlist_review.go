@@ -36,7 +36,13 @@ func allowlistShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Host, d.Port, d.PathPrefix,
 			strings.Join(d.Methods, ","), strings.Join(d.Callers, ","), review.Fields(d.Fields), strings.Join(review.Notes(&d), "; "))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, l := range review.ExportLines(doc) {
+		fmt.Fprintln(stdout, l)
+	}
+	return nil
 }
 
 func allowlistDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -24,6 +24,7 @@ commands:
                             the auditor's tools for the signed allowlist
   keys init|status|rotate|rewrap|retire ...
                             key backends: create keys, rotate, re-seal records, retire versions
+  cards import|export ...   move cards between vaults: age-encrypted JSON lines (docs/migration.md)
   audit verify FILE | --redis ADDR --stream KEY
                             check the hash-chained audit log
   destinations disable ID|--all [--reason TEXT] | enable ID|--all | status
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCanary(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
+	case "cards":
+		return runCards(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return runProbe(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -343,6 +343,10 @@ func TestCardsImportKilledAndResumed(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
+			// Into the next batch, so that some of its cards are stored
+			// and not yet mapped (unless the machine is slow; the
+			// migrate tests close that window deterministically).
+			time.Sleep(15 * time.Millisecond)
 			p.signal(syscall.SIGKILL)
 			if _, err := p.wait(10 * time.Second); err != nil {
 				t.Fatal(err)
@@ -357,6 +361,10 @@ func TestCardsImportKilledAndResumed(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("resumed import exited %d:\n%s\n%s", code, stdout, stderr)
 			}
+			if want := fmt.Sprintf("%d skipped, 0 refused", before); !strings.Contains(stdout, want) {
+				t.Errorf("resumed import stdout = %q, want %q", stdout, want)
+			}
+			t.Logf("killed after %d mappings; resumed: %s", before, stdout)
 			m := readLines[mappingLine](t, mustRead(t, mapPath))
 			ids, tokens := map[string]bool{}, map[string]bool{}
 			for _, l := range m {

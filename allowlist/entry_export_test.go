@@ -24,9 +24,13 @@ func withExports(t *testing.T, exports string) []byte {
 
 func TestParseExports(t *testing.T) {
 	r1 := newRecipient(t)
-	doc, err := ParseUnverified(withExports(t, "exports:\n  - id: newvault\n    purpose: migration to the new vault\n    owner: payments@example.com\n    recipient: "+r1+"\n"))
+	raw := withExports(t, "exports:\n  - id: newvault\n    purpose: migration to the new vault\n    owner: payments@example.com\n    recipient: "+r1+"\n")
+	doc, err := ParseUnverified(raw)
 	if err != nil {
 		t.Fatalf("ParseUnverified = %v", err)
+	}
+	if err := schemaCheck(loadSchema(t), raw); err != nil {
+		t.Errorf("the schema refuses a document with exports:\n%v", err)
 	}
 	want := []Export{{ID: "newvault", Purpose: "migration to the new vault", Owner: "payments@example.com", Recipient: r1, Line: 18}}
 	if diff := cmp.Diff(want, doc.Exports); diff != "" {

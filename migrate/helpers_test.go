@@ -72,6 +72,9 @@ func checkNoLeak(t *testing.T, what string, b []byte, secrets []string) {
 // env is a vault over one store kind, a real audit file and a log buffer.
 type env struct {
 	vault     *vaultclient.Vault
+	store     vaultclient.Store
+	keys      vaultclient.Keyer
+	scanner   Scanner
 	scan      func(ctx context.Context, cursor string, limit int) ([]string, string, error)
 	audit     *audit.Log
 	auditPath string
@@ -121,7 +124,7 @@ func newEnv(t testing.TB, kind string) *env {
 func newEnvWith(t testing.TB, kind string, keys vaultclient.Keyer) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{logs: &syncBuffer{}}
+	e := &env{logs: &syncBuffer{}, keys: keys}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var store vaultclient.Store
 	switch kind {
@@ -143,7 +146,7 @@ func newEnvWith(t testing.TB, kind string, keys vaultclient.Keyer) *env {
 	if err != nil {
 		t.Fatalf("vaultclient.New: %v", err)
 	}
-	e.vault = v
+	e.vault, e.store, e.scanner = v, store, store.(Scanner)
 	e.auditPath = filepath.Join(dir, "audit.log")
 	sink, err := audit.OpenFileSink(e.auditPath)
 	if err != nil {

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 )
+
+func armorReader(r io.Reader) io.Reader { return armor.NewReader(r) }
 
 // migrationEnv is an env whose gateway is never started: the cards
 // commands open its store, keys and audit log themselves.
@@ -395,5 +398,64 @@ func TestCardsImportKilledAndResumed(t *testing.T) {
 			e.assertNoCardsIn("mapping file", mustRead(t, mapPath))
 			e.assertNoCardsIn("audit log", mustRead(t, filepath.Join(e.dir, "audit.log")))
 		})
+	}
+}
+
+// TestCardsExportStdout: "-out -" writes the ciphertext to stdout when it
+// is a pipe or a file, and refuses a character device (a terminal; here
+// /dev/null, which is one too) before anything is read.
+func TestCardsExportStdout(t *testing.T) {
+	idB, _ := age.GenerateX25519Identity()
+	e := newMigrationEnv(t, "redis", idB)
+	idA, _ := age.GenerateX25519Identity()
+	plain, _ := senderFile(4)
+	in := e.encrypt("sender.age", idA, plain)
+	if code, stdout, stderr := e.cardsCLI("import", "-config", e.config, "-identity", e.writeIdentity("a.key", idA), "-in", in, "-mapping", filepath.Join(e.dir, "m.jsonl")); code != 0 {
+		t.Fatalf("import exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr := e.cardsCLI("export", "-config", e.config, "-to", "newvault", "-out", "-", "-armor")
+	if code != 0 {
+		t.Fatalf("export to a pipe exited %d:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "-----BEGIN AGE ENCRYPTED FILE-----") {
+		t.Errorf("export -armor stdout starts %q, want an armored age file", stdout[:min(len(stdout), 40)])
+	}
+	path := e.write("export.age.asc", []byte(stdout))
+	f, _ := os.Open(path)
+	defer f.Close()
+	r, err := age.Decrypt(armorReader(f), idB)
+	if err != nil {
+		t.Fatalf("decrypt: %v", err)
+	}
+	b, _ := io.ReadAll(r)
+	if n := len(readLines[migrationLine](t, b)); n != 4 {
+		t.Errorf("export holds %d cards, want 4", n)
+	}
+
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	cmd := exec.Command(binary, "cards", "export", "-config", e.config, "-to", "newvault", "-out", "-")
+	cmd.Stdout = devNull
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "stdout is a terminal") {
+		t.Errorf("export to a character device = %v, %q; want a refusal", err, errb.String())
+	}
+}
+
+// TestCardsHelp: the cards commands print their usage and exit 0.
+func TestCardsHelp(t *testing.T) {
+	for _, args := range [][]string{{"cards", "-h"}, {"cards", "import", "-h"}, {"cards", "export", "-h"}} {
+		code, out := runCLI(t, t.TempDir(), args...)
+		if code != 0 || !strings.Contains(out, "usage: cardgate cards") {
+			t.Errorf("cardgate %s exited %d:\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	if code, out := runCLI(t, t.TempDir(), "cards", "import", "-in", "x"); code != 1 {
+		t.Errorf("cards import without its flags exited %d, want 1:\n%s", code, out)
 	}
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base32"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,11 +158,13 @@ func openCardsAudit(cfg config.Config, t *cardsTools, log *slog.Logger) (*audit.
 }
 
 // newRunID names one import or export run in its audit records and in
-// what it prints: prefix and 16 random hex digits.
+// what it prints: prefix and 80 random bits in lowercase base32. Not hex:
+// the audit log refuses an identifier holding a long digit run, and 16
+// hex digits hold one now and then.
 func newRunID(prefix string) string {
-	var b [8]byte
+	var b [10]byte
 	rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
+	return prefix + base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
 }
 
 // isTerminal reports whether w is a terminal (a character device).

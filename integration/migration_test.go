@@ -70,8 +70,13 @@ func (e *migrationEnv) writeIdentity(name string, id *age.X25519Identity) string
 // encrypt writes plain, age-encrypted to id, to the file name.
 func (e *migrationEnv) encrypt(name string, id *age.X25519Identity, plain []byte) string {
 	e.t.Helper()
+	return e.encryptTo(name, id.Recipient(), plain)
+}
+
+func (e *migrationEnv) encryptTo(name string, r age.Recipient, plain []byte) string {
+	e.t.Helper()
 	var b bytes.Buffer
-	w, err := age.Encrypt(&b, id.Recipient())
+	w, err := age.Encrypt(&b, r)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -178,20 +183,34 @@ type mappingLine struct {
 func TestCardsMigrationRoundTrip(t *testing.T) {
 	for _, store := range []string{"redis", "bolt"} {
 		t.Run(store, func(t *testing.T) {
-			idA, _ := age.GenerateX25519Identity()
 			idB, _ := age.GenerateX25519Identity()
 			e := newMigrationEnv(t, store, idB)
 			configB := e.storeConfig(store, "b")
+			// Vault A's import identity is sealed under its key backend;
+			// vault B's is an age-keygen file.
+			identA := filepath.Join(e.dir, "import-a.sealed")
+			code, stdout, stderr := e.cardsCLI("import-key", "-config", e.config, "-out", identA)
+			if code != 0 {
+				t.Fatalf("import-key exited %d:\n%s\n%s", code, stdout, stderr)
+			}
+			_, rcptText, _ := strings.Cut(stdout, "recipient: ")
+			rcptA, err := age.ParseX25519Recipient(strings.TrimSpace(rcptText))
+			if err != nil {
+				t.Fatalf("import-key printed no recipient: %q", stdout)
+			}
+			if b := mustRead(t, identA); bytes.Contains(b, []byte("AGE-SECRET-KEY")) {
+				t.Fatal("the sealed identity file holds the identity in clear")
+			}
 			plain, byID := senderFile(40)
 			// Two lines the import refuses: a number that fails Luhn, and
 			// a repeated id.
 			plain = append(plain, []byte(`{"id":"cus_bad","number":"4242424242424241","exp_month":1,"exp_year":2031}`+"\n"+
 				`{"id":"cus_1","number":"`+visa+`","exp_month":1,"exp_year":2031}`+"\n")...)
-			in := e.encrypt("sender.age", idA, plain)
-			identA, identB := e.writeIdentity("import-a.key", idA), e.writeIdentity("import-b.key", idB)
+			in := e.encryptTo("sender.age", rcptA, plain)
+			identB := e.writeIdentity("import-b.key", idB)
 			mapA := filepath.Join(e.dir, "mapping-a.jsonl")
 
-			code, stdout, stderr := e.cardsCLI("import", "-config", e.config, "-identity", identA, "-in", in, "-mapping", mapA)
+			code, stdout, stderr = e.cardsCLI("import", "-config", e.config, "-identity", identA, "-in", in, "-mapping", mapA)
 			if code != 0 {
 				t.Fatalf("import exited %d:\n%s\n%s", code, stdout, stderr)
 			}
@@ -449,7 +468,7 @@ func TestCardsExportStdout(t *testing.T) {
 
 // TestCardsHelp: the cards commands print their usage and exit 0.
 func TestCardsHelp(t *testing.T) {
-	for _, args := range [][]string{{"cards", "-h"}, {"cards", "import", "-h"}, {"cards", "export", "-h"}} {
+	for _, args := range [][]string{{"cards", "-h"}, {"cards", "import", "-h"}, {"cards", "export", "-h"}, {"cards", "import-key", "-h"}} {
 		code, out := runCLI(t, t.TempDir(), args...)
 		if code != 0 || !strings.Contains(out, "usage: cardgate cards") {
 			t.Errorf("cardgate %s exited %d:\n%s", strings.Join(args, " "), code, out)

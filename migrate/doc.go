@@ -7,7 +7,9 @@
 // # Import
 //
 // The input is an age file (filippo.io/age) encrypted to the gateway's
-// import identity. OpenInput hashes the encrypted file and decrypts it as
+// import identity, which NewSealedIdentity keeps sealed under the key
+// backend (LoadIdentity reads a plain age-keygen file, for development).
+// OpenInput hashes the encrypted file and decrypts it as
 // a stream; Reader reads it a line at a time (MaxLineBytes at most), so
 // memory does not grow with the file, apart from 8 bytes and map overhead
 // per id for the duplicate-id check. Each line is checked by vaultclient

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,11 +10,17 @@ import (
 	"slices"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/migrate"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 const cardsImportUsage = `usage: cardgate cards import -config FILE -identity FILE -in FILE.age -mapping FILE
+
+The identity is a file from "cardgate cards import-key" (sealed under the
+key backend), or an age-keygen file (mode 0600; development).
 
 Tokenizes the cards of a migration file (JSON lines, docs/migration.md)
 encrypted with age to the recipient of the import identity, and appends
@@ -52,7 +59,12 @@ func runCardsImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	log := newLogger(stderr, cfg.Log.Level)
 
-	id, err := migrate.LoadIdentity(ctx, *identity)
+	t, err := openCardsTools(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	id, err := loadImportIdentity(ctx, cfg, t, *identity, log)
 	if err != nil {
 		return err
 	}
@@ -70,11 +82,6 @@ func runCardsImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer m.Close()
-	t, err := openCardsTools(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer t.close()
 
 	run := newRunID("imp_")
 	resumeAfter, _ := m.Last()
@@ -130,4 +137,82 @@ func refusedText(by map[string]int) string {
 		fmt.Fprintf(&b, "%s %d", c, by[c])
 	}
 	return " (" + b.String() + ")"
+}
+
+// loadImportIdentity opens the import identity: sealed under the key
+// backend (cards import-key), or an age-keygen file, which is logged as a
+// weaker custody outside dev mode.
+func loadImportIdentity(ctx context.Context, cfg config.Config, t *cardsTools, path string, log *slog.Logger) (*age.X25519Identity, error) {
+	sealed, err := migrate.IsSealedIdentity(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !sealed {
+		if cfg.Mode != config.ModeDev {
+			log.Warn("the import identity is a plain age-keygen file: whoever copies it can decrypt the import; use cardgate cards import-key", slog.String("identity", path))
+		}
+		return migrate.LoadIdentity(ctx, path)
+	}
+	kw, err := vaultclient.NewDataKeys(t.keys, migrate.IdentityPurpose, keyTimeout(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return migrate.OpenSealedIdentity(ctx, path, kw)
+}
+
+const cardsImportKeyUsage = `usage: cardgate cards import-key -config FILE -out FILE
+
+Makes a new age identity for "cards import", sealed under the gateway's
+key backend (with the HSM or Vault backend, the file opens only where that
+backend answers), writes it to FILE (mode 0600, never overwritten) and
+prints its recipient, the age1… key a sender encrypts the migration file
+to. Make one per migration and delete it when the migration is done.
+`
+
+func runCardsImportKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := commandFlags("cards import-key", cardsImportKeyUsage+"\nflags:\n", stderr)
+	path := fs.String("config", "", "the gateway's configuration `file`")
+	out := fs.String("out", "", "the sealed identity `file` to create")
+	if err := parseCommand(fs, args); err != nil {
+		return err
+	}
+	if *path == "" || *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(*path, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log.Level)
+	octx, cancel := context.WithTimeout(ctx, keyOpTimeout)
+	defer cancel()
+	keys, err := openKeys(octx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	kw, err := vaultclient.NewDataKeys(keys, migrate.IdentityPurpose, keyTimeout(cfg))
+	if err != nil {
+		return err
+	}
+	file, recipient, err := migrate.NewSealedIdentity(octx, kw)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cards import-key: %w", err)
+	}
+	if _, err := f.Write(file); err != nil {
+		f.Close()
+		os.Remove(*out)
+		return fmt.Errorf("cards import-key: %w", err)
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		os.Remove(*out)
+		return fmt.Errorf("cards import-key: %w", err)
+	}
+	fmt.Fprintf(stdout, "sealed import identity written to %s\nrecipient: %s\n", *out, recipient)
+	return nil
 }

@@ -23,6 +23,8 @@ import (
 const cardsUsage = `usage: cardgate cards <command> [flags]
 
 commands:
+  import-key -config FILE -out FILE
+                            make an import identity sealed under the key backend; prints its age recipient
   import -config FILE -identity FILE -in FILE.age -mapping FILE
                             tokenize the cards of an age-encrypted migration file; resumable
   export -config FILE -to ID -out FILE|-
@@ -41,6 +43,8 @@ func runCards(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runCardsImport(ctx, args[1:], stdout, stderr)
 	case "export":
 		return runCardsExport(ctx, args[1:], stdout, stderr)
+	case "import-key":
+		return runCardsImportKey(ctx, args[1:], stdout, stderr)
 	}
 	if isHelp(args[0]) {
 		fmt.Fprint(stdout, cardsUsage)
@@ -55,6 +59,7 @@ func runCards(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // and the audit log, as the gateway opens them.
 type cardsTools struct {
 	vault   *vaultclient.Vault
+	keys    vaultclient.Keyer
 	store   vaultclient.RewrapStore
 	rdb     redis.UniversalClient // nil with bolt
 	audit   *audit.Log
@@ -99,6 +104,7 @@ func openCardsTools(ctx context.Context, cfg config.Config, log *slog.Logger) (_
 		return nil, err
 	}
 	t.closers = append(t.closers, keys)
+	t.keys = keys
 	if unsafeLocalKeys(cfg) {
 		log.Warn(unsafeLocalKeysWarning, slog.String("keyring", cfg.Keys.Local.Path))
 	}

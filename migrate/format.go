@@ -99,7 +99,10 @@ func (r *Reader) Next(c *Card) error {
 		if err != nil {
 			return err
 		}
-		raw = bytes.TrimSpace(raw)
+		if r.line == 1 {
+			raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark, as some exporters write
+		}
+		raw = bytes.TrimSpace(raw) // and "\r" before "\n"
 		if len(raw) == 0 {
 			continue
 		}

@@ -53,6 +53,9 @@ type Document struct {
 	// file's exact bytes. It is empty only for version 1.
 	PrevSHA256   string        `yaml:"prev_sha256"`
 	Destinations []Destination `yaml:"destinations"`
+	// Exports are the recipients a card export may be encrypted to
+	// (entry_export.go).
+	Exports []Export `yaml:"exports"`
 }
 
 // Destination is one reviewed processor endpoint.

@@ -95,6 +95,7 @@ func ParseUnverified(raw []byte) (*Document, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, malformed("%v", err)
 	}
+	r.exportLines = exportLines(root.Content[0])
 	return r.document(lines)
 }
 
@@ -140,6 +141,8 @@ type rawDocument struct {
 	Expires      *string          `yaml:"expires"`
 	PrevSHA256   *string          `yaml:"prev_sha256"`
 	Destinations []rawDestination `yaml:"destinations"`
+	Exports      []rawExport      `yaml:"exports"`
+	exportLines  []int
 }
 
 var (
@@ -239,6 +242,9 @@ func (r *rawDocument) document(lines []int) (*Document, error) {
 		}
 		ids[dst.ID] = line
 		d.Destinations = append(d.Destinations, *dst)
+	}
+	if d.Exports, err = exports(r.Exports, r.exportLines, ids); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }

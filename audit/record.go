@@ -284,12 +284,12 @@ func checkDigest(field, v string) error {
 // between them that make a record meaningful.
 func (r *Record) validateContent() error {
 	switch r.Kind {
-	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized:
+	case KindIntent, KindResult, KindDenied, KindCanary, KindTokenized, KindImported, KindExported:
 	case KindCardUpdated, KindCardDeleted, KindCVCCollected: // record_cards.go
 	case KindAllowlist:
 		return r.validateAllowlist()
 	default:
-		return fieldError("kind", `must be "intent", "result", "denied", "canary", "tokenized", "card_updated", "card_deleted", "cvc_collected" or "allowlist"`)
+		return fieldError("kind", `must be "intent", "result", "denied", "canary", "tokenized", "imported", "exported", "card_updated", "card_deleted", "cvc_collected" or "allowlist"`)
 	}
 	if r.Signers != nil {
 		return fieldError("signers", "only an allowlist record has signers")
@@ -390,7 +390,7 @@ func (r *Record) validateContent() error {
 			return fieldError("outcome", `must be "not_sent" or empty in a denied record`)
 		}
 	}
-	return nil
+	return r.validateMigration()
 }
 
 // MaxTokens bounds Tokens: the forwarder's limit on named cards.

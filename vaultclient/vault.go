@@ -169,13 +169,19 @@ func (v *Vault) Tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 }
 
 func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) {
+	return v.tokenizeAs(ctx, in, newToken(), false)
+}
+
+// tokenizeAs is tokenize under token; derived says that the caller chose
+// it (TokenizeAs), so that a record already under it is an answer for the
+// caller, not a collision of random tokens.
+func (v *Vault) tokenizeAs(ctx context.Context, in CardInput, token string, derived bool) (*TokenInfo, error) {
 	now := v.now()
 	c, err := validate(in, now)
 	if err != nil {
 		return nil, err
 	}
 	defer c.wipe()
-	token := newToken()
 
 	mac, fpKey, err := v.fingerprint(ctx, c.number)
 	if err != nil {
@@ -229,6 +235,9 @@ func (v *Vault) tokenize(ctx context.Context, in CardInput) (*TokenInfo, error) 
 	}
 
 	if err := v.put(ctx, token, e); err != nil {
+		if errors.Is(err, ErrExists) && derived {
+			return nil, newError(CodeInternal, "a card is already held under the token", err)
+		}
 		if errors.Is(err, ErrExists) {
 			// 160 random bits do not collide; if they did, crypto/rand is
 			// broken and no new token should be trusted either.

@@ -63,7 +63,7 @@ func Diff(old, new *allowlist.Document, oldSHA256 string) []Change {
 			add(false, "- destination %s: %s", o.ID, o.URL)
 		}
 	}
-	return c
+	return append(c, diffExports(old, new)...)
 }
 
 // NewDestination lists an entry that OLD did not have: the entry itself,

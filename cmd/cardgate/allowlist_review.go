@@ -36,7 +36,13 @@ func allowlistShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Host, d.Port, d.PathPrefix,
 			strings.Join(d.Methods, ","), strings.Join(d.Callers, ","), review.Fields(d.Fields), strings.Join(review.Notes(&d), "; "))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, l := range review.ExportLines(doc) {
+		fmt.Fprintln(stdout, l)
+	}
+	return nil
 }
 
 func allowlistDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,7 +52,7 @@ func allowlistDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 			"card field or card header, new unsafe range, removed pins, new or changed\n"+
 			"CA bundle or client certificate, new identifier or returned-card rule,\n"+
 			"newly granted credential, new or changed signing block, new named card or\n"+
-			"card field, new DOCTYPE, longer validity).\n"+
+			"card field, new DOCTYPE, longer validity, new export recipient or key).\n"+
 			"A new destination is\n"+
 			"listed with each of those settings on its own WIDENS line.\n"+
 			"Signatures are not checked.", stderr)

@@ -95,20 +95,3 @@ func days(d time.Duration) string {
 	}
 	return d.String()
 }
-
-// runCards dispatches the cards subcommands.
-func runCards(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelp(args[0]) {
-		fmt.Fprint(stderr, cardsStatusUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
-	}
-	switch args[0] {
-	case "status":
-		return cardsStatus(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "cardgate cards: unknown command %q\n\n%s", args[0], cardsStatusUsage)
-	return errUsage
-}

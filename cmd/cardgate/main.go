@@ -26,6 +26,7 @@ commands:
                             key backends: create keys, rotate, re-seal records, retire versions
   cards status -config FILE
                             count stored cards by time since last use (retention)
+  cards import|export ...   move cards between vaults: age-encrypted JSON lines (docs/migration.md)
   audit verify FILE | --redis ADDR --stream KEY
                             check the hash-chained audit log
   destinations disable ID|--all [--reason TEXT] | enable ID|--all | status

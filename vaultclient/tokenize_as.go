@@ -1,0 +1,64 @@
+package vaultclient
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+)
+
+// MinTokenKeyLen is the shortest key DeriveToken accepts: 256 bits, so
+// that derived tokens are as unguessable as drawn ones.
+const MinTokenKeyLen = 32
+
+// DeriveToken returns the token that key derives for name: "tok_" and the
+// first 160 bits of HMAC-SHA256(key, name), spelled like a drawn token. A
+// draw that ValidToken refuses (a long digit run, about 1 in 10^8) is
+// derived again with a counter, so the result is always valid and always
+// the same for the same key and name. Without key, the tokens cannot be
+// told from drawn ones or predicted. An import uses it to name each line's
+// card before it is stored, so that a run that resumes after a crash finds
+// the cards it stored but did not yet record (see TokenizeAs).
+func DeriveToken(key, name []byte) (string, error) {
+	if len(key) < MinTokenKeyLen {
+		return "", errors.New("vaultclient: derive token: key is shorter than 32 bytes")
+	}
+	enc := base32.NewEncoding(tokenBodyDigits).WithPadding(base32.NoPadding)
+	for i := uint32(0); ; i++ {
+		m := hmac.New(sha256.New, key)
+		var ctr [4]byte
+		binary.BigEndian.PutUint32(ctr[:], i)
+		m.Write(ctr[:])
+		m.Write(name)
+		if t := tokenPrefix + enc.EncodeToString(m.Sum(nil)[:tokenRandBytes]); ValidToken(t) {
+			return t, nil
+		}
+	}
+}
+
+// TokenizeAs is Tokenize under a token the caller chose, which must come
+// from DeriveToken with a secret key: a guessable token would let anyone
+// who guesses it use the card. It never overwrites: when a record is
+// already held under token, nothing is written and the error is an *Error
+// (internal_error) that wraps ErrExists; errors.Is(err, ErrExists) tells
+// it apart. It is not logged, unlike a collision of drawn tokens: for an
+// import that resumes, it means the card was stored by the run that was
+// cut off. Other errors are those of Tokenize; a token that is not
+// ValidToken is internal_error.
+func (v *Vault) TokenizeAs(ctx context.Context, token string, in CardInput) (*TokenInfo, error) {
+	ctx, span := v.tracer.Start(ctx, "vaultclient.TokenizeAs")
+	defer span.End()
+	var info *TokenInfo
+	var err error
+	if !ValidToken(token) {
+		err = newError(CodeInternal, "internal error", errMalformedToken)
+	} else {
+		info, err = v.tokenizeAs(ctx, in, token, true)
+	}
+	if !errors.Is(err, ErrExists) {
+		endSpan(span, err)
+	}
+	return info, err
+}

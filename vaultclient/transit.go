@@ -594,6 +594,12 @@ func (t *Transit) call(ctx context.Context, method, path string, body any, idemp
 	if len(raw) > maxTransitResponse {
 		return nil, fmt.Errorf("status %d: answer larger than %d bytes", resp.StatusCode, maxTransitResponse)
 	}
+	// An answer that ends after the deadline is not trusted: a server
+	// cut off mid-answer can leave a short or empty 200 behind, and the
+	// caller must see the deadline, not a malformed answer.
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
 	out := &transitResponse{}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if jerr := json.Unmarshal(raw, out); jerr != nil {

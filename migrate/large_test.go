@@ -40,12 +40,18 @@ func (s *cardStream) Read(p []byte) (int, error) {
 // file into bolt: every card is stored once, mapped once and audited, and
 // nothing leaks. (Bolt commits and fsyncs each card on its own: 100,000
 // took four and a half minutes on the shared test machine; see
-// BenchmarkImport for its throughput.)
+// BenchmarkImport for its throughput.) Under the race detector it imports
+// a tenth as many; scripts/test runs it again at full size without it.
 func TestImport100k(t *testing.T) {
 	for _, kind := range storeKinds {
 		n := 100_000
 		if kind == "bolt" {
 			n = 20_000
+		}
+		if raceEnabled {
+			// The full sizes run without the race detector: scripts/test
+			// runs this test a second time without -race.
+			n /= 10
 		}
 		t.Run(kind, func(t *testing.T) {
 			e := newEnv(t, kind)

@@ -1,0 +1,63 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+)
+
+// TestCardsMigrationKeepsRedisRetention: with cards.retention set on
+// Redis, a card that cards import stores expires like one the gateway
+// stores (its record key has a TTL), and cards export, which only reads
+// the cards, neither removes that TTL nor marks the cards used.
+func TestCardsMigrationKeepsRedisRetention(t *testing.T) {
+	idB, _ := age.GenerateX25519Identity()
+	e := newMigrationEnv(t, "redis", idB)
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write(filepath.Base(e.config), append(b, "cards:\n  retention: 720h\n"...))
+	idA, _ := age.GenerateX25519Identity()
+	plain, _ := senderFile(3)
+	in := e.encrypt("sender.age", idA, plain)
+	ident := e.writeIdentity("import.key", idA)
+	if code, stdout, stderr := e.cardsCLI("import", "-config", e.config, "-identity", ident, "-in", in, "-mapping", filepath.Join(e.dir, "mapping.jsonl")); code != 0 {
+		t.Fatalf("import exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	ctx := context.Background()
+	rdb := e.redis.Client()
+	cardKeys, err := rdb.Keys(ctx, "a:{tok_*}:card").Result()
+	if err != nil || len(cardKeys) != 3 {
+		t.Fatalf("Keys = %d keys, %v; want 3", len(cardKeys), err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, k := range cardKeys {
+			if ttl, err := rdb.PTTL(ctx, k).Result(); err != nil || ttl <= 0 {
+				t.Errorf("%s: PTTL(%s) = %v, %v; want the retention", when, k, ttl, err)
+			}
+		}
+	}
+	check("after import")
+	used := func() int {
+		n := 0
+		for _, k := range cardKeys {
+			n += int(rdb.Exists(ctx, strings.TrimSuffix(k, ":card")+":used").Val())
+		}
+		return n
+	}
+	before := used()
+	out := filepath.Join(e.dir, "export.age")
+	if code, stdout, stderr := e.cardsCLI("export", "-config", e.config, "-to", "newvault", "-out", out); code != 0 {
+		t.Fatalf("export exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	check("after export")
+	if after := used(); after != before {
+		t.Errorf("export wrote last-use markers: %d before, %d after; an export is not a use", before, after)
+	}
+}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -59,5 +60,39 @@ func TestCardsMigrationKeepsRedisRetention(t *testing.T) {
 	check("after export")
 	if after := used(); after != before {
 		t.Errorf("export wrote last-use markers: %d before, %d after; an export is not a use", before, after)
+	}
+}
+
+// TestCardsExportHonoursKillSwitch: the operators' emergency stop, for
+// every destination or for the export's id, stops an export too: nothing
+// is written, and the refusal is audited.
+func TestCardsExportHonoursKillSwitch(t *testing.T) {
+	for _, id := range []string{"--all", "newvault"} {
+		t.Run(strings.TrimPrefix(id, "--"), func(t *testing.T) {
+			idB, _ := age.GenerateX25519Identity()
+			e := newMigrationEnv(t, "redis", idB)
+			idA, _ := age.GenerateX25519Identity()
+			plain, _ := senderFile(2)
+			in := e.encrypt("sender.age", idA, plain)
+			ident := e.writeIdentity("import.key", idA)
+			if code, stdout, stderr := e.cardsCLI("import", "-config", e.config, "-identity", ident, "-in", in, "-mapping", filepath.Join(e.dir, "mapping.jsonl")); code != 0 {
+				t.Fatalf("import exited %d:\n%s\n%s", code, stdout, stderr)
+			}
+			if code, out := runCLI(t, e.dir, "destinations", "-config", e.config, "disable", id, "--reason", "incident"); code != 0 {
+				t.Fatalf("destinations disable exited %d:\n%s", code, out)
+			}
+			out := filepath.Join(e.dir, "export.age")
+			code, stdout, stderr := e.cardsCLI("export", "-config", e.config, "-to", "newvault", "-out", out)
+			if code == 0 || !strings.Contains(stderr, "destination_disabled") {
+				t.Errorf("export with the kill switch on exited %d:\n%s\n%s; want a destination_disabled refusal", code, stdout, stderr)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("export with the kill switch on left %s (%v)", out, err)
+			}
+			audit, _ := os.ReadFile(filepath.Join(e.dir, "audit.log"))
+			if bytes.Contains(audit, []byte(`"kind":"exported"`)) || !bytes.Contains(audit, []byte(`"reason":"destination_disabled"`)) {
+				t.Errorf("audit log: want no exported record and a destination_disabled denial")
+			}
+		})
 	}
 }

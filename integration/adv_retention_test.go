@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
+
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 // TestCardsMigrationKeepsRedisRetention: with cards.retention set on
@@ -94,5 +97,50 @@ func TestCardsExportHonoursKillSwitch(t *testing.T) {
 				t.Errorf("audit log: want no exported record and a destination_disabled denial")
 			}
 		})
+	}
+}
+
+// TestCardsExportBoltLeavesOutRetainedTooLong: on bolt, whose retention
+// is a sweep that the stopped gateway no longer runs, an export does not
+// write a card unused for longer than cards.retention.
+func TestCardsExportBoltLeavesOutRetainedTooLong(t *testing.T) {
+	idB, _ := age.GenerateX25519Identity()
+	e := newMigrationEnv(t, "bolt", idB)
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write(filepath.Base(e.config), append(b, "cards:\n  retention: 720h\n"...))
+	idA, _ := age.GenerateX25519Identity()
+	plain, _ := senderFile(3)
+	in := e.encrypt("sender.age", idA, plain)
+	ident := e.writeIdentity("import.key", idA)
+	mapping := filepath.Join(e.dir, "mapping.jsonl")
+	if code, stdout, stderr := e.cardsCLI("import", "-config", e.config, "-identity", ident, "-in", in, "-mapping", mapping); code != 0 {
+		t.Fatalf("import exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	// The first card was last used 60 days ago.
+	first := readLines[mappingLine](t, mustRead(t, mapping))[0].Token
+	s, err := vaultclient.OpenBoltStore(filepath.Join(e.dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Touch(context.Background(), first, time.Now().Add(-60*24*time.Hour))
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(e.dir, "export.age")
+	if code, stdout, stderr := e.cardsCLI("export", "-config", e.config, "-to", "newvault", "-out", out); code != 0 {
+		t.Fatalf("export exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	exported := readLines[migrationLine](t, e.decrypt(out, idB))
+	for _, c := range exported {
+		if c.ID == first {
+			t.Errorf("export holds card %s, unused for longer than the retention", first)
+		}
+	}
+	if len(exported) != 2 {
+		t.Errorf("export holds %d cards, want 2", len(exported))
 	}
 }

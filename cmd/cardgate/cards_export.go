@@ -18,6 +18,7 @@ import (
 	"github.com/cardgate/cardgate/config"
 	"github.com/cardgate/cardgate/killswitch"
 	"github.com/cardgate/cardgate/migrate"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 const cardsExportUsage = `usage: cardgate cards export -config FILE -to ID -out FILE|- [-armor]
@@ -30,7 +31,8 @@ a recipient it does not name is refused, and the refusal is audited. Each
 exported card is audited before it is written. The plaintext is never
 written to disk; -out - writes the ciphertext to stdout, which must not be
 a terminal. An export that stops leaves no output file. The kill switch
-(cardgate destinations disable --all, or disable ID) refuses it.
+(cardgate destinations disable --all, or disable ID) refuses it. On bolt
+with cards.retention, cards unused for longer are expired first.
 
 With the bolt store, stop the gateway first.
 `
@@ -94,6 +96,9 @@ func runCardsExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	rcpt, err := migrate.ParseRecipient(e.Recipient)
 	if err != nil {
 		return err // not reached: the allowlist parser checked it
+	}
+	if err := sweepBeforeExport(ctx, cfg, t, log); err != nil {
+		return err
 	}
 	log.Info("cards export started", slog.String("run", run), slog.String("recipient", e.ID), slog.Uint64("allowlist_version", al.Doc.Version))
 
@@ -187,6 +192,30 @@ func exportOutput(path string, stdout io.Writer) (w io.Writer, commit func() err
 		return os.Remove(f.Name())
 	}
 	return f, commit, abort, nil
+}
+
+// sweepBeforeExport runs one bolt retention sweep before an export: the
+// gateway, which sweeps every 10 minutes, is stopped for a bolt export, so
+// cards unused for longer than cards.retention may still be in the file,
+// and they must not leave in an export. Redis expires records itself.
+func sweepBeforeExport(ctx context.Context, cfg config.Config, t *cardsTools, log *slog.Logger) error {
+	bolt, ok := t.store.(*vaultclient.BoltStore)
+	if !ok || cfg.Cards.Retention <= 0 {
+		return nil
+	}
+	sw, err := vaultclient.NewRetentionSweeper(bolt, vaultclient.RetentionOptions{Retention: cfg.Cards.Retention, Logger: log})
+	if err != nil {
+		return fmt.Errorf("cards export: cards.retention: %w", err)
+	}
+	n, err := sw.Sweep(ctx)
+	if err != nil {
+		// bbolt's texts can name keys; the class is enough.
+		return errors.New("cards export: the retention sweep failed; nothing was exported")
+	}
+	if n > 0 {
+		log.Info("cards export: expired cards unused for longer than cards.retention", slog.Int("expired", n))
+	}
+	return nil
 }
 
 // exportKillSwitch reads the kill switch where the gateway reads it and

@@ -19,9 +19,11 @@ type Scanner interface {
 	Scan(ctx context.Context, cursor string, limit int) (tokens []string, next string, err error)
 }
 
-// Detokenizer reads a card without its CVC: *vaultclient.Vault.
+// Detokenizer reads a card without its CVC, and without marking it used
+// (an export is not a use: it must not restart retention):
+// *vaultclient.Vault.
 type Detokenizer interface {
-	Detokenize(ctx context.Context, token string) (*vaultclient.Card, error)
+	DetokenizeForExport(ctx context.Context, token string) (*vaultclient.Card, error)
 }
 
 // ExportOptions configures Export. Every field but Report and Progress is
@@ -102,7 +104,7 @@ func Export(ctx context.Context, w io.Writer, o ExportOptions) (ExportCounts, er
 }
 
 func exportOne(ctx context.Context, w io.Writer, tok string, o *ExportOptions, c *ExportCounts, buf []byte) ([]byte, error) {
-	card, err := o.Vault.Detokenize(ctx, tok)
+	card, err := o.Vault.DetokenizeForExport(ctx, tok)
 	var ve *vaultclient.Error
 	if errors.As(err, &ve) {
 		switch ve.Code {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -109,5 +110,42 @@ func TestExportStopsWithoutAudit(t *testing.T) {
 		RunID: "exp_1", Caller: "c", Recipient: "newvault", AllowlistSHA256: strings.Repeat("b", 64)})
 	if err == nil || c.Exported != 0 || out.Len() != 0 {
 		t.Errorf("Export with a failing audit = %+v, %v, %d bytes written; want an error and nothing written", c, err, out.Len())
+	}
+}
+
+// TestExportIsNotAUse: an export reads every card but does not mark any
+// used, so it does not restart retention: a card's last use stays the
+// time it was tokenized. On Redis and on bolt.
+func TestExportIsNotAUse(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			ctx := context.Background()
+			info, err := e.vault.Tokenize(ctx, testCards[0].Input())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := e.vault.Metadata(ctx, info.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			later, err := vaultclient.New(e.store, e.keys, vaultclient.Options{Now: func() time.Time { return testNow.AddDate(0, 0, 30) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Export(ctx, io.Discard, ExportOptions{
+				Store: e.scanner, Vault: later, Audit: e.audit, RunID: "exp_1", Caller: "cardgate-cli/cards-export",
+				Recipient: "newvault", AllowlistVersion: 2, AllowlistSHA256: strings.Repeat("b", 64),
+			}); err != nil {
+				t.Fatalf("Export: %v", err)
+			}
+			after, err := e.vault.Metadata(ctx, info.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !after.LastUsedAt.Equal(before.LastUsedAt) {
+				t.Errorf("LastUsedAt after Export = %v, want %v (as tokenized)", after.LastUsedAt, before.LastUsedAt)
+			}
+		})
 	}
 }

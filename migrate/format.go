@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/vaultclient"
@@ -135,16 +136,21 @@ func (r *Reader) readLine() ([]byte, error) {
 }
 
 // decodeLine decodes one line strictly: one object, known members only,
-// nothing after it.
+// each spelled exactly and at most once, nothing after it.
 func decodeLine(raw []byte, line int, c *Card) error {
 	*c = Card{}
+	// encoding/json would replace bad bytes and carry on: a name in
+	// another encoding must not be stored altered.
+	if !utf8.Valid(raw) || !exactMembers(raw) {
+		return &LineError{Line: line, Code: CodeMalformed}
+	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	if err := d.Decode(c); err != nil {
 		*c = Card{}
 		return &LineError{Line: line, Code: CodeMalformed}
 	}
-	if d.More() {
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		*c = Card{}
 		return &LineError{Line: line, Code: CodeMalformed}
 	}
@@ -152,6 +158,36 @@ func decodeLine(raw []byte, line int, c *Card) error {
 		return &LineError{Line: line, Code: CodeInvalidID}
 	}
 	return nil
+}
+
+// members are the format's member names, as spelled exactly.
+var members = map[string]bool{"id": true, "number": true, "exp_month": true, "exp_year": true, "name": true, "cvc": true}
+
+// exactMembers reports whether raw is one flat object whose keys are
+// members, each spelled exactly (encoding/json matches keys without case)
+// and given once (encoding/json keeps the last silently): a line must not
+// be read as another card than the sender's tools read it.
+func exactMembers(raw []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for d.More() {
+		t, err := d.Token()
+		k, ok := t.(string)
+		if err != nil || !ok || !members[k] || seen[k] {
+			return false
+		}
+		seen[k] = true
+		if t, err := d.Token(); err != nil {
+			return false
+		} else if _, nested := t.(json.Delim); nested {
+			return false // the format's values are all scalars
+		}
+	}
+	t, err := d.Token()
+	return err == nil && t == json.Delim('}')
 }
 
 // ValidID reports whether id may name a card in the format: 1–128 bytes

@@ -27,6 +27,11 @@ func TestReader(t *testing.T) {
 		{"an array", "[" + card + "]\n", []string{"line 1: malformed_line"}},
 		{"a string id with a card", `{"id":"cus 4242 4242 4242 4242","number":"4242424242424242","exp_month":12,"exp_year":2030}` + "\n", []string{"line 1: invalid_id"}},
 		{"a control character in the id", `{"id":"a\u0007b","number":"4242424242424242","exp_month":12,"exp_year":2030}` + "\n", []string{"line 1: invalid_id"}},
+		{"a repeated key", `{"id":"a","number":"4111111111111111","number":"4242424242424242","exp_month":12,"exp_year":2030}` + "\n", []string{"line 1: malformed_line"}},
+		{"a key in another case", `{"id":"a","Number":"4242424242424242","exp_month":12,"exp_year":2030}` + "\n", []string{"line 1: malformed_line"}},
+		{"a repeated key in another case", `{"id":"a","number":"4111111111111111","NUMBER":"4242424242424242","exp_month":12,"exp_year":2030}` + "\n", []string{"line 1: malformed_line"}},
+		{"not UTF-8", `{"id":"a","number":"4242424242424242","exp_month":12,"exp_year":2030,"name":"Jos` + "\xe9" + `"}` + "\n", []string{"line 1: malformed_line"}},
+		{"a closing bracket after the object", card + "}\n", []string{"line 1: malformed_line"}},
 		{"too long, then a card", `{"id":"` + strings.Repeat("x", MaxLineBytes) + `"}` + "\n" + card + "\n", []string{"line 1: line_too_long", "a"}},
 		{"too long at the end", strings.Repeat("x", 3*MaxLineBytes), []string{"line 1: line_too_long"}},
 	}

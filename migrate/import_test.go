@@ -281,6 +281,9 @@ func TestMappingRefusesGarbage(t *testing.T) {
 		"out of order": `{"line":5,"id":"a","token":"tok_abcdefghijklmnopqrstuvwxyz234567"}` + "\n" + `{"line":4,"id":"b","token":"tok_bbcdefghijklmnopqrstuvwxyz234567"}` + "\n",
 		"bad token":    `{"line":1,"id":"a","token":"4242424242424242"}` + "\n",
 		"extra member": `{"line":1,"id":"a","token":"tok_abcdefghijklmnopqrstuvwxyz234567","number":"x"}` + "\n",
+		// Another file given by mistake, with no newline: it is not an
+		// incomplete mapping line, and must not be cut off to nothing.
+		"one line without a newline": `{"operator":"notes"}`,
 	}
 	for name, content := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -291,6 +294,9 @@ func TestMappingRefusesGarbage(t *testing.T) {
 				t.Errorf("OpenMapping(%s) succeeded, want a refusal", name)
 			} else if strings.Contains(err.Error(), "4242") {
 				t.Errorf("OpenMapping error quotes the file: %v", err)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("OpenMapping(%s) changed the file it refused", name)
 			}
 		})
 	}

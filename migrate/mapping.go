@@ -36,6 +36,9 @@ type Mapping struct {
 	lines     int
 }
 
+// mappingLineStart is how every line Add writes begins.
+const mappingLineStart = `{"line":`
+
 // maxMappingLine bounds a mapping line when a resumed run reads the file.
 const maxMappingLine = 1024
 
@@ -107,7 +110,13 @@ func (m *Mapping) scan() (int64, error) {
 		b, err := br.ReadSlice('\n')
 		switch {
 		case errors.Is(err, io.EOF):
-			return off, nil // b, if any, is an incomplete line: cut off
+			// b, if any, is an incomplete line, cut off, if it begins
+			// as Add writes a line: anything else is not a mapping file
+			// (another file given by mistake), and is left as it is.
+			if len(b) > 0 && !bytes.HasPrefix(b, []byte(mappingLineStart)) && !bytes.HasPrefix([]byte(mappingLineStart), b) {
+				return 0, fmt.Errorf("line %d is not a mapping; refusing to resume from it", n)
+			}
+			return off, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			return 0, fmt.Errorf("line %d is too long to be a mapping", n)
 		case err != nil:

@@ -262,7 +262,19 @@ func (v *Vault) tokenizeAs(ctx context.Context, in CardInput, token string, deri
 func (v *Vault) Detokenize(ctx context.Context, token string) (*Card, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.Detokenize")
 	defer span.End()
-	card, err := v.detokenize(ctx, token, false)
+	card, err := v.detokenize(ctx, token, false, true)
+	endSpan(span, err)
+	return card, err
+}
+
+// DetokenizeForExport is Detokenize that does not mark the card used: an
+// export reads every card, and must not restart every card's retention
+// (nor, on Redis, change any record's TTL). Errors are those of
+// Detokenize.
+func (v *Vault) DetokenizeForExport(ctx context.Context, token string) (*Card, error) {
+	ctx, span := v.tracer.Start(ctx, "vaultclient.DetokenizeForExport")
+	defer span.End()
+	card, err := v.detokenize(ctx, token, false, false)
 	endSpan(span, err)
 	return card, err
 }
@@ -279,12 +291,14 @@ func (v *Vault) Detokenize(ctx context.Context, token string) (*Card, error) {
 func (v *Vault) DetokenizeConsumingCVC(ctx context.Context, token string) (*Card, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.DetokenizeConsumingCVC")
 	defer span.End()
-	card, err := v.detokenize(ctx, token, true)
+	card, err := v.detokenize(ctx, token, true, true)
 	endSpan(span, err)
 	return card, err
 }
 
-func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (*Card, error) {
+// detokenize reads the card; markUse says whether the read is a use
+// (retention.go).
+func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC, markUse bool) (*Card, error) {
 	if !ValidToken(token) {
 		return nil, tokenNotFound(token, nil)
 	}
@@ -366,7 +380,9 @@ func (v *Vault) detokenize(ctx context.Context, token string, consumeCVC bool) (
 			card.CVC = CVC{v: string(cvc)}
 		}
 	}
-	v.noteUse(ctx, token) // retention.go: at most once per TouchInterval
+	if markUse {
+		v.noteUse(ctx, token) // retention.go: at most once per TouchInterval
+	}
 	return card, nil
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/cardgate/cardgate/audit"
 	"github.com/cardgate/cardgate/cardscan"
 	"github.com/cardgate/cardgate/config"
+	"github.com/cardgate/cardgate/killswitch"
 	"github.com/cardgate/cardgate/migrate"
+	"github.com/cardgate/cardgate/vaultclient"
 )
 
 const cardsExportUsage = `usage: cardgate cards export -config FILE -to ID -out FILE|- [-armor]
@@ -28,7 +30,9 @@ with age to the recipient that the signed allowlist names as export ID
 a recipient it does not name is refused, and the refusal is audited. Each
 exported card is audited before it is written. The plaintext is never
 written to disk; -out - writes the ciphertext to stdout, which must not be
-a terminal. An export that stops leaves no output file.
+a terminal. An export that stops leaves no output file. The kill switch
+(cardgate destinations disable --all, or disable ID) refuses it. On bolt
+with cards.retention, cards unused for longer are expired first.
 
 With the bolt store, stop the gateway first.
 `
@@ -67,23 +71,34 @@ func runCardsExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	run := newRunID("exp_")
-	e := al.Doc.ExportTo(*to)
-	if e == nil {
-		// Audited: an attempt to send every card somewhere unreviewed is
-		// exactly what an auditor wants to see.
+	// Refusals are audited: an attempt to send every card somewhere
+	// unreviewed, or while operators have stopped egress, is exactly
+	// what an auditor wants to see.
+	deny := func(reason string) {
 		rec := audit.Record{Kind: audit.KindDenied, RequestID: run, Caller: exportCaller, Decision: audit.DecisionDeny,
-			Reason: codeExportNotAllowed, AllowlistVersion: al.Doc.Version, AllowlistSHA256: al.SHA256}
+			Reason: reason, AllowlistVersion: al.Doc.Version, AllowlistSHA256: al.SHA256}
 		if sanitizedID(*to) == *to {
 			rec.Destination = *to
 		}
 		if _, aerr := t.audit.Append(ctx, rec); aerr != nil {
 			log.Error("audit of a refused export failed", slog.String("run", run))
 		}
+	}
+	e := al.Doc.ExportTo(*to)
+	if e == nil {
+		deny(codeExportNotAllowed)
 		return fmt.Errorf("cards export: the signed allowlist (version %d) names no export recipient %q; refused (%s)", al.Doc.Version, sanitizedID(*to), codeExportNotAllowed)
+	}
+	if code := exportKillSwitch(ctx, cfg, t, e.ID); code != "" {
+		deny(code)
+		return fmt.Errorf("cards export: the kill switch stops exports to %s (cardgate destinations status); refused (%s)", e.ID, code)
 	}
 	rcpt, err := migrate.ParseRecipient(e.Recipient)
 	if err != nil {
 		return err // not reached: the allowlist parser checked it
+	}
+	if err := sweepBeforeExport(ctx, cfg, t, log); err != nil {
+		return err
 	}
 	log.Info("cards export started", slog.String("run", run), slog.String("recipient", e.ID), slog.Uint64("allowlist_version", al.Doc.Version))
 
@@ -177,6 +192,55 @@ func exportOutput(path string, stdout io.Writer) (w io.Writer, commit func() err
 		return os.Remove(f.Name())
 	}
 	return f, commit, abort, nil
+}
+
+// sweepBeforeExport runs one bolt retention sweep before an export: the
+// gateway, which sweeps every 10 minutes, is stopped for a bolt export, so
+// cards unused for longer than cards.retention may still be in the file,
+// and they must not leave in an export. Redis expires records itself.
+func sweepBeforeExport(ctx context.Context, cfg config.Config, t *cardsTools, log *slog.Logger) error {
+	bolt, ok := t.store.(*vaultclient.BoltStore)
+	if !ok || cfg.Cards.Retention <= 0 {
+		return nil
+	}
+	sw, err := vaultclient.NewRetentionSweeper(bolt, vaultclient.RetentionOptions{Retention: cfg.Cards.Retention, Logger: log})
+	if err != nil {
+		return fmt.Errorf("cards export: cards.retention: %w", err)
+	}
+	n, err := sw.Sweep(ctx)
+	if err != nil {
+		// bbolt's texts can name keys; the class is enough.
+		return errors.New("cards export: the retention sweep failed; nothing was exported")
+	}
+	if n > 0 {
+		log.Info("cards export: expired cards unused for longer than cards.retention", slog.Int("expired", n))
+	}
+	return nil
+}
+
+// exportKillSwitch reads the kill switch where the gateway reads it and
+// returns destination_disabled when it stops every destination or this
+// export's id, killswitch_unavailable when it cannot be read (fail
+// closed), or "" when the export may go. An export sends every card at
+// once: the operators' emergency stop stops it too.
+func exportKillSwitch(ctx context.Context, cfg config.Config, t *cardsTools, id string) string {
+	store := killSwitchStore(cfg, t.rdb)
+	if store == nil {
+		return "" // dev mode with bolt and no killswitch.file: there is no switch
+	}
+	ctx, cancel := context.WithTimeout(ctx, keyOpTimeout)
+	defer cancel()
+	st, err := store.Load(ctx)
+	if err != nil {
+		return killswitch.CodeUnavailable
+	}
+	if _, all := st[killswitch.All]; all {
+		return killswitch.CodeDisabled
+	}
+	if _, off := st[id]; off {
+		return killswitch.CodeDisabled
+	}
+	return ""
 }
 
 // loadVerifiedAllowlist verifies the configured allowlist exactly as the

@@ -97,7 +97,9 @@ func openCardsTools(ctx context.Context, cfg config.Config, log *slog.Logger) (_
 			return nil, err
 		}
 		t.closers = append(t.closers, t.rdb)
-		t.store = vaultclient.NewRedisStore(t.rdb, cfg.Store.Redis.Prefix)
+		// With the retention as the gateway sets it: an imported card
+		// must expire like any other.
+		t.store = newRedisCardStore(t.rdb, cfg)
 	}
 	octx, cancel := context.WithTimeout(ctx, keyOpTimeout)
 	keys, err := openKeys(octx, cfg, log)

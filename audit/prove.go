@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // ErrShortLog is wrapped by the Prove functions' errors when the file
@@ -123,7 +124,7 @@ func rehash(n proof.Nodes, have map[compact.NodeID][]byte) ([][32]byte, error) {
 
 // readLines calls fn with each of the first size lines of the file.
 func readLines(path string, size uint64, fn func(i uint64, line []byte)) error {
-	f, err := os.Open(path)
+	f, err := fileread.Open(path) // a FIFO or directory is refused, not waited on
 	if err != nil {
 		return fmt.Errorf("audit: prove: %w", err)
 	}
@@ -150,7 +151,7 @@ func readLines(path string, size uint64, fn func(i uint64, line []byte)) error {
 // hashLines hashes the first size lines of the file into a tree, fills in
 // the hashes of the nodes in want, and returns the roots at each of at.
 func hashLines(path string, size uint64, want map[compact.NodeID][]byte, at ...uint64) ([][32]byte, error) {
-	f, err := os.Open(path)
+	f, err := fileread.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: prove: %w", err)
 	}

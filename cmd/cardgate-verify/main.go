@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -131,7 +132,7 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			cps = append(cps, c)
 		}
-		lf, err := os.Open(files[0])
+		lf, err := openRegular(files[0])
 		if err != nil {
 			return err
 		}
@@ -142,15 +143,28 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return errUsage
 }
 
+// openRegular opens path for reading and refuses anything but a regular
+// file. O_NONBLOCK makes the open of a named pipe return at once (a
+// plain open blocks until a writer appears), so that whoever controls
+// the files cannot hang the check; on a regular file it changes nothing.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return f, nil
+}
+
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, maxInput+1))
 	if err != nil {
 		return nil, err

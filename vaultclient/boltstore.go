@@ -28,6 +28,7 @@ import (
 //	            CVCs costs only what it deletes)
 //	used        token → last use (8 bytes, Unix ms); see boltstore_lifecycle.go
 //	used_index  last use ‖ token → "" (an index, for the retention sweep)
+//	tombstones  token → "1" (TombstoneStore; see boltstore_lifecycle.go)
 //
 // bbolt has no TTL, so a CVC's expiry is checked on every read, and
 // expired CVCs are swept when the store opens, on every Put, and when a
@@ -113,7 +114,7 @@ func OpenBoltStoreWith(path string, o BoltOptions) (*BoltStore, error) {
 		case string(f) != boltFormat:
 			return fmt.Errorf("store format %q is not %q", f, boltFormat)
 		}
-		for _, b := range []string{bucketCards, bucketCVCs, bucketCVCExpiry, bucketUsed, bucketUsedIndex} {
+		for _, b := range []string{bucketCards, bucketCVCs, bucketCVCExpiry, bucketUsed, bucketUsedIndex, bucketTombstones} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -148,36 +149,39 @@ func (s *BoltStore) Put(ctx context.Context, token string, e Entry, cvcTTL time.
 		return fmt.Errorf("vaultclient: bolt put %s: cvc ttl %v is not positive", token, cvcTTL)
 	}
 	now := s.now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cards := tx.Bucket([]byte(bucketCards))
-		tok := []byte(token)
-		if cards.Get(tok) != nil {
-			return ErrExists
-		}
-		if err := sweepCVCs(tx, now); err != nil {
-			return err
-		}
-		if e.CVC != nil {
-			var exp [8]byte
-			binary.BigEndian.PutUint64(exp[:], uint64(now.Add(cvcTTL).UnixMilli()))
-			val := append(exp[:len(exp):len(exp)], e.CVC...) // a new slice: exp is not shared
-			idx := append(exp[:len(exp):len(exp)], tok...)
-			if err := tx.Bucket([]byte(bucketCVCs)).Put(tok, val); err != nil {
-				return err
-			}
-			if err := tx.Bucket([]byte(bucketCVCExpiry)).Put(idx, []byte{}); err != nil {
-				return err
-			}
-		}
-		if err := markUsed(tx, tok, now); err != nil {
-			return err
-		}
-		return cards.Put(tok, bytes.Clone(e.Record))
-	})
+	err := s.db.Update(func(tx *bolt.Tx) error { return putTx(tx, []byte(token), e, cvcTTL, now) })
 	if err != nil {
 		return fmt.Errorf("vaultclient: bolt put %s: %w", token, err)
 	}
 	return nil
+}
+
+// putTx is Put's transaction: it writes e under tok unless a record is
+// held there (ErrExists).
+func putTx(tx *bolt.Tx, tok []byte, e Entry, cvcTTL time.Duration, now time.Time) error {
+	cards := tx.Bucket([]byte(bucketCards))
+	if cards.Get(tok) != nil {
+		return ErrExists
+	}
+	if err := sweepCVCs(tx, now); err != nil {
+		return err
+	}
+	if e.CVC != nil {
+		var exp [8]byte
+		binary.BigEndian.PutUint64(exp[:], uint64(now.Add(cvcTTL).UnixMilli()))
+		val := append(exp[:len(exp):len(exp)], e.CVC...) // a new slice: exp is not shared
+		idx := append(exp[:len(exp):len(exp)], tok...)
+		if err := tx.Bucket([]byte(bucketCVCs)).Put(tok, val); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(bucketCVCExpiry)).Put(idx, []byte{}); err != nil {
+			return err
+		}
+	}
+	if err := markUsed(tx, tok, now); err != nil {
+		return err
+	}
+	return cards.Put(tok, bytes.Clone(e.Record))
 }
 
 // GetRecord implements Store, reading the cards bucket only.

@@ -17,6 +17,9 @@ import (
 const (
 	bucketUsed      = "used"
 	bucketUsedIndex = "used_index"
+	// bucketTombstones holds a tombstone for every token PutNew stored or
+	// deleteAll removed a record from, in the same transaction.
+	bucketTombstones = "tombstones"
 )
 
 // markUsed sets token's last use to now, keeping used and used_index in
@@ -36,13 +39,19 @@ func markUsed(tx *bolt.Tx, tok []byte, now time.Time) error {
 	return idx.Put(append(ms[:len(ms):len(ms)], tok...), []byte{})
 }
 
-// deleteAll removes token's record, CVC, marker and their index entries.
-// It reports whether a record was there.
+// deleteAll removes token's record, CVC, marker and their index entries,
+// and tombstones the token if a record was there. It reports whether one
+// was.
 func deleteAll(tx *bolt.Tx, tok []byte) (bool, error) {
 	cards := tx.Bucket([]byte(bucketCards))
 	had := cards.Get(tok) != nil
 	if err := cards.Delete(tok); err != nil {
 		return false, err
+	}
+	if had {
+		if err := tx.Bucket([]byte(bucketTombstones)).Put(bytes.Clone(tok), []byte("1")); err != nil {
+			return false, err
+		}
 	}
 	cvcs := tx.Bucket([]byte(bucketCVCs))
 	if v := cvcs.Get(tok); v != nil {
@@ -207,6 +216,38 @@ func (s *BoltStore) Delete(ctx context.Context, token string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("vaultclient: bolt delete %s: %w", token, err)
+	}
+	return nil
+}
+
+// PutNew implements TombstoneStore, in one transaction.
+func (s *BoltStore) PutNew(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultclient: bolt put new %s: %w", token, err)
+	}
+	if len(e.Record) == 0 {
+		return fmt.Errorf("vaultclient: bolt put new %s: empty record", token)
+	}
+	if e.CVC != nil && cvcTTL <= 0 {
+		return fmt.Errorf("vaultclient: bolt put new %s: cvc ttl %v is not positive", token, cvcTTL)
+	}
+	now := s.now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		tok := []byte(token)
+		if tx.Bucket([]byte(bucketCards)).Get(tok) != nil {
+			return ErrExists
+		}
+		tombs := tx.Bucket([]byte(bucketTombstones))
+		if tombs.Get(tok) != nil {
+			return ErrDeleted
+		}
+		if err := tombs.Put(bytes.Clone(tok), []byte("1")); err != nil {
+			return err
+		}
+		return putTx(tx, tok, e, cvcTTL, now)
+	})
+	if err != nil {
+		return fmt.Errorf("vaultclient: bolt put new %s: %w", token, err)
 	}
 	return nil
 }

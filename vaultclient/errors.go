@@ -83,6 +83,10 @@ var (
 	// ErrExists: Store.Put found a record under the token already and
 	// wrote nothing.
 	ErrExists = errors.New("vaultclient: token already exists")
+	// ErrDeleted: TokenizeStore.PutNew found the token tombstoned (its
+	// card was stored once and has since been deleted or expired) and
+	// wrote nothing.
+	ErrDeleted = errors.New("vaultclient: token was deleted")
 	// ErrIntegrity: Keyer could not authenticate a sealed blob: wrong
 	// binding, altered ciphertext, or a blob sealed by another key.
 	ErrIntegrity = errors.New("vaultclient: message authentication failed")

@@ -14,6 +14,7 @@ import (
 // last-use marker, under the same hash tag as the other two:
 //
 //	<prefix>{<token>}:used   Unix milliseconds of the last use, as decimal
+//	<prefix>{<token>}:tomb   "1": the tombstone (TombstoneStore), no TTL
 //
 // Retention is Redis's own key expiry: with a retention set, the record
 // and the marker carry it as their TTL, and every use (Put, Touch,
@@ -26,6 +27,7 @@ type redisLife struct {
 	putCVC    *redis.Script
 	touch     *redis.Script
 	del       *redis.Script
+	putNew    *redis.Script
 }
 
 func newRedisLife() redisLife {
@@ -35,6 +37,7 @@ func newRedisLife() redisLife {
 		putCVC:  redis.NewScript(putCVCScript),
 		touch:   redis.NewScript(touchScript),
 		del:     redis.NewScript(deleteScript),
+		putNew:  redis.NewScript(putNewScript),
 	}
 }
 
@@ -59,6 +62,8 @@ func (s *RedisStore) SetRetention(d time.Duration) {
 }
 
 func (s *RedisStore) usedKey(token string) string { return s.prefix + "{" + token + "}:used" }
+
+func (s *RedisStore) tombKey(token string) string { return s.prefix + "{" + token + "}:tomb" }
 
 func (s *RedisStore) keys3(token string) []string {
 	return []string{s.cardKey(token), s.cvcKey(token), s.usedKey(token)}
@@ -118,12 +123,39 @@ end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])` + markUsedLua + `return 1
 `
 
-// deleteScript removes the three keys. Returns 0 when there was no record
-// (a CVC or marker left without one is removed all the same).
+// deleteScript removes the three keys and, when there was a record,
+// tombstones the token (KEYS[4]). Returns 0 when there was no record (a
+// CVC or marker left without one is removed all the same).
 const deleteScript = `#!lua
 local n = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
+if n == 1 then
+  redis.call('SET', KEYS[4], '1')
+end
 return n
+`
+
+// putNewScript is putScript for PutNew: KEYS[3] is the tombstone. It is
+// written before the record, so that a write cut short leaves a token
+// that refuses a new card, never a record without its tombstone. Returns
+// 1 if written, 0 if the record exists, -1 if the token is tombstoned.
+const putNewScript = `#!lua
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return -1
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('SET', KEYS[3], '1')
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
 `
 
 // Meta implements LifecycleStore, in one script.
@@ -208,12 +240,37 @@ func (s *RedisStore) Touch(ctx context.Context, token string, now time.Time) err
 
 // Delete implements LifecycleStore, in one script.
 func (s *RedisStore) Delete(ctx context.Context, token string) error {
-	n, err := s.life.del.Run(ctx, s.c, s.keys3(token)).Int()
+	n, err := s.life.del.Run(ctx, s.c, append(s.keys3(token), s.tombKey(token))).Int()
 	if err != nil {
 		return fmt.Errorf("vaultclient: redis delete %s: %w", token, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("vaultclient: redis delete %s: %w", token, ErrNotFound)
+	}
+	return nil
+}
+
+// PutNew implements TombstoneStore, in one script.
+func (s *RedisStore) PutNew(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error {
+	if len(e.Record) == 0 {
+		return fmt.Errorf("vaultclient: redis put new %s: empty record", token)
+	}
+	ttl := ""
+	if e.CVC != nil {
+		if cvcTTL < time.Millisecond {
+			return fmt.Errorf("vaultclient: redis put new %s: cvc ttl %v is below 1ms", token, cvcTTL)
+		}
+		ttl = strconv.FormatInt(cvcTTL.Milliseconds(), 10)
+	}
+	keys := []string{s.cardKey(token), s.cvcKey(token), s.tombKey(token)}
+	n, err := s.life.putNew.Run(ctx, s.c, keys, e.Record, e.CVC, ttl, s.life.retentionArg()).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("vaultclient: redis put new %s: %w", token, err)
+	case n == 0:
+		return fmt.Errorf("vaultclient: redis put new %s: %w", token, ErrExists)
+	case n < 0:
+		return fmt.Errorf("vaultclient: redis put new %s: %w", token, ErrDeleted)
 	}
 	return nil
 }

@@ -45,6 +45,27 @@ type LifecycleStore interface {
 	LastUses(ctx context.Context, fn func(lastUsed time.Time)) error
 }
 
+// TombstoneStore is a LifecycleStore that keeps tombstones, so that a
+// token chosen by the caller (TokenizeAs) is never issued twice: once its
+// card is gone, by Delete or by retention, it stays gone. A tombstone is
+// the token alone with a constant value: no card data, no digest, no
+// time. It has no TTL. Only PutNew reads it: every other method, and so
+// the API, answers a tombstoned token exactly like one never issued.
+//
+// The tombstone is written with the record (PutNew), not only when the
+// record goes, because Redis expires a record by itself and cannot write
+// anything then. Delete (and the bolt retention sweep) also write it, for
+// a record stored before tombstones existed; such a record that Redis
+// expires leaves none (see docs/migration.md).
+type TombstoneStore interface {
+	LifecycleStore
+	// PutNew is Put for a caller-chosen token, that also writes its
+	// tombstone, atomically. It writes nothing and returns an error
+	// wrapping ErrExists when a record is held under token, or ErrDeleted
+	// when none is held but the token is tombstoned.
+	PutNew(ctx context.Context, token string, e Entry, cvcTTL time.Duration) error
+}
+
 // StoreMeta is what LifecycleStore.Meta returns.
 type StoreMeta struct {
 	Record   []byte

@@ -45,8 +45,16 @@ func DeriveToken(key, name []byte) (string, error) {
 // (internal_error) that wraps ErrExists; errors.Is(err, ErrExists) tells
 // it apart. It is not logged, unlike a collision of drawn tokens: for an
 // import that resumes, it means the card was stored by the run that was
-// cut off. Other errors are those of Tokenize; a token that is not
-// ValidToken is internal_error.
+// cut off. When no record is held but the token is tombstoned (its card
+// was stored once, then deleted or expired by retention), it writes
+// nothing either and the error wraps ErrDeleted: a deleted card is never
+// brought back under its old token. The store must be a TombstoneStore;
+// with any other store TokenizeAs refuses every token (internal_error),
+// since it could not tell. Tombstones are read only
+// here: Tokenize draws random tokens, which are never drawn again, and
+// every other method answers a tombstoned token like one never issued.
+// Other errors are those of Tokenize; a token that is not ValidToken is
+// internal_error.
 func (v *Vault) TokenizeAs(ctx context.Context, token string, in CardInput) (*TokenInfo, error) {
 	ctx, span := v.tracer.Start(ctx, "vaultclient.TokenizeAs")
 	defer span.End()
@@ -57,8 +65,23 @@ func (v *Vault) TokenizeAs(ctx context.Context, token string, in CardInput) (*To
 	} else {
 		info, err = v.tokenizeAs(ctx, in, token, true)
 	}
-	if !errors.Is(err, ErrExists) {
+	if !errors.Is(err, ErrExists) && !errors.Is(err, ErrDeleted) {
 		endSpan(span, err)
 	}
 	return info, err
+}
+
+// errNoTombstones: TokenizeAs over a store that keeps no tombstones, which
+// could re-create a deleted card. It stops an import.
+var errNoTombstones = errors.New("vaultclient: store keeps no tombstones")
+
+func (v *Vault) putNew(ctx context.Context, token string, e Entry) error {
+	ts, ok := v.store.(TombstoneStore)
+	if !ok {
+		return errNoTombstones
+	}
+	_, err := storeCall(ctx, v, "vaultclient.store.PutNew", "put", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, ts.PutNew(ctx, token, e, v.cvcTTL)
+	})
+	return err
 }

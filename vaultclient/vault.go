@@ -234,9 +234,19 @@ func (v *Vault) tokenizeAs(ctx context.Context, in CardInput, token string, deri
 		}
 	}
 
-	if err := v.put(ctx, token, e); err != nil {
+	put := v.put
+	if derived {
+		put = v.putNew
+	}
+	if err := put(ctx, token, e); err != nil {
 		if errors.Is(err, ErrExists) && derived {
 			return nil, newError(CodeInternal, "a card is already held under the token", err)
+		}
+		if errors.Is(err, ErrDeleted) {
+			return nil, newError(CodeInternal, "the token's card was deleted", err)
+		}
+		if errors.Is(err, errNoTombstones) {
+			return nil, newError(CodeInternal, "internal error", err)
 		}
 		if errors.Is(err, ErrExists) {
 			// 160 random bits do not collide; if they did, crypto/rand is

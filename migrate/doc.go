@@ -26,7 +26,9 @@
 // last one, and for the rest derives the same tokens: a card that is
 // already stored under its token (ErrExists) is "recovered" and mapped,
 // not stored twice. An import of the same file with a new mapping file
-// recovers every card. No intent log is needed, and no card data, digest
+// recovers every card, except one deleted (or expired by retention) since
+// it was stored: TokenizeAs refuses its tombstoned token (ErrDeleted), and
+// the line is counted as deleted before, not stored again and not mapped. No intent log is needed, and no card data, digest
 // of a card or key is ever written to disk.
 //
 // # Export

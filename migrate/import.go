@@ -75,6 +75,10 @@ type Counts struct {
 	Skipped   int            // lines an earlier run handled (at or before the mapping's last line)
 	Refused   int            // lines refused; see RefusedBy
 	RefusedBy map[string]int // refusals by code
+
+	// DeletedBefore counts lines whose card an earlier run stored and
+	// that was deleted or expired since: not stored again, not mapped.
+	DeletedBefore int
 }
 
 // TokenKey derives the key that names an import's tokens from the
@@ -158,6 +162,7 @@ type job struct {
 	card      Card
 	token     string
 	recovered bool
+	deleted   bool   // the card was stored once and deleted since
 	refused   string // a validation code
 	err       error  // stops the import
 }
@@ -238,6 +243,10 @@ func (im *importer) flush(ctx context.Context, batch []job) error {
 			im.refuse(j.line, j.refused)
 			continue
 		}
+		if j.deleted {
+			im.c.DeletedBefore++
+			continue
+		}
 		if err := im.o.Mapping.Add(MappingLine{Line: j.line, ID: j.id, Token: j.token}); err != nil {
 			stop = err
 			break
@@ -287,6 +296,11 @@ func (im *importer) one(ctx context.Context, j *job) {
 	switch {
 	case errors.Is(err, vaultclient.ErrExists):
 		j.recovered = true
+	case errors.Is(err, vaultclient.ErrDeleted):
+		// Deleted through the API or expired by retention since an
+		// earlier run stored it: an erasure stays an erasure.
+		j.deleted = true
+		return
 	case errors.As(err, &ve) && validationCodes[ve.Code]:
 		j.refused = ve.Code
 		return
@@ -345,8 +359,8 @@ func (p *progress) update(c *Counts) {
 
 func (p *progress) print(c *Counts) {
 	rate := float64(c.Imported+c.Recovered) / max(time.Since(p.start).Seconds(), 1e-3)
-	fmt.Fprintf(p.w, "\r\x1b[K%d lines: %d imported, %d recovered, %d skipped, %d refused (%.0f cards/s)",
-		c.Lines, c.Imported, c.Recovered, c.Skipped, c.Refused, rate)
+	fmt.Fprintf(p.w, "\r\x1b[K%d lines: %d imported, %d recovered, %d skipped, %d refused, %d deleted before (%.0f cards/s)",
+		c.Lines, c.Imported, c.Recovered, c.Skipped, c.Refused, c.DeletedBefore, rate)
 	p.shown = true
 }
 

@@ -98,8 +98,8 @@ func runCardsImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		err = in.Check()
 	}
 	logCounts(log, run, c, err)
-	fmt.Fprintf(stdout, "import %s: %d lines: %d imported, %d recovered, %d skipped, %d refused%s\n",
-		run, c.Lines, c.Imported, c.Recovered, c.Skipped, c.Refused, refusedText(c.RefusedBy))
+	fmt.Fprintf(stdout, "import %s: %d lines: %d imported, %d recovered, %d skipped, %d refused%s, %d deleted before\n",
+		run, c.Lines, c.Imported, c.Recovered, c.Skipped, c.Refused, refusedText(c.RefusedBy), c.DeletedBefore)
 	if err != nil {
 		return fmt.Errorf("import %s stopped; run it again with the same -in and -mapping to resume: %w", run, err)
 	}
@@ -111,7 +111,8 @@ func runCardsImport(ctx context.Context, args []string, stdout, stderr io.Writer
 // cause that could quote input.
 func logCounts(log *slog.Logger, run string, c migrate.Counts, err error) {
 	attrs := []any{slog.String("run", run), slog.Int("lines", c.Lines), slog.Int("imported", c.Imported),
-		slog.Int("recovered", c.Recovered), slog.Int("skipped", c.Skipped), slog.Int("refused", c.Refused)}
+		slog.Int("recovered", c.Recovered), slog.Int("skipped", c.Skipped), slog.Int("refused", c.Refused),
+		slog.Int("deleted_before", c.DeletedBefore)}
 	if err != nil {
 		log.Error("cards import stopped", attrs...)
 		return

@@ -17,8 +17,8 @@ import (
 const (
 	bucketUsed      = "used"
 	bucketUsedIndex = "used_index"
-	// bucketTombstones holds a tombstone for every token PutNew stored or
-	// deleteAll removed a record from, in the same transaction.
+	// bucketTombstones holds a tombstone for every token PutNew stored,
+	// written in the same transaction as the record; nothing removes it.
 	bucketTombstones = "tombstones"
 )
 
@@ -39,19 +39,13 @@ func markUsed(tx *bolt.Tx, tok []byte, now time.Time) error {
 	return idx.Put(append(ms[:len(ms):len(ms)], tok...), []byte{})
 }
 
-// deleteAll removes token's record, CVC, marker and their index entries,
-// and tombstones the token if a record was there. It reports whether one
-// was.
+// deleteAll removes token's record, CVC, marker and their index entries.
+// It reports whether a record was there. It leaves a tombstone in place.
 func deleteAll(tx *bolt.Tx, tok []byte) (bool, error) {
 	cards := tx.Bucket([]byte(bucketCards))
 	had := cards.Get(tok) != nil
 	if err := cards.Delete(tok); err != nil {
 		return false, err
-	}
-	if had {
-		if err := tx.Bucket([]byte(bucketTombstones)).Put(bytes.Clone(tok), []byte("1")); err != nil {
-			return false, err
-		}
 	}
 	cvcs := tx.Bucket([]byte(bucketCVCs))
 	if v := cvcs.Get(tok); v != nil {

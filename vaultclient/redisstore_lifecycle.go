@@ -123,15 +123,12 @@ end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])` + markUsedLua + `return 1
 `
 
-// deleteScript removes the three keys and, when there was a record,
-// tombstones the token (KEYS[4]). Returns 0 when there was no record (a
-// CVC or marker left without one is removed all the same).
+// deleteScript removes the three keys. Returns 0 when there was no record
+// (a CVC or marker left without one is removed all the same). It leaves a
+// tombstone in place.
 const deleteScript = `#!lua
 local n = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
-if n == 1 then
-  redis.call('SET', KEYS[4], '1')
-end
 return n
 `
 
@@ -240,7 +237,7 @@ func (s *RedisStore) Touch(ctx context.Context, token string, now time.Time) err
 
 // Delete implements LifecycleStore, in one script.
 func (s *RedisStore) Delete(ctx context.Context, token string) error {
-	n, err := s.life.del.Run(ctx, s.c, append(s.keys3(token), s.tombKey(token))).Int()
+	n, err := s.life.del.Run(ctx, s.c, s.keys3(token)).Int()
 	if err != nil {
 		return fmt.Errorf("vaultclient: redis delete %s: %w", token, err)
 	}

@@ -52,11 +52,14 @@ type LifecycleStore interface {
 // time. It has no TTL. Only PutNew reads it: every other method, and so
 // the API, answers a tombstoned token exactly like one never issued.
 //
-// The tombstone is written with the record (PutNew), not only when the
-// record goes, because Redis expires a record by itself and cannot write
-// anything then. Delete (and the bolt retention sweep) also write it, for
-// a record stored before tombstones existed; such a record that Redis
-// expires leaves none (see docs/migration.md).
+// The tombstone is written with the record (PutNew), not when the record
+// goes, because Redis expires a record by itself and cannot write anything
+// then; so every way a record goes (Delete, Redis expiry, the bolt sweep)
+// leaves it, and no delete path has to remember to write one. Delete and
+// retention leave it in place. Only caller-chosen tokens get one: a
+// deleted random token (Put) leaves no trace at all. A record that a
+// build without tombstones stored under a derived token has none (see
+// docs/migration.md).
 type TombstoneStore interface {
 	LifecycleStore
 	// PutNew is Put for a caller-chosen token, that also writes its

@@ -1,0 +1,73 @@
+package allowlist
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// Found by mutation testing (docs/mutation.md): the armored signature's
+// size limit at its edge, and armor's line wrapping at a whole number of
+// lines.
+
+// A signature file of exactly MaxSignatureBytes is read; one byte more is
+// refused. The padding is whitespace after the end line, which dearmor
+// accepts, so only the size decides.
+func TestSignatureSizeAtTheLimit(t *testing.T) {
+	s := newAttackSetup(t)
+	raw := docSpec{}.yaml()
+	pad := func(sig []byte, n int) []byte {
+		return append(bytes.Clone(sig), bytes.Repeat([]byte("\n"), n-len(sig))...)
+	}
+	for _, tt := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"at the limit", MaxSignatureBytes, true},
+		{"one byte over", MaxSignatureBytes + 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sigs := s.signBoth(t, raw)
+			sigs[0].Armor = pad(sigs[0].Armor, tt.size)
+			if _, err := dearmor(sigs[0].Armor); (err == nil) != tt.ok {
+				t.Errorf("dearmor(%d bytes) = %v, want ok %v", tt.size, err, tt.ok)
+			}
+			_, err := Verify(raw, sigs, s.policy)
+			if (err == nil) != tt.ok {
+				t.Errorf("Verify with a %d-byte signature = %v, want ok %v", tt.size, err, tt.ok)
+			}
+		})
+	}
+}
+
+// armor wraps base64 as sshbuf_dtob64 does: a newline after every 70th
+// character and one at the end, never an empty line, also when the base64
+// fills its last line exactly.
+func TestArmorWrapsLikeSSHKeygen(t *testing.T) {
+	for _, n := range []int{1, 51, 52, 53, 105, 106, 210} { // base64 lengths 4, 68, 72, 72, 140, 144, 280
+		b64 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa5}, n))
+		// sshbuf_dtob64(…, wrap=1) from OpenSSH, transcribed.
+		var want strings.Builder
+		want.WriteString(armorBegin + "\n")
+		i := 0
+		for ; i < len(b64); i++ {
+			want.WriteByte(b64[i])
+			if i%70 == 69 {
+				want.WriteByte('\n')
+			}
+		}
+		if (i-1)%70 != 69 {
+			want.WriteByte('\n')
+		}
+		want.WriteString(armorEnd + "\n")
+		got := armor(bytes.Repeat([]byte{0xa5}, n))
+		if string(got) != want.String() {
+			t.Errorf("armor(%d bytes) =\n%s\nwant\n%s", n, got, want.String())
+		}
+		if blob, err := dearmor(got); err != nil || !bytes.Equal(blob, bytes.Repeat([]byte{0xa5}, n)) {
+			t.Errorf("dearmor(armor(%d bytes)) = %d bytes, %v", n, len(blob), err)
+		}
+	}
+}

@@ -71,3 +71,30 @@ func TestArmorWrapsLikeSSHKeygen(t *testing.T) {
 		}
 	}
 }
+
+// A signature file cut short is refused as malformed with a Detail that
+// names what is missing, which `cardgate allowlist verify` prints: the end
+// line when only the begin line is there, the blob when the lines are
+// there but nothing between them.
+func TestTruncatedSignatureSaysWhatIsMissing(t *testing.T) {
+	s := newAttackSetup(t)
+	raw := docSpec{}.yaml()
+	for _, tt := range []struct {
+		name, armor, wantDetail string
+	}{
+		{"begin line only", armorBegin + "\n", "missing " + armorEnd},
+		{"no blob", armorBegin + "\n" + armorEnd + "\n", "not an SSHSIG blob"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sigs := append(s.signBoth(t, raw), Signature{Name: "cut.sig", Armor: []byte(tt.armor)})
+			res, err := Verify(raw, sigs, s.policy)
+			if err != nil {
+				t.Fatalf("Verify = %v, want accepted on the two good signatures", err)
+			}
+			r := res.Signatures[2]
+			if r.Status != StatusMalformed || r.Detail != tt.wantDetail {
+				t.Errorf("cut.sig: %s %q, want %s %q", r.Status, r.Detail, StatusMalformed, tt.wantDetail)
+			}
+		})
+	}
+}

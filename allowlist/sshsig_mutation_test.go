@@ -2,9 +2,15 @@ package allowlist
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // Found by mutation testing (docs/mutation.md): the armored signature's
@@ -94,6 +100,56 @@ func TestTruncatedSignatureSaysWhatIsMissing(t *testing.T) {
 			r := res.Signatures[2]
 			if r.Status != StatusMalformed || r.Detail != tt.wantDetail {
 				t.Errorf("cut.sig: %s %q, want %s %q", r.Status, r.Detail, StatusMalformed, tt.wantDetail)
+			}
+		})
+	}
+}
+
+// An ssh-agent's RSA key (*agent.Key) carries only the wire form, so
+// checkKeyType reads its size from that: a 3072-bit key signs, a 2048-bit
+// one is refused. Sign goes through a real agent over a pipe.
+func TestSignWithAgentRSAKey(t *testing.T) {
+	raw := docSpec{}.yaml()
+	for _, tt := range []struct {
+		bits int
+		ok   bool
+	}{
+		{3072, true},
+		{2048, false},
+	} {
+		t.Run(fmt.Sprintf("rsa %d", tt.bits), func(t *testing.T) {
+			key, err := rsa.GenerateKey(rand.Reader, tt.bits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyring := agent.NewKeyring()
+			if err := keyring.Add(agent.AddedKey{PrivateKey: key}); err != nil {
+				t.Fatal(err)
+			}
+			client, server := net.Pipe()
+			t.Cleanup(func() { client.Close(); server.Close() })
+			go func() { _ = agent.ServeAgent(keyring, server) }()
+			signers, err := agent.NewClient(client).Signers()
+			if err != nil || len(signers) != 1 {
+				t.Fatalf("agent signers: %d, %v", len(signers), err)
+			}
+			if _, isWire := signers[0].PublicKey().(*agent.Key); !isWire {
+				t.Fatalf("agent public key is %T, want *agent.Key", signers[0].PublicKey())
+			}
+			armored, err := Sign(raw, signers[0])
+			if (err == nil) != tt.ok {
+				t.Fatalf("Sign with an agent RSA-%d key = %v, want ok %v", tt.bits, err, tt.ok)
+			}
+			if !tt.ok {
+				if !strings.Contains(err.Error(), "shorter than 3072 bits") {
+					t.Errorf("Sign error %q does not name the size", err)
+				}
+				return
+			}
+			pub := signer{principal: "agent@audit.example", Signer: signers[0]}
+			p := Policy{AllowedSigners: allowedSigners(pub), Threshold: 1, Environment: "test", Now: fixedNow}
+			if _, err := Verify(raw, []Signature{{Name: "agent.sig", Armor: armored}}, p); err != nil {
+				t.Errorf("Verify(agent signature) = %v", err)
 			}
 		})
 	}

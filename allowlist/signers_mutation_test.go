@@ -32,3 +32,43 @@ func TestParseAllowedSignersGrammarEdges(t *testing.T) {
 		})
 	}
 }
+
+// namespaces= patterns with a star before other characters, and with '?',
+// match as OpenSSH's match_pattern does. Only a trailing star was tested
+// before: a mutant that let "*x" match every namespace lived.
+func TestNamespacePatterns(t *testing.T) {
+	a := newSigner(t, "a", "ed25519")
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.PublicKey())))
+	for _, tt := range []struct {
+		pattern string
+		match   bool
+	}{
+		{"*", true},
+		{"*@v1", true},
+		{"*@v2", false},
+		{"*allowlist*", true},
+		{"c*d*@v1", true},
+		{"c*x*@v1", false},
+		{"**@v1", true},
+		{"cardgate-allowlist@v?", true},
+		{"cardgate-allowlist@?", false},
+		{"cardgate-allowlist@v1?", false},
+		{"?", false},
+		{"git,*@v1", true},
+		{"*@v1,!cardgate-*", false},
+	} {
+		t.Run(tt.pattern, func(t *testing.T) {
+			if got := matchPatternList(Namespace, tt.pattern); got != tt.match {
+				t.Errorf("matchPatternList(%q, %q) = %v, want %v", Namespace, tt.pattern, got, tt.match)
+			}
+			as, err := ParseAllowedSigners([]byte(`alice namespaces="` + tt.pattern + `" ` + key + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, found, _ := as.lookup(a.PublicKey(), Namespace, testNow)
+			if !found || (len(p) == 1) != tt.match {
+				t.Errorf("lookup under namespaces=%q = %v (found %v), want a match %v", tt.pattern, p, found, tt.match)
+			}
+		})
+	}
+}

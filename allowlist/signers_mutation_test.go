@@ -72,3 +72,39 @@ func TestNamespacePatterns(t *testing.T) {
 		})
 	}
 }
+
+// Option values follow opt_dequote: a blank inside quotes belongs to the
+// value, \" is a quote in it, and a tab ends the options like a space.
+func TestOptionQuoting(t *testing.T) {
+	a := newSigner(t, "a", "ed25519")
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(a.PublicKey())))
+	for _, tt := range []struct {
+		name  string
+		line  string
+		match bool
+	}{
+		{"blank inside quotes", `alice namespaces="a b,cardgate-*" ` + key, true},
+		{"escaped quote", `alice namespaces="a\"b,cardgate-*" ` + key, true},
+		{"escaped quote only", `alice namespaces="a\"b" ` + key, false},
+		{"escaped quote then blank", `alice namespaces="a\" b,cardgate-*" ` + key, true},
+		{"tab after the options", "alice namespaces=\"cardgate-*\"\t" + key, true},
+		{"tab after a refusing option", "alice namespaces=\"git\"\t" + key, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			as, err := ParseAllowedSigners([]byte(tt.line + "\n"))
+			if err != nil {
+				t.Fatalf("ParseAllowedSigners(%q) = %v", tt.line, err)
+			}
+			p, found, _ := as.lookup(a.PublicKey(), Namespace, testNow)
+			if !found || (len(p) == 1) != tt.match {
+				t.Errorf("lookup under %q = %v (found %v), want a match %v", tt.line, p, found, tt.match)
+			}
+		})
+	}
+	// The value itself, as dequote reads it.
+	for in, want := range map[string]string{`"a\"b",x`: `a"b`, `"a b"`: "a b", `"a\b"`: `a\b`, `"\"\""`: `""`} {
+		if got, _, err := dequote(in); err != nil || got != want {
+			t.Errorf("dequote(%q) = %q, %v, want %q", in, got, err, want)
+		}
+	}
+}

@@ -337,17 +337,18 @@ func TestInitRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// TestReadmeSelfHostedCommands: every command of the README's
-// "Self-hosted start" is the one `cardgate init gw` prints, so that the
-// README shows what was run (integration's TestInitSelfHosted runs them).
-func TestReadmeSelfHostedCommands(t *testing.T) {
+// TestReadmeTenMinutesCommands: every command of the README's "Your own
+// gateway in ten minutes" is the one `cardgate init gw` prints, so that
+// the README shows what init tells a user to run (integration's
+// TestReadmeTenMinutes runs them).
+func TestReadmeTenMinutesCommands(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "\n## Self-hosted start\n")
+	_, section, ok := strings.Cut(string(readme), "\n## Your own gateway in ten minutes\n")
 	if !ok {
-		t.Fatal("README.md has no Self-hosted start section")
+		t.Fatal("README.md has no \"Your own gateway in ten minutes\" section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	t.Chdir(t.TempDir())
@@ -378,8 +379,8 @@ func TestReadmeSelfHostedCommands(t *testing.T) {
 			}
 		}
 	}
-	if checked != 4 {
-		t.Errorf("found %d of the README's 4 commands (serve, tokenize, dry run, client example)", checked)
+	if checked != 5 {
+		t.Errorf("found %d of the README's 5 commands (serve, tokenize, dry run, client example, forward)", checked)
 	}
 }
 

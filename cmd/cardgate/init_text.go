@@ -129,8 +129,8 @@ const (
 )
 
 // printInitNext prints what was written and the commands to go on with.
-// The README's "Self-hosted start" shows these commands for DIR "gw"; a
-// test keeps the two the same.
+// The README's "Your own gateway in ten minutes" shows these commands for
+// DIR "gw"; a test keeps the two the same.
 func printInitNext(w io.Writer, o *initOptions, now time.Time, signedWith string) {
 	f := func(name string) string { return shellQuote(filepath.Join(o.dir, name)) }
 	host, port, _ := net.SplitHostPort(o.listen)

@@ -10,21 +10,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // pendingInSpec are names the client already knows that openapi.yaml does
 // not have yet, because the change that adds them to the server is being
-// made alongside. Each is accepted only while the document lacks it; once
-// the document has it, it is checked like every other name.
-var pendingInSpec = map[string]string{
-	"ForwardRequest.cards": "named tokens ({{cards.NAME.FIELD}}), added to the forward request with the multi-card templates",
-	"code key_retired":     "410 for a card sealed under a retired key version, added with key retirement",
-}
+// made alongside, each with the reason. Each is accepted only while the
+// document lacks it; once the document has it, it is checked like every
+// other name, and the entry should go. Keys: "Type.field" or "code NAME".
+var pendingInSpec = map[string]string{}
 
 type schema struct {
+	Ref                  string             `yaml:"$ref"`
 	Type                 any                `yaml:"type"`
+	Items                *schema            `yaml:"items"`
 	Required             []string           `yaml:"required"`
 	Properties           map[string]*schema `yaml:"properties"`
 	Enum                 []string           `yaml:"enum"`
@@ -78,8 +79,10 @@ func jsonFields(t *testing.T, typ reflect.Type) map[string]bool {
 }
 
 // TestTypesMatchOpenAPI compares each wire type's JSON names with its
-// schema's properties, and, for request bodies, that every required
-// property has a field and every optional one is left out when empty.
+// schema's properties, each field's JSON type (and an array's item type)
+// with the property's, through $ref, and, for request bodies, that every
+// required property has a field and every optional one is left out when
+// empty.
 func TestTypesMatchOpenAPI(t *testing.T) {
 	doc := loadSpec(t)
 	s := doc.Components.Schemas
@@ -112,6 +115,7 @@ func TestTypesMatchOpenAPI(t *testing.T) {
 		{"CVCInfo", reflect.TypeFor[CVCInfo](), get("CVCInfo"), false},
 		{"Error", reflect.TypeFor[errorBody](), get("Error"), false},
 		{"Error.error", reflect.TypeFor[errorDetail](), get("Error", "error"), false},
+		{"ReturnedCard", reflect.TypeFor[ReturnedCard](), get("ReturnedCard"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,9 +130,18 @@ func TestTypesMatchOpenAPI(t *testing.T) {
 				}
 				t.Errorf("%s has a field %q that openapi.yaml does not", tt.typ.Name(), name)
 			}
-			for name := range tt.schema.Properties {
-				if _, ok := fields[name]; !ok {
+			for name, prop := range tt.schema.Properties {
+				f, ok := fieldByJSON(tt.typ, name)
+				if !ok {
 					t.Errorf("openapi.yaml's %s has %q; %s has no field for it", tt.name, name, tt.typ.Name())
+					continue
+				}
+				if got, want := jsonType(f.Type), specType(t, s, prop); got != want {
+					t.Errorf("%s.%s is a JSON %s (Go %s); openapi.yaml's %s.%s is %s", tt.typ.Name(), f.Name, got, f.Type, tt.name, name, want)
+				} else if got == "array" && prop.Items != nil {
+					if got, want := jsonType(f.Type.Elem()), specType(t, s, prop.Items); got != want {
+						t.Errorf("%s.%s holds JSON %ss (Go %s); openapi.yaml's %s.%s holds %ss", tt.typ.Name(), f.Name, got, f.Type.Elem(), tt.name, name, want)
+					}
 				}
 			}
 			for _, name := range tt.schema.Required {
@@ -146,6 +159,60 @@ func TestTypesMatchOpenAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fieldByJSON finds typ's field whose JSON name is name.
+func fieldByJSON(typ reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if n, _, _ := strings.Cut(f.Tag.Get("json"), ","); n == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// jsonType is the JSON type encoding/json writes for a value of Go type t.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "string" // RFC 3339
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "unknown " + t.Kind().String()
+}
+
+// specType is the type of a property of the document, through its $ref.
+func specType(t *testing.T, schemas map[string]*schema, sc *schema) string {
+	t.Helper()
+	for sc.Ref != "" {
+		name, ok := strings.CutPrefix(sc.Ref, "#/components/schemas/")
+		if !ok || schemas[name] == nil {
+			t.Fatalf("openapi.yaml: $ref %q names no schema", sc.Ref)
+		}
+		sc = schemas[name]
+	}
+	typ, ok := sc.Type.(string)
+	if !ok {
+		t.Fatalf("openapi.yaml: a property without one type: %v", sc.Type)
+	}
+	return typ
 }
 
 // TestCodesMatchOpenAPI: the Code constants are exactly the ErrorCode

@@ -242,6 +242,50 @@ func checkInitAllowlist(t *testing.T, dir, keygen string) {
 	}
 }
 
+// TestInitRedisSwitch follows the written configuration's comment for
+// Redis, step by step: the configuration it leaves must load, with and
+// without allowlist.state_file, and each step it names must be needed.
+func TestInitRedisSwitch(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := runInitCmd(t, dir); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "cardgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	for _, step := range []string{"change backend: bolt to backend: redis", "uncomment the lines", "remove the killswitch section", "allowlist.state_file may\n  # then go too"} {
+		if !strings.Contains(cfg, step) {
+			t.Fatalf("the configuration's Redis comment no longer says %q; update this test", step)
+		}
+	}
+	switchBackend := func(s string) string { return strings.Replace(s, "  backend: bolt\n", "  backend: redis\n", 1) }
+	uncomment := func(s string) string {
+		return strings.NewReplacer("  # redis:\n", "  redis:\n", "  #   addrs:", "    addrs:", "  #   password:", "    password:").Replace(s)
+	}
+	dropKillSwitch := regexp.MustCompile(`(?m)^killswitch:\n  file: .*\n`).ReplaceAllLiteralString
+	dropStateFile := regexp.MustCompile(`(?m)^  state_file: .*\n`).ReplaceAllLiteralString
+	load := func(s string) error {
+		p := filepath.Join(t.TempDir(), "cardgate.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(p, func(string) string { return "" })
+		return err
+	}
+	switched := dropKillSwitch(uncomment(switchBackend(cfg)), "")
+	if err := load(switched); err != nil {
+		t.Errorf("after the comment's steps: %v", err)
+	}
+	if err := load(dropStateFile(switched, "")); err != nil {
+		t.Errorf("after the steps, without allowlist.state_file: %v", err)
+	}
+	if err := load(uncomment(switchBackend(cfg))); err == nil || !strings.Contains(err.Error(), "killswitch.file") {
+		t.Errorf("without removing the killswitch section: %v, want a refusal of killswitch.file", err)
+	}
+}
+
 // TestInitDNSCaller: a caller named by DNS gets a DNS SAN and no URI.
 func TestInitDNSCaller(t *testing.T) {
 	dir := t.TempDir()

@@ -90,9 +90,10 @@ store:
   bolt:
     path: %[12]s
   # Redis instead, for several replicas, shared budgets and Idempotency-Key
-  # support: set backend: redis (replacing the line above) and uncomment
-  # the lines below; allowlist.state_file and killswitch.file can then go,
-  # as their state moves to Redis.
+  # support: change backend: bolt to backend: redis, uncomment the lines
+  # below, and remove the killswitch section, whose state moves to Redis
+  # (the redis store refuses killswitch.file). allowlist.state_file may
+  # then go too: without it, the rollback mark is kept in Redis.
   # redis:
   #   addrs: [127.0.0.1:6379]
   #   password: ""   # prefer CARDGATE_REDIS_PASSWORD

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +308,93 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestOperationsMatchOpenAPI: every operation of openapi.yaml but the
+// operators' health checks has a client call, and each call sends the
+// operation's method and path and takes its success status.
+func TestOperationsMatchOpenAPI(t *testing.T) {
+	b, err := os.ReadFile("../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]yaml.Node `yaml:"paths"` // a method's operation, or the path's parameters
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	ctx := context.Background()
+	calls := map[string]struct {
+		answer string // a body of the success status
+		call   func(c *Client) error
+	}{
+		"tokenize": {tokenizeOK, func(c *Client) error {
+			_, err := c.Tokenize(ctx, Card{Number: testCard, ExpMonth: 12, ExpYear: 2030})
+			return err
+		}},
+		"forward": {forwardOK, func(c *Client) error { _, err := c.Forward(ctx, sampleForward()); return err }},
+		"getCard": {metaOK, func(c *Client) error { _, err := c.Card(ctx, testToken); return err }},
+		"updateCard": {metaOK, func(c *Client) error {
+			_, err := c.UpdateCard(ctx, testToken, CardUpdate{ExpMonth: 1, ExpYear: 2031})
+			return err
+		}},
+		"collectCVC": {`{"token":"tok_abc123","cvc_held":true,"cvc_expires_at":"2026-03-10T13:00:00Z"}`, func(c *Client) error {
+			_, err := c.CollectCVC(ctx, testToken, "321")
+			return err
+		}},
+		"deleteCard": {"", func(c *Client) error { return c.DeleteCard(ctx, testToken) }},
+	}
+	operators := map[string]bool{"healthz": true, "readyz": true} // not a caller's: the admin listener serves them too
+	found := 0
+	for path, ops := range doc.Paths {
+		for method, node := range ops {
+			var op struct {
+				OperationID string         `yaml:"operationId"`
+				Responses   map[string]any `yaml:"responses"`
+			}
+			if method == "parameters" {
+				continue
+			}
+			if err := node.Decode(&op); err != nil {
+				t.Fatalf("openapi.yaml: %s %s: %v", method, path, err)
+			}
+			if operators[op.OperationID] {
+				continue
+			}
+			found++
+			t.Run(op.OperationID, func(t *testing.T) {
+				c, ok := calls[op.OperationID]
+				if !ok {
+					t.Fatalf("openapi.yaml's %s (%s %s) has no client call", op.OperationID, strings.ToUpper(method), path)
+				}
+				var success []int
+				for code := range op.Responses {
+					if n, err := strconv.Atoi(code); err == nil && n >= 200 && n < 300 {
+						success = append(success, n)
+					}
+				}
+				if len(success) != 1 {
+					t.Fatalf("%s has success statuses %v, want one", op.OperationID, success)
+				}
+				s := startScripted(t, false, step{status: success[0], body: c.answer})
+				cl, _ := s.client(t, WithRetries(1, time.Millisecond, time.Millisecond))
+				if err := c.call(cl); err != nil {
+					t.Errorf("%s answered %d: %v", op.OperationID, success[0], err)
+				}
+				got := s.received()
+				wantPath := strings.ReplaceAll(path, "{token}", testToken)
+				var sent []string
+				for _, r := range got {
+					sent = append(sent, r.method+" "+r.path)
+				}
+				if want := []string{strings.ToUpper(method) + " " + wantPath}; !slices.Equal(sent, want) {
+					t.Errorf("%s sent %q, want %q", op.OperationID, sent, want)
+				}
+			})
+		}
+	}
+	if found != len(calls) {
+		t.Errorf("openapi.yaml has %d caller operations, the test knows %d calls", found, len(calls))
+	}
 }

@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptrace"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -292,3 +296,52 @@ func TestForwardRequestPrintsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionsAreReused: calls share the pooled transport's
+// connections, over HTTP/1.1 and HTTP/2: only the first call dials and
+// handshakes.
+func TestConnectionsAreReused(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[h2], func(t *testing.T) {
+			const calls = 5
+			steps := make([]step, calls)
+			for i := range steps {
+				steps[i] = step{status: 200, body: forwardOK}
+			}
+			s := startScripted(t, h2, steps...)
+			var mu sync.Mutex
+			var reused []bool
+			trace := func(next http.RoundTripper) http.RoundTripper {
+				return roundTripper(func(r *http.Request) (*http.Response, error) {
+					ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+						mu.Lock()
+						reused = append(reused, info.Reused)
+						mu.Unlock()
+					}})
+					return next.RoundTrip(r.WithContext(ctx))
+				})
+			}
+			c, _ := s.client(t, WithMiddleware(trace))
+			for range calls {
+				if _, err := c.Forward(context.Background(), sampleForward()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := []bool{false, true, true, true, true}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(reused, want) {
+				t.Errorf("connection reused per call = %v, want %v", reused, want)
+			}
+			for _, r := range s.received() {
+				if wantProto := map[bool]int{false: 1, true: 2}[h2]; r.proto != wantProto {
+					t.Errorf("request over HTTP/%d, want HTTP/%d", r.proto, wantProto)
+				}
+			}
+		})
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

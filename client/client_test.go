@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/internal/testpki"
 )
 
 func TestNewRefuses(t *testing.T) {
@@ -345,3 +349,44 @@ func TestConnectionsAreReused(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestPEMFilesTrustOnlyTheirCA: the gateway's certificate must chain to
+// the CA file (not the system roots, not the callers' CA) and name the
+// URL's host; otherwise the handshake fails and nothing is sent.
+func TestPEMFilesTrustOnlyTheirCA(t *testing.T) {
+	other, err := testpki.NewCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ca   func(s *scripted) []byte
+		url  func(s *scripted) string
+	}{
+		{"another CA", func(*scripted) []byte { return other.PEM() }, func(s *scripted) string { return s.srv.URL }},
+		{"the callers' CA", func(s *scripted) []byte { return s.callerCA.PEM() }, func(s *scripted) string { return s.srv.URL }},
+		{"a host the certificate does not name", func(s *scripted) []byte { return s.serverCA.PEM() },
+			func(s *scripted) string { return strings.Replace(s.srv.URL, "127.0.0.1", "localhost", 1) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startScripted(t, false, step{status: 200, body: forwardOK})
+			writeFile(t, filepath.Join(s.dir, "ca.pem"), tt.ca(s))
+			c, err := New(tt.url(s), WithPEMFiles(filepath.Join(s.dir, "caller.crt"), filepath.Join(s.dir, "caller.key"), filepath.Join(s.dir, "ca.pem")),
+				WithRetries(1, time.Millisecond, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseIdleConnections()
+			_, err = c.Forward(context.Background(), sampleForward())
+			var e *Error
+			var verr *tls.CertificateVerificationError
+			if !errors.As(err, &e) || !errors.Is(err, ErrNoAnswer) || e.Outcome != NotSent || !errors.As(err, &verr) {
+				t.Fatalf("Forward = %v, want no answer, not_sent, a certificate verification error", err)
+			}
+			if n := len(s.received()); n != 0 {
+				t.Errorf("the gateway received %d requests, want none", n)
+			}
+		})
+	}
+}

@@ -398,3 +398,42 @@ func TestOperationsMatchOpenAPI(t *testing.T) {
 		t.Errorf("openapi.yaml has %d caller operations, the test knows %d calls", found, len(calls))
 	}
 }
+
+// TestCodesMatchErrorsDoc: the Code constants are exactly the codes of
+// docs/errors.md's table, so that the doc a caller reads and the
+// constants it branches on name the same codes.
+func TestCodesMatchErrorsDoc(t *testing.T) {
+	raw, err := os.ReadFile("../docs/errors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(raw), "\n| code | HTTP | who failed | meaning |\n|---|---|---|---|\n")
+	if !ok {
+		t.Fatal("docs/errors.md has no code table")
+	}
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| ([0-9]{3}) \\|")
+	var documented []string
+	for _, line := range strings.Split(table, "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			break // the table's end
+		}
+		documented = append(documented, m[1])
+	}
+	codes := constantsOfType(t, "errors.go", "Code")
+	if !sameSet(codes, documented) {
+		t.Errorf("Code constants and docs/errors.md's codes differ:\nconstants not documented: %q\ndocumented without a constant: %q",
+			missingFrom(codes, documented), missingFrom(documented, codes))
+	}
+}
+
+// missingFrom returns the elements of a that b lacks.
+func missingFrom(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

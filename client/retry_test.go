@@ -367,3 +367,26 @@ func TestCallerKey(t *testing.T) {
 		t.Errorf("the gateway received %d requests, want the 2 of the first call", n)
 	}
 }
+
+// TestKeyPerCall: each Forward is one logical call with its own key, even
+// with the same request value, which the client leaves as it was given.
+func TestKeyPerCall(t *testing.T) {
+	s := startScripted(t, false, step{status: 200, body: forwardOK}, step{status: 200, body: forwardOK})
+	c, _ := s.client(t)
+	req := sampleForward()
+	first, err := c.Forward(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Forward(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.received()
+	if len(got) != 2 || got[0].key == "" || got[0].key == got[1].key || got[0].key != first.IdempotencyKey || got[1].key != second.IdempotencyKey {
+		t.Errorf("two calls carried keys %q and %q (answers %q, %q); want two different keys", got[0].key, got[1].key, first.IdempotencyKey, second.IdempotencyKey)
+	}
+	if req.IdempotencyKey != "" {
+		t.Errorf("the caller's request now has IdempotencyKey %q, want it left empty", req.IdempotencyKey)
+	}
+}

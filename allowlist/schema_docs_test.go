@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,37 @@ func TestDocsCoverEverySchemaKey(t *testing.T) {
 				where = "under " + k.parent
 			}
 			t.Errorf("docs/allowlist.md has no table row for the key %q (%s)", k.name, where)
+		}
+	}
+}
+
+// TestDocsLimitsMatchCode: the rows of docs/allowlist.md's Limits table
+// that have a constant here say its value.
+func TestDocsLimitsMatchCode(t *testing.T) {
+	md, err := os.ReadFile(filepath.Join("..", "docs", "allowlist.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, limits, ok := strings.Cut(string(md), "\n## Limits\n")
+	if !ok {
+		t.Fatal("docs/allowlist.md has no Limits section")
+	}
+	limits, _, _ = strings.Cut(limits, "\n## ")
+	mib := func(n int) string { return fmt.Sprintf("%d MiB", n>>20) }
+	want := []string{
+		"| file size | " + mib(MaxDocumentBytes) + " |",
+		fmt.Sprintf("| destinations | %d |", MaxDestinations),
+		fmt.Sprintf("| `timeout` | %dm |", int(MaxTimeout.Minutes())),
+		fmt.Sprintf("| `max_response_bytes` | %s (%d) |", mib(MaxResponseLimit), MaxResponseLimit),
+		fmt.Sprintf("| `body.doctype` | %d bytes |", MaxDoctypeBytes),
+		fmt.Sprintf("| `credentials` | %d names of 63 characters |", MaxCredentials),
+		fmt.Sprintf("| `exports` | %d recipients |", MaxExports),
+		fmt.Sprintf("| signature files | %d, of %d KiB each, in a directory of at most %d entries |", MaxSignatures, MaxSignatureBytes>>10, maxSignatureDirEntries),
+		"| `allowed_signers` | " + mib(MaxAllowedSignersBytes) + " |",
+	}
+	for _, row := range want {
+		if !strings.Contains(limits, "\n"+row+"\n") {
+			t.Errorf("docs/allowlist.md's Limits table lacks the row %q, which the code's constants give", row)
 		}
 	}
 }

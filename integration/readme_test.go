@@ -193,6 +193,9 @@ func TestReadmeTenMinutes(t *testing.T) {
 	if got := proc.last(); !strings.Contains(got, visa) || !strings.Contains(got, `"cvc":"123"`) {
 		t.Errorf("the test processor did not receive the card and CVC (got %d bytes)", len(got))
 	}
+	if strings.Contains(gw.log(), `"level":"WARN"`) {
+		t.Errorf("the gateway warned on init's configuration:\n%s", gw.log())
+	}
 	for _, sp := range testCardSpellings {
 		if strings.Contains(gw.log(), sp.text) {
 			t.Errorf("the gateway log holds the test card (%s)", sp.how)

@@ -112,6 +112,10 @@ func TestInitWritesAStartingPoint(t *testing.T) {
 			if cfg.Store.Backend != config.StoreBolt || cfg.Listen.Addr != config.DefaultListenAddr || cfg.Listen.TLS.ClientCAFile != filepath.Join(dir, "ca.pem") || cfg.Environment != "development" {
 				t.Errorf("configuration: store %q, listen %q, client CA %q, environment %q", cfg.Store.Backend, cfg.Listen.Addr, cfg.Listen.TLS.ClientCAFile, cfg.Environment)
 			}
+			wantCallers := []config.Caller{{Caller: "spiffe://cardgate.local/billing", Allow: config.CardOps()}}
+			if diff := cmp.Diff(wantCallers, cfg.Callers); diff != "" {
+				t.Errorf("configuration callers (-want +got):\n%s", diff)
+			}
 			raw, _ := os.ReadFile(filepath.Join(dir, "cardgate.yaml"))
 			if !strings.Contains(string(raw), "#   addrs: [127.0.0.1:6379]") {
 				t.Error("the configuration has no commented Redis section")
@@ -293,6 +297,10 @@ func TestInitDNSCaller(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	checkInitPKI(t, dir, "billing.internal")
+	cfg, err := config.Load(filepath.Join(dir, "cardgate.yaml"), func(string) string { return "" })
+	if err != nil || len(cfg.Callers) != 1 || cfg.Callers[0].Caller != "billing.internal" {
+		t.Errorf("configuration callers = %+v, %v; want the DNS caller", cfg.Callers, err)
+	}
 	raw, _ := os.ReadFile(filepath.Join(dir, "allowlist.yaml"))
 	if !strings.Contains(string(raw), `callers: ["billing.internal"]`) || !strings.Contains(string(raw), "environment: staging") {
 		t.Errorf("allowlist does not name the caller and environment:\n%s", raw)

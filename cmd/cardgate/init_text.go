@@ -111,6 +111,12 @@ egress:
 audit:
   file: %[14]s
 
+# The card calls each caller may make; forwards are the allowlist's to
+# permit. List each new caller here with only what it needs.
+callers:
+  - caller: "%[16]s"
+    allow: [tokenize, read, update, delete]
+
 killswitch:
   file: %[15]s
 
@@ -119,7 +125,7 @@ log:
 `, now.UTC().Format(time.DateOnly), shellQuote(filepath.Join(o.abs, "cardgate.yaml")), o.environment, o.listen,
 		p("server.crt"), p("server.key"), p("ca.pem"),
 		p("allowlist.yaml"), p("allowlist.sigs"), p("allowed_signers"), p("allowlist.state"),
-		p("cards.db"), p("keyring.json"), p("audit.log"), p("killswitch.json"))
+		p("cards.db"), p("keyring.json"), p("audit.log"), p("killswitch.json"), o.caller)
 }
 
 // initTestCard is the test card of the printed tokenize, and its expiry

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -15,16 +17,15 @@ import (
 // @path, content-digest and content-type, created and keyid required,
 // and Content-Digest over the body, with the gateway's ed25519 key; then
 // the same entry with hmac-sha256 and a shared secret. The expiry is one
-// MM/YY field, written with the {{card.exp | MM/YY}} filter.
+// MM/YY field, written with the {{card.exp | MM/YY}} filter. A processor
+// holding another key refuses each.
 func TestConformanceRFC9421(t *testing.T) {
 	c := newConfEnv(t)
 	card := confCard(visa)
-	ed := testprocessor.Start(t, c.procCA, &testprocessor.HTTPSig{
-		KeyID: confSigpayKeyID, Algorithm: signing.AlgEd25519, PublicKey: c.sigpayPublic, Card: card,
-	})
-	hm := testprocessor.Start(t, c.procCA, &testprocessor.HTTPSig{
-		KeyID: "cardgate-hmac-2026", Algorithm: signing.AlgHMACSHA256, Secret: []byte(confSigpayHMACText), Card: card,
-	})
+	edP := &testprocessor.HTTPSig{KeyID: confSigpayKeyID, Algorithm: signing.AlgEd25519, PublicKey: c.sigpayPublic, Card: card}
+	hmP := &testprocessor.HTTPSig{KeyID: "cardgate-hmac-2026", Algorithm: signing.AlgHMACSHA256, Secret: []byte(confSigpayHMACText), Card: card}
+	ed := testprocessor.Start(t, c.procCA, edP)
+	hm := testprocessor.Start(t, c.procCA, hmP)
 	c.addEntry("rfc9421-entry", ed.URL, nil)
 	c.addEntry("rfc9421-entry", hm.URL, func(e string) string {
 		for old, new := range map[string]string{
@@ -45,12 +46,18 @@ func TestConformanceRFC9421(t *testing.T) {
 	c.extra = "  sigpay-hmac-secret:\n    file: " + filepath.Join(c.dir, "creds", "sigpay-hmac-secret") + "\n    kind: hmac-key\n"
 	c.startGateway()
 
+	otherPublic, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name, destination string
 		proc              *testprocessor.Server
+		// wrongKey makes the processor hold a key the gateway's is not.
+		wrongKey func()
 	}{
-		{"ed25519", "sigpay-authorizations", ed},
-		{"hmac-sha256", "sigpay-authorizations-hmac", hm},
+		{"ed25519", "sigpay-authorizations", ed, func() { edP.PublicKey = otherPublic }},
+		{"hmac-sha256", "sigpay-authorizations-hmac", hm, func() { hmP.Secret = []byte(confSigpayHMACText + "-other") }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := c.request("rfc9421-request", c.tokenizeCard(card), tt.proc.URL)
@@ -69,6 +76,17 @@ func TestConformanceRFC9421(t *testing.T) {
 			}
 			kept(t, body, testprocessor.NetworkTransactionID, "network_transaction_id")
 			kept(t, body, testprocessor.ARN, "acquirer_reference_number")
+
+			// A processor holding another key refuses the signature
+			// with its 401 and Accept-Signature.
+			tt.proc.Update(tt.wrongKey)
+			req = c.request("rfc9421-request", c.tokenizeCard(card), tt.proc.URL)
+			req["destination"] = tt.destination
+			status, out = c.forward(req)
+			c.answered("RFC 9421 authorization under another key", status, out, http.StatusUnauthorized)
+			if x, _ := tt.proc.Last(); x.Verdict != testprocessor.RefusedAuth || x.Reason != "signature: signature_invalid" {
+				t.Errorf("the processor judged another key's signature %s (%s), want %s (signature: signature_invalid)", x.Verdict, x.Reason, testprocessor.RefusedAuth)
+			}
 		})
 	}
 }

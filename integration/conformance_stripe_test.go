@@ -14,8 +14,8 @@ import (
 // TestConformanceStripe runs docs/processors.md §1: a Stripe-style charge,
 // form-encoded card[…] fields, Basic auth with the gateway's secret key as
 // the user and an empty password. The caller holds a token and the
-// template only. Once Stripe no longer takes the key, it refuses the
-// charge.
+// template only. A credential the entry does not grant is refused, and
+// once Stripe no longer takes the key, it refuses the charge.
 func TestConformanceStripe(t *testing.T) {
 	c := newConfEnv(t)
 	card := confCard(visa)
@@ -37,6 +37,18 @@ func TestConformanceStripe(t *testing.T) {
 	}
 	if n := len(proc.Exchanges()); n != 0 {
 		t.Fatalf("a dry run reached the processor (%d requests)", n)
+	}
+
+	// A credential the entry does not grant (Adyen's key, a secret
+	// like Stripe's) is refused before anything is read or sent.
+	stray := c.request("stripe-request", tok, proc.URL)
+	stray["headers"].(map[string]any)["X-Adyen-Key"] = []string{"{{secret.adyen-api-key}}"}
+	status, out = c.forward(stray)
+	if e, _ := out["error"].(map[string]any); status != http.StatusForbidden || errCode(out) != "credential_not_allowed" || e["outcome"] != "not_sent" {
+		t.Errorf("a credential the entry does not grant = %d %v, want 403 credential_not_allowed, not_sent", status, out)
+	}
+	if n := len(proc.Exchanges()); n != 0 {
+		t.Fatalf("a request with an ungranted credential reached the processor (%d requests)", n)
 	}
 
 	status, out = c.forward(c.request("stripe-request", tok, proc.URL))

@@ -60,6 +60,11 @@ func TestConformanceRFC9421(t *testing.T) {
 		{"hmac-sha256", "sigpay-authorizations-hmac", hm, func() { hmP.Secret = []byte(confSigpayHMACText + "-other") }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// The env's helpers fail the test they hold: this subtest,
+			// not its parent, whose FailNow a subtest must not call.
+			parent := c.t
+			c.t = t
+			defer func() { c.t = parent }()
 			req := c.request("rfc9421-request", c.tokenizeCard(card), tt.proc.URL)
 			req["destination"] = tt.destination
 			status, out := c.forward(req)

@@ -1,7 +1,9 @@
 package testprocessor
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -90,7 +92,12 @@ func TestHTTPSigHandSigned(t *testing.T) {
 	secret := []byte("hmac-shared-secret-for-conformance-tests")
 	edP := &HTTPSig{KeyID: "k-ed", Algorithm: signing.AlgEd25519, PublicKey: pub, Card: testCard}
 	hmP := &HTTPSig{KeyID: "k-hmac", Algorithm: signing.AlgHMACSHA256, Secret: secret, Card: testCard}
-	ed, hm := Start(t, newCA(t), edP), Start(t, newCA(t), hmP)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecP := &HTTPSig{KeyID: "k-ec", Algorithm: signing.AlgECDSAP256SHA256, ECDSAPublicKey: &ecKey.PublicKey, Card: testCard}
+	ed, hm, ec := Start(t, newCA(t), edP), Start(t, newCA(t), hmP), Start(t, newCA(t), ecP)
 	body := httpSigBody(nil)
 	digest := "sha-256=:" + sha256B64(body) + ":"
 	created := strconv.FormatInt(time.Now().Unix(), 10)
@@ -110,6 +117,24 @@ func TestHTTPSigHandSigned(t *testing.T) {
 	}
 	edSign := func(s string) string { return base64.StdEncoding.EncodeToString(ed25519.Sign(priv, []byte(s))) }
 	hmSign := func(s string) string { return hmacB64(secret, s) }
+	// RFC 9421 §3.3.4: r||s, 32 bytes each; ecDER is the ASN.1 form
+	// that crypto/ecdsa's SignASN1 writes, which the RFC does not take.
+	ecSign := func(s string) string {
+		d := sha256.Sum256([]byte(s))
+		r, ss, err := ecdsa.Sign(rand.Reader, ecKey, d[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(append(r.FillBytes(make([]byte, 32)), ss.FillBytes(make([]byte, 32))...))
+	}
+	ecDER := func(s string) string {
+		d := sha256.Sum256([]byte(s))
+		der, err := ecdsa.SignASN1(rand.Reader, ecKey, d[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(der)
+	}
 	tests := []struct {
 		name    string
 		s       *Server
@@ -122,6 +147,8 @@ func TestHTTPSigHandSigned(t *testing.T) {
 	}{
 		{"ed25519", ed, edSign, all, `;created=` + created + `;keyid="k-ed"`, nil, Accepted, ""},
 		{"hmac-sha256 with alg", hm, hmSign, all, `;created=` + created + `;keyid="k-hmac";alg="hmac-sha256"`, nil, Accepted, ""},
+		{"ecdsa-p256-sha256", ec, ecSign, all, `;created=` + created + `;keyid="k-ec"`, nil, Accepted, ""},
+		{"ecdsa-p256-sha256 as ASN.1 DER", ec, ecDER, all, `;created=` + created + `;keyid="k-ec"`, nil, RefusedAuth, "signature: signature_invalid"},
 		{"components in another order", ed, edSign, `("content-type" "@path" "@method" "content-digest" "@authority")`, `;created=` + created + `;keyid="k-ed"`, nil, Accepted, ""},
 		{"base without @signature-params", ed, edSign, all, `;created=` + created + `;keyid="k-ed"`,
 			func(b string) string { return b[:strings.LastIndex(b, "\n")] }, RefusedAuth, "signature: signature_invalid"},

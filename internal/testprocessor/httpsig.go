@@ -2,6 +2,7 @@ package testprocessor
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
@@ -22,7 +23,7 @@ var httpSigComponents = []string{"@method", "@authority", "@path", "content-dige
 // processor APIs do: the signature labelled sig1 must cover "@method",
 // "@authority", "@path", "content-digest" and "content-type", carry
 // created and the processor's keyid, and verify with the client's
-// ed25519 public key or the shared hmac-sha256 secret; Content-Digest
+// ed25519 or ECDSA P-256 public key or the shared hmac-sha256 secret; Content-Digest
 // must be the body's sha-256.
 //
 // Its body is JSON: {"amount":{"value","currency"},"reference",
@@ -38,10 +39,13 @@ var httpSigComponents = []string{"@method", "@authority", "@path", "content-dige
 type HTTPSig struct {
 	// KeyID is the keyid the signature must name.
 	KeyID string
-	// Algorithm is signing.AlgEd25519 or signing.AlgHMACSHA256.
+	// Algorithm is signing.AlgEd25519, signing.AlgECDSAP256SHA256 or
+	// signing.AlgHMACSHA256.
 	Algorithm string
 	// PublicKey verifies ed25519 signatures.
 	PublicKey ed25519.PublicKey
+	// ECDSAPublicKey verifies ecdsa-p256-sha256 signatures.
+	ECDSAPublicKey *ecdsa.PublicKey
 	// Secret is the hmac-sha256 shared secret (raw bytes).
 	Secret []byte
 	// Card is the card the authorization must carry.

@@ -1,10 +1,12 @@
 package testprocessor
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"math/big"
 	"net/http"
 	"slices"
 	"strconv"
@@ -121,6 +123,14 @@ func (p *HTTPSig) checkSignature(r *http.Request, body []byte, now time.Time) st
 	switch p.Algorithm {
 	case signing.AlgEd25519:
 		if len(p.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(p.PublicKey, []byte(base.String()), sig) {
+			return "signature_invalid"
+		}
+	case signing.AlgECDSAP256SHA256:
+		// RFC 9421 §3.3.4: SHA-256 of the base, the signature r||s, each
+		// 32 bytes big-endian.
+		digest := sha256.Sum256([]byte(base.String()))
+		r, s := new(big.Int).SetBytes(sig[:min(32, len(sig))]), new(big.Int).SetBytes(sig[min(32, len(sig)):])
+		if p.ECDSAPublicKey == nil || len(sig) != 64 || !ecdsa.Verify(p.ECDSAPublicKey, digest[:], r, s) {
 			return "signature_invalid"
 		}
 	case signing.AlgHMACSHA256:

@@ -18,15 +18,37 @@ func confCybersource(card testprocessor.Card) *testprocessor.Cybersource {
 // a draft-cavage Signature (HmacSHA256 keyed with the base64-decoded
 // shared secret, request-target in its 2024 spelling), the merchant id
 // header from the caller. The answer's network transaction id and ARN
-// are declared identifiers and come back unmasked.
+// are declared identifiers and come back unmasked. The same entry with
+// secret_encoding: raw keys the HMAC with the base64 text, and the
+// processor refuses it.
 func TestConformanceCybersource(t *testing.T) {
 	c := newConfEnv(t)
 	card := confCard(visa2)
 	proc := testprocessor.Start(t, c.procCA, confCybersource(card))
 	c.addEntry("cybersource-entry", proc.URL, nil)
+	// The same entry keying the HMAC with the base64 text itself, as
+	// Cybersource's SDKs do not.
+	undecoded := testprocessor.Start(t, c.procCA, confCybersource(card))
+	c.addEntry("cybersource-entry", undecoded.URL, func(e string) string {
+		for old, new := range map[string]string{"id: cybs-payments\n": "id: cybs-payments-undecoded\n", "secret_encoding: base64\n": "secret_encoding: raw\n"} {
+			if !strings.Contains(e, old) {
+				t.Fatalf("cybersource-entry has no %q", old)
+			}
+			e = strings.Replace(e, old, new, 1)
+		}
+		return e
+	})
 	c.startGateway()
 
-	status, out := c.forward(c.request("cybersource-request", c.tokenizeCard(card), proc.URL))
+	req := c.request("cybersource-request", c.tokenizeCard(card), undecoded.URL)
+	req["destination"] = "cybs-payments-undecoded"
+	status, out := c.forward(req)
+	c.answered("Cybersource-style payment keyed with the undecoded secret", status, out, http.StatusUnauthorized)
+	if x, _ := undecoded.Last(); x.Verdict != testprocessor.RefusedAuth || x.Reason != "signature: signature_invalid" {
+		t.Errorf("the processor judged the undecoded secret's signature %s (%s), want %s (signature: signature_invalid)", x.Verdict, x.Reason, testprocessor.RefusedAuth)
+	}
+
+	status, out = c.forward(c.request("cybersource-request", c.tokenizeCard(card), proc.URL))
 	body := c.answered("Cybersource-style payment", status, out, http.StatusCreated)
 	x := accepted(t, "Cybersource-style payment", proc)
 	sig := x.Header.Get("Signature")

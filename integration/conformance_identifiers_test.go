@@ -42,6 +42,44 @@ func TestConformanceIdentifiersNeedDeclaring(t *testing.T) {
 	}
 }
 
+// TestConformanceIdentifiersNeedDeclaringXML: the Worldpay-style XML
+// reply, which carries a DOCTYPE, through an entry without response
+// rules is still scanned as XML: its network transaction id and ARN are
+// masked, and an account updater's new card number is masked, not
+// tokenized.
+func TestConformanceIdentifiersNeedDeclaringXML(t *testing.T) {
+	c := newConfEnv(t)
+	card := confCard(visa)
+	wp := confWorldpay(card)
+	wp.Answer = testprocessor.AnswerAccountUpdated
+	proc := testprocessor.Start(t, c.procCA, wp)
+	c.addEntry("worldpay-entry", proc.URL, func(e string) string {
+		i := strings.Index(e, "    response:\n")
+		if i < 0 {
+			t.Fatal("worldpay-entry has no response block")
+		}
+		return e[:i]
+	})
+	c.startGateway()
+
+	status, out := c.forward(c.request("worldpay-request", c.tokenizeCard(card), proc.URL))
+	body := c.answered("Worldpay-style order, no response rules", status, out, http.StatusOK)
+	accepted(t, "Worldpay-style order, no response rules", proc)
+	if !strings.Contains(body, testprocessor.WorldpayDocType) || !strings.Contains(body, "<lastEvent>AUTHORISED</lastEvent>") {
+		t.Fatalf("the caller's answer is not the XML reply with its DOCTYPE:\n%s", body)
+	}
+	for what, v := range map[string]string{
+		"network transaction id": testprocessor.NetworkTransactionID, "ARN": testprocessor.ARN, "updated card": testprocessor.UpdatedNumber,
+	} {
+		if strings.Contains(body, v) {
+			t.Errorf("the XML answer holds the %s unmasked", what)
+		}
+	}
+	if out["returned_cards"] != nil {
+		t.Errorf("returned_cards = %v, want none without rules", out["returned_cards"])
+	}
+}
+
 // TestConformanceAccountUpdater: a Cybersource-style answer carrying an
 // account updater's new card (5555 5555 5555 4444, 03/2031) at the
 // entry's returned_cards paths gives the caller a token for it, never the
@@ -120,6 +158,10 @@ func TestConformanceRequestIdentifier(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The env's helpers fail the test they hold: this subtest.
+			parent := c.t
+			c.t = t
+			defer func() { c.t = parent }()
 			before := len(proc.Exchanges())
 			req := c.request("cybersource-mit-request", tok, proc.URL)
 			tt.mutate(req)

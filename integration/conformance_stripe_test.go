@@ -14,11 +14,13 @@ import (
 // TestConformanceStripe runs docs/processors.md §1: a Stripe-style charge,
 // form-encoded card[…] fields, Basic auth with the gateway's secret key as
 // the user and an empty password. The caller holds a token and the
-// template only.
+// template only. A credential the entry does not grant is refused, and
+// once Stripe no longer takes the key, it refuses the charge.
 func TestConformanceStripe(t *testing.T) {
 	c := newConfEnv(t)
 	card := confCard(visa)
-	proc := testprocessor.Start(t, c.procCA, &testprocessor.Stripe{SecretKey: confStripeKey, Card: card})
+	stripe := &testprocessor.Stripe{SecretKey: confStripeKey, Card: card}
+	proc := testprocessor.Start(t, c.procCA, stripe)
 	c.addEntry("stripe-entry", proc.URL, nil)
 	c.startGateway()
 	tok := c.tokenizeCard(card)
@@ -35,6 +37,18 @@ func TestConformanceStripe(t *testing.T) {
 	}
 	if n := len(proc.Exchanges()); n != 0 {
 		t.Fatalf("a dry run reached the processor (%d requests)", n)
+	}
+
+	// A credential the entry does not grant (Adyen's key, a secret
+	// like Stripe's) is refused before anything is read or sent.
+	stray := c.request("stripe-request", tok, proc.URL)
+	stray["headers"].(map[string]any)["X-Adyen-Key"] = []string{"{{secret.adyen-api-key}}"}
+	status, out = c.forward(stray)
+	if e, _ := out["error"].(map[string]any); status != http.StatusForbidden || errCode(out) != "credential_not_allowed" || e["outcome"] != "not_sent" {
+		t.Errorf("a credential the entry does not grant = %d %v, want 403 credential_not_allowed, not_sent", status, out)
+	}
+	if n := len(proc.Exchanges()); n != 0 {
+		t.Fatalf("a request with an ungranted credential reached the processor (%d requests)", n)
 	}
 
 	status, out = c.forward(c.request("stripe-request", tok, proc.URL))
@@ -57,5 +71,18 @@ func TestConformanceStripe(t *testing.T) {
 	masked(t, body, testprocessor.ARN, "payment_method_details", "card", "acquirer_reference_number")
 	if got := confJSON(t, body, "payment_method_details", "card", "last4"); got != "4242" {
 		t.Errorf("last4 = %v, want 4242", got)
+	}
+
+	// Once Stripe no longer takes the gateway's key (rolled on its
+	// side), it refuses the charge with its 401, which reaches the
+	// caller as Stripe's answer.
+	proc.Update(func() { stripe.SecretKey = confStripeKey + "Rolled" })
+	status, out = c.forward(c.request("stripe-request", c.tokenizeCard(card), proc.URL))
+	body = c.answered("Stripe-style charge with a rolled key", status, out, http.StatusUnauthorized)
+	if x, _ := proc.Last(); x.Verdict != testprocessor.RefusedAuth {
+		t.Errorf("the processor judged the rolled key %s (%s), want %s", x.Verdict, x.Reason, testprocessor.RefusedAuth)
+	}
+	if got := confJSON(t, body, "error", "type"); got != "invalid_request_error" {
+		t.Errorf("error.type = %v, want invalid_request_error (Stripe's 401)", got)
 	}
 }

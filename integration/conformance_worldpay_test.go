@@ -19,7 +19,8 @@ func confWorldpay(card testprocessor.Card) *testprocessor.Worldpay {
 // order with the DOCTYPE the entry names, the name escaped for XML, Basic
 // auth from the gateway's credential. The reply, which carries the DOCTYPE
 // too, keeps the declared network transaction id and ARN; an
-// account-updater reply's new card comes back as a token.
+// account-updater reply's new card comes back as a token; a changed XML
+// password is refused.
 func TestConformanceWorldpay(t *testing.T) {
 	c := newConfEnv(t)
 	card := confCard(visa2)
@@ -83,5 +84,14 @@ func TestConformanceWorldpay(t *testing.T) {
 	returned := returnedCard(t, out, updated.Number)
 	if returned["last4"] != "4444" || returned["brand"] == nil {
 		t.Errorf("returned card %v, want last4 4444 and a brand", returned)
+	}
+
+	// With the XML password changed on Worldpay's side, the gateway's
+	// login is refused with Worldpay's 401.
+	proc.Update(func() { wp.Answer, wp.Password = testprocessor.AnswerAuthorised, confWorldpayPass+"-changed" })
+	status, out = c.forward(c.request("worldpay-request", c.tokenizeCard(card), proc.URL))
+	c.answered("Worldpay-style order with a changed password", status, out, http.StatusUnauthorized)
+	if x, _ := proc.Last(); x.Verdict != testprocessor.RefusedAuth {
+		t.Errorf("the processor judged the old password %s (%s), want %s", x.Verdict, x.Reason, testprocessor.RefusedAuth)
 	}
 }

@@ -3,7 +3,6 @@ package testprocessor
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -60,8 +59,9 @@ type Cybersource struct {
 	Answer Answer
 }
 
-// Spec is the signing policy the processor enforces; a test
-// signs its own requests with the same Spec.
+// Spec is how a client signs for this processor, for tests that sign
+// their own requests with forwarder/signing. The processor does not use
+// it: checkSignature follows Cybersource's guide independently.
 func (p *Cybersource) Spec() signing.Spec {
 	rt := "request-target"
 	if p.LegacyRequestTarget {
@@ -142,13 +142,8 @@ func (p *Cybersource) handle(r *http.Request, body []byte, now time.Time) reply 
 	if r.Header.Get("v-c-merchant-id") != p.MerchantID {
 		return cybsAuthFailed("v-c-merchant-id missing or wrong")
 	}
-	v, err := signing.NewVerifier(p.Spec(), signing.SecretKey([]byte(p.SharedSecret)))
-	if err != nil {
-		return reply{verdict: RefusedRequest, reason: "processor misconfigured", status: http.StatusInternalServerError,
-			contentType: "application/json", body: []byte(`{"status":"SERVER_ERROR","reason":"SYSTEM_ERROR"}`)}
-	}
-	if err := v.Verify(r, body, now); err != nil {
-		return cybsAuthFailed("signature: " + signingCode(err))
+	if code := p.checkSignature(r, body, now); code != "" {
+		return cybsAuthFailed("signature: " + code)
 	}
 	if mediaType(r.Header.Get("Content-Type")) != "application/json" {
 		return cybsInvalid(now, "INVALID_DATA", "Content-Type", "content type")
@@ -198,19 +193,6 @@ func (p *Cybersource) handle(r *http.Request, body []byte, now time.Time) reply 
 	}
 	return reply{verdict: Accepted, status: http.StatusCreated, contentType: "application/json",
 		body: p.answer(now, in.ClientReferenceInformation.Code, in.OrderInformation.AmountDetails.TotalAmount, in.OrderInformation.AmountDetails.Currency)}
-}
-
-// signingCode returns a Verifier error's stable code.
-func signingCode(err error) string {
-	var e *signing.Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	var se *signing.SpecError
-	if errors.As(err, &se) {
-		return se.ErrorCode()
-	}
-	return "unknown"
 }
 
 func (p *Cybersource) cardMismatch(number, month, year string, cvc *string) (reason string, cvFailed bool) {

@@ -24,9 +24,13 @@
 // processor documents no field for an identifier or an updated card, the
 // field is modelled and its doc comment says so.
 //
-// Signatures are checked with forwarder/signing's Verifier, which takes a
-// signing.Spec as the processor's policy: the covered components, key id
-// and algorithm must be the processor's, not whatever the request claims.
+// Signatures are checked by code written here from the processor's own
+// documentation (cybersource_auth.go, httpsig_auth.go), never with
+// cardgate's forwarder/signing, so that a gateway whose signer and
+// verifier agree with each other but not with the processor fails the
+// conformance tests. The covered components, key id and algorithm must be
+// the processor's, not whatever the request claims. Tests may still sign
+// their own requests with forwarder/signing (the Spec methods).
 //
 // Servers listen on 127.0.0.1 with real TLS, their certificate issued by
 // a testpki CA the caller passes (the gateway's egress CA in the

@@ -59,7 +59,7 @@
 // base64, percent-encoded base64 split by escapes), other card numbers in
 // hex split by letters outside a run of 16 hex digits, a base64 run split
 // by a JSON-escaped line break (\n inside a JSON string), and encodings
-// the gateway does not produce (quoted-printable, HTML entities, EBCDIC,
+// the gateway does not produce (quoted-printable, named HTML entities, EBCDIC,
 // compressed bodies, which the forwarder refuses). Stage 3 masks a whole
 // run, not only the card's characters: a caller cannot decode it.
 //

@@ -174,7 +174,9 @@ func (f *Forwarder) loadSecrets(d *allowlist.Destination, v *validated) (*secret
 
 // addMasks records the spellings of s a processor might echo: the value,
 // its base64 (standard and URL alphabets, padded and not), and its JSON-
-// and URL-escaped forms. Private keys are
+// and URL-escaped forms. A secret of the Basic auth form "user:password"
+// (Stripe's "key:" too) is also masked part by part, since a processor's
+// error may name the user or the password alone. Private keys are
 // never sent anywhere, so they have no spellings to mask.
 func (s *secretSet) addMasks(sec credentials.Secret) {
 	switch sec.Kind() {
@@ -183,12 +185,41 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 		return
 	}
 	b := sec.Reveal()
+	defer clear(b) // every spelling is a copy
 	if len(b) == 0 {
 		return
 	}
 	mask := []byte("[" + secretPrefix + sec.Name() + "]")
+	forms := secretSpellings(b)
+	if sec.Kind() == credentials.KindSecret {
+		if user, pass, ok := bytes.Cut(b, []byte(":")); ok {
+			for _, part := range [][]byte{user, pass} {
+				if len(part) >= minBasicPart {
+					forms = append(forms, secretSpellings(part)...)
+				}
+			}
+		}
+	}
+	for _, p := range forms {
+		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
+			clear(p)
+			continue
+		}
+		s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
+	}
+	// Longest first: where one spelling contains another, the whole of
+	// the longer one is masked.
+	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+}
+
+// minBasicPart is the shortest user or password of a Basic auth secret
+// that is masked on its own: shorter parts would mask ordinary words.
+const minBasicPart = 6
+
+// secretSpellings returns b in every encoding addMasks masks.
+func secretSpellings(b []byte) [][]byte {
 	forms := [][]byte{
-		b,
+		slices.Clone(b),
 		[]byte(base64.StdEncoding.EncodeToString(b)),
 		[]byte(base64.URLEncoding.EncodeToString(b)),
 		[]byte(base64.RawStdEncoding.EncodeToString(b)),
@@ -212,16 +243,7 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 			}
 		}
 	}
-	for _, p := range forms {
-		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
-			clear(p)
-			continue
-		}
-		s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
-	}
-	// Longest first: where one spelling contains another, the whole of
-	// the longer one is masked.
-	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+	return forms
 }
 
 // minBase64Core is the shortest base64 core of a credential that is

@@ -264,6 +264,15 @@ func (f *Forwarder) validateBody(r *Request, v *validated, contentType string) *
 	}
 	v.body = slot{text: r.Body, phs: phs}
 	if len(phs) == 0 {
+		if r.Body != "" && classifyBody(contentType) == bodyXML {
+			// The XML template rules hold without a placeholder too: an
+			// entity from an internal subset can spell a card the literal
+			// check never sees, and a DOCTYPE the entry does not name
+			// makes the processor's parser fetch a DTD no auditor saw.
+			v.bodyKind = bodyXML
+			v.doctype, e = checkXMLBody(r.Body, nil)
+			return e
+		}
 		return nil
 	}
 	v.bodyKind = classifyBody(contentType)

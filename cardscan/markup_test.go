@@ -1,6 +1,7 @@
 package cardscan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -113,6 +114,54 @@ func TestRedactXMLMarkupNegatives(t *testing.T) {
 	for _, in := range tests {
 		if got := string(Redact(nil, []byte(in))); got != in {
 			t.Errorf("Redact(%q) = %q, want it unchanged", in, got)
+		}
+	}
+}
+
+// utf32 spells s as UTF-32, little- or big-endian.
+func utf32(s string, big bool) string {
+	var b []byte
+	for _, c := range []byte(s) {
+		if big {
+			b = append(b, 0, 0, 0, c)
+		} else {
+			b = append(b, c, 0, 0, 0)
+		}
+	}
+	return string(b)
+}
+
+// TestRedactUTF32: a UTF-32 answer is ASCII with NULs between the
+// characters; it is masked as its ASCII text is, in place, and stays
+// UTF-32.
+func TestRedactUTF32(t *testing.T) {
+	redact := func(in []byte, own bool) []byte {
+		if !own {
+			return Redact(nil, in)
+		}
+		s := NewSecrets(pan, "737")
+		return s.Redact(nil, in)
+	}
+	for _, big := range []bool{false, true} {
+		for _, tt := range []struct {
+			name, in string
+			own      bool
+		}{
+			{"a card", `{"n":"4111111111111111"}`, false},
+			{"a card in groups", "4111 1111 1111 1111", false},
+			{"the forwarded card and its cvc", "n=4242424242424242 cvc=737", true},
+			{"the forwarded card glued to a cvc", "n=4242424242424242737", true},
+		} {
+			t.Run(fmt.Sprintf("%s big-endian %v", tt.name, big), func(t *testing.T) {
+				ascii := redact([]byte(tt.in), tt.own)
+				if string(ascii) == tt.in {
+					t.Fatalf("Redact(%q) masks nothing; the case is broken", tt.in)
+				}
+				in, want := utf32(tt.in, big), utf32(string(ascii), big)
+				if got := redact([]byte(in), tt.own); string(got) != want {
+					t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+				}
+			})
 		}
 	}
 }

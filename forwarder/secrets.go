@@ -115,9 +115,15 @@ func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
 		return nil
 	}
 	set := signedHeaders(d)
+	covered := coveredHeaders(d.Signing)
 	for _, h := range v.headers {
 		if set[h.name] {
 			return notSent(CodeInvalidRequest, "headers: "+h.name+" is set by the gateway when it signs this destination's requests; remove it")
+		}
+		// CGI and WSGI servers read '_' as '-': a twin of a signed
+		// header would stand unsigned next to it (sign.go).
+		if twin := http.CanonicalHeaderKey(strings.ReplaceAll(h.name, "_", "-")); twin != h.name && (set[twin] || covered[twin]) {
+			return notSent(CodeInvalidRequest, "headers: "+h.name+" reads as "+twin+" to some servers, which this destination's signature covers; remove it")
 		}
 	}
 	return nil

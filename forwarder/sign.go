@@ -72,6 +72,34 @@ func signedHeaders(d *allowlist.Destination) map[string]bool {
 	return set
 }
 
+// coveredHeaders are the header fields a signature under sp covers, by
+// canonical name: the cavage headers list, RFC 9421's non-derived
+// components and the generic HMAC's header: parts. Host and the headers
+// the gateway sets are among them or in signedHeaders.
+func coveredHeaders(sp *signing.Spec) map[string]bool {
+	out := map[string]bool{}
+	var names []string
+	switch {
+	case sp == nil:
+	case sp.Cavage != nil:
+		names = sp.Cavage.Headers
+	case sp.RFC9421 != nil:
+		names = sp.RFC9421.Components
+	case sp.HMAC != nil:
+		for _, p := range sp.HMAC.Parts {
+			if name, ok := strings.CutPrefix(p, "header:"); ok {
+				names = append(names, name)
+			}
+		}
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "@") && !strings.HasPrefix(n, "(") && n != "request-target" {
+			out[http.CanonicalHeaderKey(n)] = true
+		}
+	}
+	return out
+}
+
 // signerCache keeps one Signer per (allowlist document, entry), rebuilt
 // when the credential's value changes (a reload or a new Vault version):
 // building one decodes the key, which is not work for every forward.

@@ -50,6 +50,9 @@
 //     unit stage 1 masks is written back as its mask in the same byte
 //     order ("*\x00"), so a UTF-16 body stays UTF-16 and
 //     keeps the last four digits.
+//  5. XML entity declarations (markup.go). Every digit of an
+//     <!ENTITY …> declaration is masked, since a reader joins entity
+//     values wherever they are referenced.
 //
 // Decoded text is checked in a fixed buffer of 4 KB, cut where no run or
 // escape can span the cut, or with a 512-byte overlap when there is no

@@ -1,5 +1,7 @@
 package cardscan
 
+import "bytes"
+
 // Markup tokens: what an XML (or HTML) reader makes of a processor's
 // answer that a byte reader does not. Issue 12 sends XML and SOAP and
 // promises that answers are scanned as XML, so the text scan reads:
@@ -140,4 +142,49 @@ func appendRefMask(dst, tok []byte) []byte {
 	}
 	dst = append(dst, val...)
 	return append(dst, ';')
+}
+
+// entityDecl starts an entity declaration in an internal subset.
+var entityDecl = []byte("<!ENTITY")
+
+// maskEntityDecls masks every digit token of every entity declaration in
+// src (into out, which is src's masked copy; with out nil it only reports
+// whether there is any). An XML reader joins entity values wherever the
+// document references them ("&a;&b;"), so a card split across two
+// declarations would reach the caller whole; no digit of a declaration is
+// shown. The declaration ends at the first '>' outside quotes.
+func maskEntityDecls(out, src []byte) bool {
+	found := false
+	for i := 0; i < len(src); {
+		k := bytes.Index(src[i:], entityDecl)
+		if k < 0 {
+			break
+		}
+		j := i + k + len(entityDecl)
+		var quote byte
+		for ; j < len(src); j++ {
+			if c := src[j]; quote != 0 {
+				if c == quote {
+					quote = 0
+				}
+			} else if c == '"' || c == '\'' {
+				quote = c
+			} else if c == '>' {
+				break
+			}
+		}
+		for p := i + k; p < j; {
+			kind, w, _ := tokenAt(src, p)
+			if kind == tokDigit {
+				if out == nil {
+					return true
+				}
+				found = true
+				maskTokenAt(out, src, p, w)
+			}
+			p += w
+		}
+		i = j
+	}
+	return found
 }

@@ -165,3 +165,28 @@ func TestRedactUTF32(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactXMLEntityDeclarations: an internal subset can declare
+// entities whose values an XML reader joins into a card ("&a;&b;"); every
+// digit in an entity declaration is masked.
+func TestRedactXMLEntityDeclarations(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"two halves", `<!DOCTYPE r [<!ENTITY a "41111111"><!ENTITY b '11111111'>]><r>&a;&b;</r>`,
+			`<!DOCTYPE r [<!ENTITY a "********"><!ENTITY b '********'>]><r>&a;&b;</r>`},
+		{"parameter entity with references", `<!DOCTYPE r [<!ENTITY % p "&#52;1 11">]><r/>`,
+			`<!DOCTYPE r [<!ENTITY % p "&#42;* **">]><r/>`},
+		{"system id is left alone", `<!DOCTYPE r [<!ENTITY e SYSTEM "x.xml">]><r>12</r>`,
+			`<!DOCTYPE r [<!ENTITY e SYSTEM "x.xml">]><r>12</r>`},
+		{"digits outside declarations are left alone", `<!DOCTYPE r [<!ENTITY a "x">]><r>4111 1111</r>`,
+			`<!DOCTYPE r [<!ENTITY a "x">]><r>4111 1111</r>`},
+		{"a quoted '>' does not end the declaration", `<!ENTITY a "<b>41111111"><r>&a;1111</r>`,
+			`<!ENTITY a "<b>********"><r>&a;1111</r>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(Redact(nil, []byte(tt.in))); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

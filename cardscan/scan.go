@@ -249,6 +249,7 @@ func redact(dst, src, pan, cvc []byte) []byte {
 	maskNeedles(out, src, pan, cvc)
 	s.maskBase64Runs(out, src)
 	s.maskUTF16(out, src)
+	maskEntityDecls(out, src) // markup.go
 	return dst
 }
 
@@ -261,7 +262,7 @@ func (s *scanner) detect(src []byte) bool {
 	if len(s.pan) > 0 && hasNeedle(src, s.pan, s.cvc) {
 		return true
 	}
-	return s.maskBase64Runs(nil, src) || s.maskUTF16(nil, src)
+	return s.maskBase64Runs(nil, src) || s.maskUTF16(nil, src) || maskEntityDecls(nil, src)
 }
 
 // ContainsString is Contains for a string.

@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -146,5 +148,87 @@ func TestHostileEncodedAnswers(t *testing.T) {
 			}
 			e.assertNoCardsIn("the answer", []byte(body))
 		})
+	}
+}
+
+// startStrayBytesProcessor answers each request with a two-byte body and,
+// after it, bytes the gateway never asked for: an echo of the request.
+// net/http's Transport finds them on the idle connection and writes them
+// to the standard library's logger.
+func startStrayBytesProcessor(t *testing.T, ca *testpki.CA) string {
+	t.Helper()
+	leaf, err := ca.Issue(testpki.Leaf{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				raw, _ := io.ReadAll(req.Body)
+				var in map[string]any
+				_ = json.Unmarshal(raw, &in)
+				echo := fmt.Sprintf("number=%v cvc=%v exp=%v name=%v", in["number"], in["cvc"], in["exp"], in["name"])
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+				time.Sleep(50 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Echo: "+echo+"\r\nContent-Length: 0\r\n\r\n")
+				time.Sleep(500 * time.Millisecond)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestStrayProcessorBytesNotLogged: bytes a processor sends after its
+// answer, echoing the card, reach neither the log (net/http quotes them
+// to the standard logger) nor the caller.
+func TestStrayProcessorBytesNotLogged(t *testing.T) {
+	e := newEnv(t)
+	e.processor.addr = startStrayBytesProcessor(t, e.procCA)
+	e.procURL = "https://" + e.processor.addr + "/v1/charges"
+	e.signAllowlist(e.allowlistYAML(1))
+	e.start()
+	c := e.client(billing)
+	status, out := e.post(c, "/v1/cards", map[string]any{
+		"number": echoPAN, "exp_month": 11, "exp_year": 2031, "cvc": echoCVC, "name": echoName,
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("POST /v1/cards = %d %v, want 201", status, out)
+	}
+	tok, _ := out["token"].(string)
+	req := forwardBody(tok)
+	req["url"] = e.procURL
+	status, raw := e.postRaw(c, "/v1/forward", req, nil)
+	if status != http.StatusOK {
+		t.Fatalf("forward = %d %s, want 200", status, raw)
+	}
+	scanJSONStrings(t, "answer", raw, nil)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.gw.log(), "Unsolicited response") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(e.gw.log(), "Unsolicited response") {
+		t.Fatalf("the gateway never reported the stray bytes; the case is broken:\n%s", e.gw.log())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(e.gw.log()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			t.Errorf("gateway log line is not JSON (holds the %v): %.120q", leaksIn(line), line)
+			continue
+		}
+		scanJSONStrings(t, "gateway log", []byte(line), map[string]bool{"time": true})
 	}
 }

@@ -232,3 +232,36 @@ func TestStrayProcessorBytesNotLogged(t *testing.T) {
 		scanJSONStrings(t, "gateway log", []byte(line), map[string]bool{"time": true})
 	}
 }
+
+// TestClientGreetingNotLogged: an HTTP/2 client whose first bytes are not
+// the connection preface gets them quoted in net/http's log line ("bogus
+// greeting %q", 24 bytes: a card number and a CVC). The gateway's log
+// keeps the words, never the bytes.
+func TestClientGreetingNotLogged(t *testing.T) {
+	e := newEnv(t)
+	e.signAllowlist(e.allowlistYAML(1))
+	e.start()
+	cert, err := e.callerCA.Issue(testpki.Leaf{URIs: []string{billing}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: e.serverCA.Pool(), Certificates: []tls.Certificate{cert.TLS}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn.ConnectionState().NegotiatedProtocol != "h2" {
+		t.Fatalf("the gateway does not offer HTTP/2 (ALPN %q); this test needs a listener that does", conn.ConnectionState().NegotiatedProtocol)
+	}
+	io.WriteString(conn, echoPAN+" cvc="+echoCVC+"\r\n\r\n")
+	io.Copy(io.Discard, conn) // until the server gives up on it
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.gw.log(), "bogus greeting") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(e.gw.log(), "bogus greeting") {
+		t.Fatalf("the gateway never logged the greeting; the case is broken:\n%s", e.gw.log())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(e.gw.log()), "\n") {
+		scanJSONStrings(t, "gateway log", []byte(line), map[string]bool{"time": true})
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // stdLog takes the place of the standard library's process-wide logger
@@ -53,4 +56,36 @@ func stdLogPrefix(p []byte) string {
 var knownStdLogWords = map[string]bool{
 	"Unsolicited response received on idle HTTP channel starting with": true,
 	"http": true,
+}
+
+// serverLog is the ErrorLog of the API and admin servers. net/http
+// writes a client's bytes into some of its lines: http2's "bogus greeting
+// %q" quotes the first 24 bytes a client sent, room for a card number and
+// a CVC. So a line keeps its first line only up to its first quote, a
+// panic line only its first words (a panic value and its stack can hold
+// anything), and what is kept is masked for card numbers and bounded.
+// TLS handshake errors, which operators need, keep their text.
+type serverLog struct{ log *slog.Logger }
+
+// maxServerLogBytes bounds one server message in the log.
+const maxServerLogBytes = 512
+
+func (l serverLog) Write(p []byte) (int, error) {
+	line, _, _ := bytes.Cut(p, []byte("\n"))
+	withheld := false
+	if i := bytes.IndexByte(line, '"'); i >= 0 {
+		line, withheld = line[:i], true
+	}
+	if bytes.HasPrefix(line, []byte("http: panic serving")) {
+		line, withheld = []byte("http: panic serving"), true
+	}
+	msg := string(cardscan.Redact(nil, bytes.TrimSpace(line)))
+	if len(msg) > maxServerLogBytes {
+		msg, withheld = strings.ToValidUTF8(msg[:maxServerLogBytes], ""), true
+	}
+	if withheld {
+		msg += " [rest withheld]"
+	}
+	l.log.LogAttrs(context.Background(), slog.LevelWarn, msg)
+	return len(p), nil
 }

@@ -39,3 +39,29 @@ func TestStdLogWithholdsValues(t *testing.T) {
 		t.Errorf("log line = %v (%v), want prefix unknown", m, err)
 	}
 }
+
+// TestServerLogWithholdsClientBytes: net/http's server lines keep their
+// words, never a client's quoted bytes or a panic's value.
+func TestServerLogWithholdsClientBytes(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http2: server: error reading preface from client 127.0.0.1:4000: bogus greeting \"4111111111111111 cvc=987\"",
+			"http2: server: error reading preface from client 127.0.0.1:4000: bogus greeting [rest withheld]"},
+		{"http: TLS handshake error from 127.0.0.1:4000: remote error: tls: bad certificate",
+			"http: TLS handshake error from 127.0.0.1:4000: remote error: tls: bad certificate"},
+		{"http: panic serving 127.0.0.1:4000: card 4111111111111111 cvc 987\ngoroutine 1 [running]:\n…",
+			"http: panic serving [rest withheld]"},
+		{"http: odd 4111 1111 1111 1111", "http: odd **** **** **** 1111"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		l := stdlog.New(serverLog{log: slog.New(slog.NewJSONHandler(&buf, nil))}, "", 0)
+		l.Print(tt.in)
+		var m map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", buf.String(), err)
+		}
+		if m["msg"] != tt.want || m["level"] != "WARN" {
+			t.Errorf("serverLog(%q) = %v, want a WARN line %q", tt.in, m["msg"], tt.want)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func (w withSecrets) secretValue(r secretRef) (string, *Error) {
 // silently replaced, so nothing the caller sent is changed behind its
 // back).
 func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
+	if e := checkSecretForm(v); e != nil {
+		return e
+	}
 	for _, name := range v.secrets {
 		if !d.GrantsCredential(name) {
 			return notSent(CodeCredentialNotAllowed, "credential "+name+" is not granted to destination "+d.ID+" (its allowlist entry's credentials list)")
@@ -127,6 +130,50 @@ func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
 		}
 	}
 	return nil
+}
+
+// checkSecretForm refuses a header value that holds a credential other
+// than alone or after one auth-scheme word ("Basic ", "Bearer "). Inside
+// other text, a URL above all, a credential would go wherever a processor
+// sends that text: a callback it fetches, a page or a report it shows.
+func checkSecretForm(v *validated) *Error {
+	for _, h := range v.headers {
+		for _, sl := range h.values {
+			secrets := 0
+			for _, ph := range sl.phs {
+				if ph.ref.ns == nsSecret {
+					secrets++
+				}
+			}
+			if secrets == 0 {
+				continue
+			}
+			ph := sl.phs[0]
+			if secrets > 1 || len(sl.phs) > 1 || ph.end != len(sl.text) || !authSchemePrefix(sl.text[:ph.start]) {
+				return notSent(CodeInvalidTemplate, "header "+h.name+": a {{secret.…}} placeholder must be the whole value, or follow one auth-scheme word and a space (\"Basic \", \"Bearer \")")
+			}
+		}
+	}
+	return nil
+}
+
+// authSchemePrefix reports whether p is "" or one auth-scheme token (RFC
+// 9110 §11.1) followed by one space.
+func authSchemePrefix(p string) bool {
+	if p == "" {
+		return true
+	}
+	word, ok := strings.CutSuffix(p, " ")
+	if !ok || word == "" {
+		return false
+	}
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // secretSet is what one forward holds of the gateway's credentials: the

@@ -43,12 +43,16 @@
 //     and second; if the decoded bytes hold a card number, the forwarded
 //     number or CVC by the rules of stage 1, every character of the run is
 //     masked with '*'. A run of decimal digits alone is left to stage 1.
-//  4. UTF-16 (encoded.go). A body that starts with a byte order mark or
-//     holds a NUL byte is also read as UTF-16, in both byte orders at both
-//     byte parities, by the rules of stage 1 (and stage 2's byte-by-byte
-//     reading); each code unit stage 1 masks is written back as its mask
-//     in the same byte order ("*\x00"), so a UTF-16 body stays UTF-16 and
+//  4. UTF-16 and UTF-32 (encoded.go). A body that starts with a byte
+//     order mark or holds a NUL byte is also read as UTF-16, in both byte
+//     orders at both byte parities, and as UTF-32 at all four, by the
+//     rules of stage 1 (and stage 2's byte-by-byte reading); each code
+//     unit stage 1 masks is written back as its mask in the same byte
+//     order ("*\x00"), so a UTF-16 body stays UTF-16 and
 //     keeps the last four digits.
+//  5. XML entity declarations (markup.go). Every digit of an
+//     <!ENTITY …> declaration is masked, since a reader joins entity
+//     values wherever they are referenced.
 //
 // Decoded text is checked in a fixed buffer of 4 KB, cut where no run or
 // escape can span the cut, or with a 512-byte overlap when there is no
@@ -59,7 +63,7 @@
 // base64, percent-encoded base64 split by escapes), other card numbers in
 // hex split by letters outside a run of 16 hex digits, a base64 run split
 // by a JSON-escaped line break (\n inside a JSON string), and encodings
-// the gateway does not produce (quoted-printable, HTML entities, EBCDIC,
+// the gateway does not produce (quoted-printable, named HTML entities, EBCDIC,
 // compressed bodies, which the forwarder refuses). Stage 3 masks a whole
 // run, not only the card's characters: a caller cannot decode it.
 //

@@ -305,16 +305,36 @@ func hardBreak(c byte) bool {
 	return true
 }
 
-// utf16Reading is one way to read bytes as UTF-16: code units start at
-// byte parity (0 or 1), in big- or little-endian order.
+// utf16Reading is one way to read bytes as UTF-16 or UTF-32: code units
+// of 2 bytes (4 when wide) start at byte parity (0 or 1; 0 to 3 when
+// wide), in big- or little-endian order.
 type utf16Reading struct {
 	parity int
 	big    bool
+	wide   bool // UTF-32
 }
 
-// unit returns the code unit k of src read as r.
+// width is the bytes of one code unit.
+func (r utf16Reading) width() int {
+	if r.wide {
+		return 4
+	}
+	return 2
+}
+
+// unit returns the code unit k of src read as r; a UTF-32 unit beyond
+// U+FFFF reads as U+FFFF, which narrow makes no digit.
 func (r utf16Reading) unit(src []byte, k int) uint16 {
-	i := r.parity + 2*k
+	i := r.parity + r.width()*k
+	if r.wide {
+		var u uint32
+		if r.big {
+			u = uint32(src[i])<<24 | uint32(src[i+1])<<16 | uint32(src[i+2])<<8 | uint32(src[i+3])
+		} else {
+			u = uint32(src[i+3])<<24 | uint32(src[i+2])<<16 | uint32(src[i+1])<<8 | uint32(src[i])
+		}
+		return uint16(min(u, 0xFFFF))
+	}
 	if r.big {
 		return uint16(src[i])<<8 | uint16(src[i+1])
 	}
@@ -322,7 +342,22 @@ func (r utf16Reading) unit(src []byte, k int) uint16 {
 }
 
 // units is how many whole code units src holds read as r.
-func (r utf16Reading) units(src []byte) int { return (len(src) - r.parity) / 2 }
+func (r utf16Reading) units(src []byte) int {
+	if len(src) < r.parity {
+		return 0
+	}
+	return (len(src) - r.parity) / r.width()
+}
+
+// utf16Readings are every reading maskUTF16 tries: UTF-16 at both
+// parities and UTF-32 at all four, in both byte orders. UTF-32 text is
+// ASCII with three NULs by each character; read as UTF-16 its digits
+// stand apart, one NUL unit between each two.
+var utf16Readings = [...]utf16Reading{
+	{0, false, false}, {0, true, false}, {1, false, false}, {1, true, false},
+	{0, false, true}, {0, true, true}, {1, false, true}, {1, true, true},
+	{2, false, true}, {2, true, true}, {3, false, true}, {3, true, true},
+}
 
 // narrow maps a UTF-16 code unit to the byte the text scan reads for it:
 // ASCII as itself, a fullwidth digit as its ASCII digit, a no-break space
@@ -342,8 +377,8 @@ func narrow(u uint16) byte {
 
 // maskUTF16 reads src as UTF-16 when it starts with a byte order mark or
 // holds a NUL byte (text never does; UTF-16 text in the Latin range is
-// half NULs), in both byte orders at both byte parities, so that text at
-// any offset is read. Each reading is narrowed to one byte per code unit
+// half NULs), in both byte orders at both byte parities, and as UTF-32 at
+// all four, so that text at any offset is read. Each reading is narrowed to one byte per code unit
 // and scanned by the text rules with s's secrets; when it holds card data,
 // the whole reading is narrowed into a scratch buffer, masked, and every
 // code unit the scan masked is written back into out as its mask, in the
@@ -356,7 +391,7 @@ func (s *scanner) maskUTF16(out, src []byte) bool {
 	found := false
 	var scratch []byte
 	defer func() { clear(scratch) }()
-	for _, r := range [...]utf16Reading{{0, false}, {0, true}, {1, false}, {1, true}} {
+	for _, r := range utf16Readings {
 		m := r.units(src)
 		if m == 0 || !s.utf16Holds(src, r) {
 			continue
@@ -384,13 +419,14 @@ func (s *scanner) maskUTF16(out, src []byte) bool {
 				continue
 			}
 			found = true
-			i := r.parity + 2*k
-			if r.big {
-				writeMask(out, src, i, 0)
-				writeMask(out, src, i+1, masked[k])
-			} else {
-				writeMask(out, src, i, masked[k])
-				writeMask(out, src, i+1, 0)
+			w := r.width()
+			i := r.parity + w*k
+			for j := range w {
+				c := byte(0)
+				if j == 0 && !r.big || j == w-1 && r.big {
+					c = masked[k]
+				}
+				writeMask(out, src, i+j, c)
 			}
 		}
 	}

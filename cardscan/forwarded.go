@@ -56,6 +56,15 @@ func charAt(b []byte, i int) (int, byte) {
 		return 3, '0' + b[i+2] - 0x90
 	case c == 0xC2 && i+1 < len(b) && b[i+1] == 0xA0:
 		return 2, ' '
+	case c == '&' || c == '<' || c == ']':
+		switch k, w, d := markupAt(b, i); k { // markup.go
+		case tokDigit:
+			return w, d
+		case tokSep:
+			return w, ' '
+		default:
+			return w, 0
+		}
 	case c == '%' && i+2 < len(b) && fwdHex(b[i+1]) && fwdHex(b[i+2]):
 		switch v := fwdUnhex(b[i+1])<<4 | fwdUnhex(b[i+2]); {
 		case fwdDigit(v):
@@ -93,6 +102,8 @@ func charAt(b []byte, i int) (int, byte) {
 // the same width.
 func maskDigitInPlace(b []byte, i, w int) {
 	switch {
+	case b[i] == '&':
+		appendRefMask(b[i:i], b[i:i+w])
 	case w == 1:
 		b[i] = '*'
 	case w == 3 && b[i] == '%':
@@ -138,6 +149,9 @@ func maskForwarded(b []byte, numbers, cvcs [][]byte) {
 					sw, sc := charAt(b, p)
 					if sc != ' ' {
 						break
+					}
+					if invisibleAt(b, p) {
+						seps-- // markup an XML reader drops joins for free
 					}
 					p += sw
 				}

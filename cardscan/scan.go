@@ -62,7 +62,10 @@ package cardscan
 // number sequences (IPv4 address lists, long decimals, numeric path
 // segments).
 //
-// Known gaps of the text scan: HTML entities (&nbsp;, &#52;), double
+// XML character references and the markup an XML reader drops from text
+// (comments, processing instructions, CDATA delimiters) are read as
+// markup.go says. Known gaps of the text scan: named HTML entities other
+// than &nbsp;, comments longer than maxMarkup, double
 // percent-encoding (%2520, %2534), JSON nested in a JSON string (\\u0020),
 // other Unicode spaces and dashes (U+2000–U+200B, U+2010–U+2013, U+202F),
 // commas and colons as separators and non-ASCII digits other than
@@ -94,12 +97,12 @@ func isSepByte(c byte) bool {
 }
 
 // digitStart marks the bytes that can start a digit token: ASCII digits,
-// the '%' and the backslash of an escape and the first byte of a fullwidth
-// digit (0xEF). A lookup in a constant keeps the scan for the next digit, where
+// the '%' and the backslash of an escape, the '&' of a character reference
+// and the first byte of a fullwidth digit (0xEF). A lookup in a constant keeps the scan for the next digit, where
 // a response body spends most of its time, to one load and one compare.
 const digitStart = "" +
 	"................................" +
-	".....\x01..........\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01......" +
+	".....\x01\x01.........\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01......" +
 	"............................\x01..." +
 	"................................" +
 	"................................" +
@@ -135,6 +138,8 @@ func tokenAt(s []byte, i int) (tokKind, int, byte) {
 		if i+1 < len(s) && s[i+1] == 0xA0 {
 			return tokSep, 2, 0
 		}
+	case c == '&', c == '<', c == ']':
+		return markupAt(s, i) // markup.go
 	}
 	return tokOther, 1, 0
 }
@@ -200,6 +205,8 @@ func unhex(c byte) byte {
 // appendMask appends the mask for the digit token tok.
 func appendMask(dst, tok []byte) []byte {
 	switch {
+	case tok[0] == '&':
+		return appendRefMask(dst, tok)
 	case tok[0] == '%':
 		return append(dst, "%2A"...)
 	case len(tok) == 3:
@@ -242,6 +249,7 @@ func redact(dst, src, pan, cvc []byte) []byte {
 	maskNeedles(out, src, pan, cvc)
 	s.maskBase64Runs(out, src)
 	s.maskUTF16(out, src)
+	maskEntityDecls(out, src) // markup.go
 	return dst
 }
 
@@ -254,7 +262,7 @@ func (s *scanner) detect(src []byte) bool {
 	if len(s.pan) > 0 && hasNeedle(src, s.pan, s.cvc) {
 		return true
 	}
-	return s.maskBase64Runs(nil, src) || s.maskUTF16(nil, src)
+	return s.maskBase64Runs(nil, src) || s.maskUTF16(nil, src) || maskEntityDecls(nil, src)
 }
 
 // ContainsString is Contains for a string.
@@ -358,8 +366,10 @@ func skip(s []byte, i int, k tokKind, max int) (int, int) {
 		if kk != k {
 			break
 		}
+		if k != tokSep || !invisibleAt(s, i) {
+			count++ // markup an XML reader drops joins groups for free
+		}
 		i += w
-		count++
 	}
 	return i, count
 }
@@ -369,8 +379,8 @@ func runEnd(src []byte, start int) int {
 	i := start
 	for {
 		end, _ := skip(src, i, tokDigit, -1)
-		next, seps := skip(src, end, tokSep, maxSepRun)
-		if seps == 0 || next >= len(src) {
+		next, _ := skip(src, end, tokSep, maxSepRun)
+		if next == end || next >= len(src) {
 			return end
 		}
 		if k, _, _ := tokenAt(src, next); k != tokDigit {

@@ -103,6 +103,9 @@ func (w withSecrets) secretValue(r secretRef) (string, *Error) {
 // silently replaced, so nothing the caller sent is changed behind its
 // back).
 func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
+	if e := checkSecretForm(v); e != nil {
+		return e
+	}
 	for _, name := range v.secrets {
 		if !d.GrantsCredential(name) {
 			return notSent(CodeCredentialNotAllowed, "credential "+name+" is not granted to destination "+d.ID+" (its allowlist entry's credentials list)")
@@ -115,12 +118,62 @@ func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
 		return nil
 	}
 	set := signedHeaders(d)
+	covered := coveredHeaders(d.Signing)
 	for _, h := range v.headers {
 		if set[h.name] {
 			return notSent(CodeInvalidRequest, "headers: "+h.name+" is set by the gateway when it signs this destination's requests; remove it")
 		}
+		// CGI and WSGI servers read '_' as '-': a twin of a signed
+		// header would stand unsigned next to it (sign.go).
+		if twin := http.CanonicalHeaderKey(strings.ReplaceAll(h.name, "_", "-")); twin != h.name && (set[twin] || covered[twin]) {
+			return notSent(CodeInvalidRequest, "headers: "+h.name+" reads as "+twin+" to some servers, which this destination's signature covers; remove it")
+		}
 	}
 	return nil
+}
+
+// checkSecretForm refuses a header value that holds a credential other
+// than alone or after one auth-scheme word ("Basic ", "Bearer "). Inside
+// other text, a URL above all, a credential would go wherever a processor
+// sends that text: a callback it fetches, a page or a report it shows.
+func checkSecretForm(v *validated) *Error {
+	for _, h := range v.headers {
+		for _, sl := range h.values {
+			secrets := 0
+			for _, ph := range sl.phs {
+				if ph.ref.ns == nsSecret {
+					secrets++
+				}
+			}
+			if secrets == 0 {
+				continue
+			}
+			ph := sl.phs[0]
+			if secrets > 1 || len(sl.phs) > 1 || ph.end != len(sl.text) || !authSchemePrefix(sl.text[:ph.start]) {
+				return notSent(CodeInvalidTemplate, "header "+h.name+": a {{secret.…}} placeholder must be the whole value, or follow one auth-scheme word and a space (\"Basic \", \"Bearer \")")
+			}
+		}
+	}
+	return nil
+}
+
+// authSchemePrefix reports whether p is "" or one auth-scheme token (RFC
+// 9110 §11.1) followed by one space.
+func authSchemePrefix(p string) bool {
+	if p == "" {
+		return true
+	}
+	word, ok := strings.CutSuffix(p, " ")
+	if !ok || word == "" {
+		return false
+	}
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // secretSet is what one forward holds of the gateway's credentials: the
@@ -174,7 +227,9 @@ func (f *Forwarder) loadSecrets(d *allowlist.Destination, v *validated) (*secret
 
 // addMasks records the spellings of s a processor might echo: the value,
 // its base64 (standard and URL alphabets, padded and not), and its JSON-
-// and URL-escaped forms. Private keys are
+// and URL-escaped forms. A secret of the Basic auth form "user:password"
+// (Stripe's "key:" too) is also masked part by part, since a processor's
+// error may name the user or the password alone. Private keys are
 // never sent anywhere, so they have no spellings to mask.
 func (s *secretSet) addMasks(sec credentials.Secret) {
 	switch sec.Kind() {
@@ -183,12 +238,41 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 		return
 	}
 	b := sec.Reveal()
+	defer clear(b) // every spelling is a copy
 	if len(b) == 0 {
 		return
 	}
 	mask := []byte("[" + secretPrefix + sec.Name() + "]")
+	forms := secretSpellings(b)
+	if sec.Kind() == credentials.KindSecret {
+		if user, pass, ok := bytes.Cut(b, []byte(":")); ok {
+			for _, part := range [][]byte{user, pass} {
+				if len(part) >= minBasicPart {
+					forms = append(forms, secretSpellings(part)...)
+				}
+			}
+		}
+	}
+	for _, p := range forms {
+		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
+			clear(p)
+			continue
+		}
+		s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
+	}
+	// Longest first: where one spelling contains another, the whole of
+	// the longer one is masked.
+	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+}
+
+// minBasicPart is the shortest user or password of a Basic auth secret
+// that is masked on its own: shorter parts would mask ordinary words.
+const minBasicPart = 6
+
+// secretSpellings returns b in every encoding addMasks masks.
+func secretSpellings(b []byte) [][]byte {
 	forms := [][]byte{
-		b,
+		slices.Clone(b),
 		[]byte(base64.StdEncoding.EncodeToString(b)),
 		[]byte(base64.URLEncoding.EncodeToString(b)),
 		[]byte(base64.RawStdEncoding.EncodeToString(b)),
@@ -212,16 +296,7 @@ func (s *secretSet) addMasks(sec credentials.Secret) {
 			}
 		}
 	}
-	for _, p := range forms {
-		if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
-			clear(p)
-			continue
-		}
-		s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
-	}
-	// Longest first: where one spelling contains another, the whole of
-	// the longer one is masked.
-	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+	return forms
 }
 
 // minBase64Core is the shortest base64 core of a credential that is

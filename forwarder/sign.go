@@ -4,8 +4,14 @@
 package forwarder
 
 import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cardgate/cardgate/allowlist"
@@ -64,6 +70,34 @@ func signedHeaders(d *allowlist.Destination) map[string]bool {
 		}
 	}
 	return set
+}
+
+// coveredHeaders are the header fields a signature under sp covers, by
+// canonical name: the cavage headers list, RFC 9421's non-derived
+// components and the generic HMAC's header: parts. Host and the headers
+// the gateway sets are among them or in signedHeaders.
+func coveredHeaders(sp *signing.Spec) map[string]bool {
+	out := map[string]bool{}
+	var names []string
+	switch {
+	case sp == nil:
+	case sp.Cavage != nil:
+		names = sp.Cavage.Headers
+	case sp.RFC9421 != nil:
+		names = sp.RFC9421.Components
+	case sp.HMAC != nil:
+		for _, p := range sp.HMAC.Parts {
+			if name, ok := strings.CutPrefix(p, "header:"); ok {
+				names = append(names, name)
+			}
+		}
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "@") && !strings.HasPrefix(n, "(") && n != "request-target" {
+			out[http.CanonicalHeaderKey(n)] = true
+		}
+	}
+	return out
 }
 
 // signerCache keeps one Signer per (allowlist document, entry), rebuilt
@@ -146,7 +180,82 @@ func (f *Forwarder) sign(sha string, d *allowlist.Destination, v *validated, set
 	if err := s.Sign(outboundRequest(v, hdr, body), b, f.now()); err != nil {
 		return signingError(err)
 	}
+	set.addSignedMasks(d, hdr, b)
 	return nil
+}
+
+// addSignedMasks masks, in the answer, what signing this request put on
+// the wire or into a signature base: the values of the headers the
+// signature set (but Date and a timestamp, which are no secret) and the
+// body's SHA-256 and SHA-512. A digest is a hash of a body that holds the
+// card: a caller who knows the template, the card's brand and its last
+// four digits could search the few digits left offline. A signature lets
+// the caller replay the request around the gateway and its audit. A
+// careless processor that echoes the request must hand neither back.
+func (s *secretSet) addSignedMasks(d *allowlist.Destination, hdr http.Header, body []byte) {
+	if s == nil {
+		return
+	}
+	skip := map[string]bool{"Date": true}
+	if d.Signing.HMAC != nil && d.Signing.HMAC.TimestampHeader != "" {
+		skip[http.CanonicalHeaderKey(d.Signing.HMAC.TimestampHeader)] = true
+	}
+	for name := range signedHeaders(d) {
+		if skip[name] {
+			continue
+		}
+		mask := []byte("[" + strings.ToLower(name) + "]")
+		for _, v := range hdr[name] {
+			s.addPattern([]byte(v), mask)
+			// Each base64 or hex token of the value (a digest, a
+			// signature), alone and decoded into the other spellings.
+			for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t,;:=\"()", r) }) {
+				if len(tok) < minSignedToken {
+					continue
+				}
+				s.addPattern([]byte(tok), mask)
+				if raw, err := hex.DecodeString(tok); err == nil {
+					s.addDigestMasks(raw, mask)
+				} else if raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(tok, "=")); err == nil {
+					s.addDigestMasks(raw, mask)
+				} else if raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(tok, "=")); err == nil {
+					s.addDigestMasks(raw, mask)
+				}
+			}
+		}
+	}
+	if len(body) > 0 {
+		mask := []byte("[body-digest]")
+		sum256, sum512 := sha256.Sum256(body), sha512.Sum512(body)
+		s.addDigestMasks(sum256[:], mask)
+		s.addDigestMasks(sum512[:], mask)
+	}
+	slices.SortStableFunc(s.masks, func(a, b secretMask) int { return len(b.pattern) - len(a.pattern) })
+}
+
+// minSignedToken is the shortest token of a signed header's value that is
+// masked on its own: a SHA-256 digest is 43 base64 characters, while a
+// key id or an algorithm name is no secret.
+const minSignedToken = 32
+
+// addDigestMasks masks raw, a digest or a signature, in hex and base64.
+func (s *secretSet) addDigestMasks(raw, mask []byte) {
+	for _, p := range []string{
+		hex.EncodeToString(raw), strings.ToUpper(hex.EncodeToString(raw)),
+		base64.StdEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw),
+	} {
+		s.addPattern([]byte(p), mask)
+	}
+}
+
+// addPattern adds one exact byte string to mask, once. The caller sorts
+// s.masks longest first when it is done adding.
+func (s *secretSet) addPattern(p, mask []byte) {
+	if len(p) == 0 || slices.ContainsFunc(s.masks, func(m secretMask) bool { return string(m.pattern) == string(p) }) {
+		return
+	}
+	s.masks = append(s.masks, secretMask{pattern: p, mask: mask})
 }
 
 // signingCode is the cause of a signing_failed error: the signing

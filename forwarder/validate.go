@@ -208,7 +208,10 @@ func (v *validated) validateHeaders(headers map[string][]string) (string, *Error
 			return "", invalid("headers: " + canon + " is given more than once")
 		}
 		seen[canon] = true
-		if routingOverrideHeader(canon) {
+		// CGI and WSGI servers read '_' as '-': the twin gets the
+		// original's treatment.
+		twin := http.CanonicalHeaderKey(strings.ReplaceAll(canon, "_", "-"))
+		if routingOverrideHeader(canon) || routingOverrideHeader(twin) {
 			return "", invalid("headers: " + canon + " would override the path or method the allowlist checks; remove it")
 		}
 		hs := headerSlot{name: canon}
@@ -236,7 +239,7 @@ func (v *validated) validateHeaders(headers map[string][]string) (string, *Error
 			}
 			contentType = vals[0]
 		}
-		if strippedRequestHeader(canon) || connNamed[canon] || len(hs.values) == 0 {
+		if strippedRequestHeader(canon) || strippedRequestHeader(twin) || connNamed[canon] || len(hs.values) == 0 {
 			if len(hasPlaceholders(hs.values)) > 0 {
 				return "", notSent(CodeInvalidTemplate, "header "+canon+": card placeholders are not allowed in this header")
 			}
@@ -264,6 +267,15 @@ func (f *Forwarder) validateBody(r *Request, v *validated, contentType string) *
 	}
 	v.body = slot{text: r.Body, phs: phs}
 	if len(phs) == 0 {
+		if r.Body != "" && classifyBody(contentType) == bodyXML {
+			// The XML template rules hold without a placeholder too: an
+			// entity from an internal subset can spell a card the literal
+			// check never sees, and a DOCTYPE the entry does not name
+			// makes the processor's parser fetch a DTD no auditor saw.
+			v.bodyKind = bodyXML
+			v.doctype, e = checkXMLBody(r.Body, nil)
+			return e
+		}
 		return nil
 	}
 	v.bodyKind = classifyBody(contentType)

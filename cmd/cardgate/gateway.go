@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -242,7 +243,7 @@ func openGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *g
 		WriteTimeout:      cfg.Listen.WriteTimeout,
 		IdleTimeout:       cfg.Listen.IdleTimeout,
 		MaxHeaderBytes:    api.ServerMaxHeaderBytes(cfg.Listen.MaxHeaderBytes), // above the limit, so the handler answers the JSON 431
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(serverLog{log: log}, "", 0),              // stdlog.go
 		// Not ctx itself: SIGTERM cancels ctx, and a request in flight
 		// must finish (serve's Shutdown drains it) rather than be canceled
 		// half-way, perhaps after the card was sent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"os"
@@ -41,8 +42,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log.Level)
-	// Process-wide, so here and once: see redisLog.
+	// Process-wide, so here and once: see redisLog and stdLog.
 	redis.SetLogger(redisLog{log: log})
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(stdLog{log: log})
 	tuneGC(os.Getenv, os.ReadFile, log)
 	g, err := openGateway(ctx, cfg, log)
 	if err != nil {

@@ -398,6 +398,7 @@ func TestOpenAPIRealResponses(t *testing.T) {
 		{name: "readyz down", method: "GET", path: "/readyz", status: 503, before: func() { s.down.Store(true) }},
 		{name: "tokenize", method: "POST", path: "/v1/cards", body: card(`,"cvc":"123","name":"Jane Doe"`), status: 201},
 		{name: "tokenize spaced number", method: "POST", path: "/v1/cards", body: `{"number":"4242 4242 4242 4242","exp_month":1,"exp_year":` + future + `}`, status: 201},
+		{name: "tokenize with an empty cvc and name", method: "POST", path: "/v1/cards", body: card(`,"cvc":"","name":""`), status: 201},
 		{name: "tokenize dashed number", method: "POST", path: "/v1/cards", body: `{"number":" 3782-822463-10005 ","exp_month":1,"exp_year":` + future + `}`, status: 201},
 		{name: "forward", method: "POST", path: "/v1/forward", body: fwd(`,"headers":{"Content-Type":["application/json"]},"body":"{\"n\":\"{{card.number}}\",\"cvc\":\"{{card.cvc}}\"}"`), status: 200},
 		{name: "dry run", method: "POST", path: "/v1/forward", body: fwd("," + jsonBody("{{card.number}}") + `,"dry_run":true`), status: 200},

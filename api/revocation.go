@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // maxCRLBytes bounds a caller CRL file; a larger one is a mistake.
@@ -110,7 +112,9 @@ func (r *Revocation) Changed() bool {
 }
 
 func (r *Revocation) read() (*crlSet, error) {
-	f, err := os.Open(r.path)
+	// A FIFO or device at the path is refused without blocking: a reload
+	// that hung on one would hold loadMu, and every later reload with it.
+	f, err := fileread.Open(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("api: revocation: %w", err)
 	}

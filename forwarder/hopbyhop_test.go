@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/cardscan"
 )
 
 // TestCleanResponseHeadersHopByHop checks the response side of the
@@ -32,5 +34,25 @@ func TestCleanResponseHeadersHopByHop(t *testing.T) {
 				t.Errorf("cleanResponseHeaders(%v) (-want +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+}
+
+// TestCleanResponseHeaderNames: a header whose name holds a card number
+// or the forwarded card's CVC is dropped, since a name cannot be masked in
+// place: a processor echoing the request may put its fields anywhere
+// (issue 13, items 1 and 3). Other names, digits and all, are kept. The
+// names are canonical, as the transport hands them over.
+func TestCleanResponseHeaderNames(t *testing.T) {
+	sent := sentCards{own: []cardscan.Secrets{cardscan.NewSecrets(leakPAN, leakCVC)}}
+	defer sent.clear()
+	in := http.Header{
+		"X-Echo-" + leakPAN: {"1"},
+		"X-Cvc-" + leakCVC:  {"1"},
+		"X-Request-Id-1234": {"proc-1"},
+		"Content-Type":      {"application/json"},
+	}
+	want := http.Header{"X-Request-Id-1234": {"proc-1"}, "Content-Type": {"application/json"}}
+	if diff := cmp.Diff(want, (&Forwarder{}).cleanResponseHeaders(in, sent)); diff != "" {
+		t.Errorf("cleanResponseHeaders (-want +got):\n%s", diff)
 	}
 }

@@ -71,6 +71,8 @@ func growZeroed(b []byte, n int) []byte {
 // cleanResponseHeaders returns the processor's headers without hop-by-hop
 // headers (including those its Connection header names), cookies and the
 // configured extras, with card numbers and the CVC masked in every value.
+// A header whose name holds a card number or a sent card's CVC is dropped:
+// a name cannot be masked in place.
 func (f *Forwarder) cleanResponseHeaders(h http.Header, sent sentCards) http.Header {
 	drop := hopbyhop.Named(h)
 	out := make(http.Header, len(h))
@@ -78,6 +80,9 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, sent sentCards) http.Hea
 	for name, vals := range h {
 		k := http.CanonicalHeaderKey(name)
 		if hopbyhop.Is(k) || drop[k] || f.stripResp[k] || k == "Set-Cookie" || k == "Set-Cookie2" || cardscan.ContainsString(k) {
+			continue
+		}
+		if buf = sent.redact(buf[:0], []byte(k)); string(buf) != k {
 			continue
 		}
 		for _, v := range vals {

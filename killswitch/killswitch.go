@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cardgate/cardgate/allowlist"
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // Codes of the errors Check returns. They are API.
@@ -172,17 +173,20 @@ func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
 // maxFileBytes bounds the state file.
 const maxFileBytes = 1 << 20
 
-// Load reads the file.
-func (s *FileStore) Load(_ context.Context) (State, error) {
-	raw, err := os.ReadFile(s.path)
+// Load reads the file. A missing file is the empty state; anything but a
+// regular file (a FIFO, a device, a directory; symlinks are followed) is
+// refused before it is opened, and the read ends with ctx, so that a
+// special file at the path can never block the watcher's polls for good.
+func (s *FileStore) Load(ctx context.Context) (State, error) {
+	raw, err := fileread.Read(ctx, s.path, maxFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return State{}, nil
 	}
+	if errors.Is(err, fileread.ErrTooLarge) {
+		return nil, fmt.Errorf("killswitch: %s is larger than %d bytes", s.path, maxFileBytes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("killswitch: %w", err)
-	}
-	if len(raw) > maxFileBytes {
-		return nil, fmt.Errorf("killswitch: %s is larger than %d bytes", s.path, maxFileBytes)
 	}
 	st := State{}
 	if err := json.Unmarshal(raw, &st); err != nil {

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // Local keyring file format and limits.
@@ -136,7 +138,9 @@ func OpenLocalKeyring(path string) (*LocalKeyring, error) {
 // readKeyringFile reads path after checking that it is a regular file
 // that only its owner can access. The caller zeroes the bytes.
 func readKeyringFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// fileread.Open refuses a FIFO or a device without blocking on it,
+	// which os.Open would do until a writer came, deaf to SIGTERM.
+	f, err := fileread.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("vaultclient: open local keyring: %w", err)
 	}

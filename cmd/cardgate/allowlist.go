@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ commands:
   next    start the next version of FILE: version+1, prev_sha256, issued_at
   egress-policy  FILE as a Kubernetes or Cilium egress network policy
 
-Flags come before FILE. Run "cardgate allowlist <command> -h" for a command's flags.
+Flags go before or after FILE ("--" ends them). Run "cardgate allowlist <command> -h" for a command's flags.
 Signatures are plain OpenSSH SSHSIG files in namespace ` + allowlist.Namespace + `;
 auditors can check them with ssh-keygen -Y verify (see AUDITING.md).
 `
@@ -62,12 +61,11 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args and checks the number of positional arguments.
+// After -h it returns errHelp, wherever -h stands: the usage was printed
+// and the command must not run ("sign --key K -h FILE" once signed FILE).
 func parseFlags(fs *flag.FlagSet, args []string, positional int) error {
-	if err := parseArgs(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	if err := parseCommand(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != positional {
 		fmt.Fprintf(fs.Output(), "cardgate %s: want %d file argument(s) after the flags, got %d\n", fs.Name(), positional, fs.NArg())

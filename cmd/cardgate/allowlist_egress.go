@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -93,11 +92,8 @@ func allowlistEgress(ctx context.Context, args []string, stdout, stderr io.Write
 	} {
 		fs.Var(peerFlags{kind: k.kind, peers: &peers, seen: seen}, k.kind, "`SPEC` of "+k.help+" (repeatable)")
 	}
-	if err := parseArgs(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	if err := parseCommand(fs, args); err != nil {
+		return err // errHelp after -h: exit 0, nothing run
 	}
 	if fs.NArg() > 1 || *format == "" || *namespace == "" || (*cfgPath == "" && (fs.NArg() != 1 || *signersPath == "" || *threshold < 1 || *env == "")) {
 		fmt.Fprintln(stderr, "cardgate allowlist egress-policy: -format and -namespace are required, and either -config or FILE with --allowed-signers, --threshold and --environment")

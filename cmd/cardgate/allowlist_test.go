@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -147,8 +148,8 @@ func TestAllowlistCLIUsage(t *testing.T) {
 			t.Errorf("runAllowlist(%q) = nil error, want a usage error", args)
 		}
 	}
-	if out, err := runAL(t, "verify", "-h"); err != nil || !strings.Contains(out, "--allowed-signers") {
-		t.Errorf("verify -h = %v\n%s", err, out)
+	if out, err := runAL(t, "verify", "-h"); !errors.Is(err, errHelp) || !strings.Contains(out, "--allowed-signers") {
+		t.Errorf("verify -h = %v, want errHelp\n%s", err, out)
 	}
 }
 

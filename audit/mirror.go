@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cardgate/cardgate/internal/fileread"
 )
 
 // Mirror is a second copy of the log, such as the Redis stream, that a Log
@@ -45,6 +47,9 @@ type lag struct {
 // make a lag survive a restart: a new Log replays what the old one could
 // not before it accepts an intent.
 const markerPrefix = ".mirror-lag."
+
+// maxMarkerBytes bounds a marker file: two decimal offsets and a space.
+const maxMarkerBytes = 64
 
 // replayBatch is how many records one mirror write of a replay carries.
 const replayBatch = 256
@@ -308,7 +313,9 @@ func readMarkers(primary string) ([]*lag, error) {
 		if !reChain.MatchString(chain) {
 			continue
 		}
-		raw, err := os.ReadFile(p)
+		// Through fileread: a FIFO or device planted at a marker's name
+		// would otherwise hang the start; a marker is a few dozen bytes.
+		raw, err := fileread.Read(context.Background(), p, maxMarkerBytes)
 		if err != nil {
 			return nil, err
 		}

@@ -15,7 +15,9 @@ import (
 // followed by fsync(2), and returns only after fsync succeeded: that is
 // what "durable" means here.
 // There is no option to skip the fsync; an intent record that a crash can
-// erase would let a card leave without a trace.
+// erase would let a card leave without a trace. Only Log.AppendWritten,
+// which refuses intents, lets a group's fsync come later (writeUnsynced):
+// with the next group's, or after the Log's SyncDelay.
 //
 // On Linux the sync is fdatasync(2), which makes the data durable together
 // with the metadata needed to read it back (the file's new size), and
@@ -55,6 +57,9 @@ type FileSink struct {
 	// of its writes; noPrealloc is set once the file system refused.
 	reserved   int64
 	noPrealloc bool
+	// dirty is set while lines written by writeUnsynced (or a write whose
+	// fsync has not run yet) are not known to be durable.
+	dirty bool
 	// tree, when set (OpenFileSinkTree), gets every line written.
 	tree *Tree
 }
@@ -145,10 +150,45 @@ func prepare(f *os.File, path string) error {
 // Write appends each line and a newline, then fsyncs once. ctx is not consulted:
 // neither write(2) nor fsync(2) can be abandoned half-way, and returning
 // early would report a record as not written that may still become
-// durable.
+// durable. The sync also makes durable every group written earlier by
+// writeUnsynced.
 func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.write(batch, true)
+}
+
+// writeUnsynced appends the group like Write and, unless the sink keeps a
+// Merkle tree, returns without the fsync: the lines are in the kernel's
+// page cache (a crash of this process keeps them, a crash of the machine
+// may not) until the next Write or syncPending. It reports whether the
+// sync was left out. A sink with a tree syncs at once, since a checkpoint
+// must never cover a line that a machine crash could take back.
+func (s *FileSink) writeUnsynced(batch []Entry) (deferred bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.write(batch, s.tree != nil); err != nil {
+		return false, err
+	}
+	return s.tree == nil, nil
+}
+
+// syncPending fsyncs what writeUnsynced left unsynced, if anything. After
+// Close, which syncs first, it has nothing to do.
+func (s *FileSink) syncPending() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty || errors.Is(s.err, errClosed) {
+		return nil
+	}
+	if s.err != nil {
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	return s.sync()
+}
+
+// write appends the group, then fsyncs if sync is set. Called with mu held.
+func (s *FileSink) write(batch []Entry, sync bool) error {
 	if s.err != nil {
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
@@ -163,10 +203,11 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	if err := s.f.Sync(); err != nil {
-		s.err = fmt.Errorf("fsync: %w", err)
-		s.tree.fail()
-		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	s.dirty = true
+	if sync {
+		if err := s.sync(); err != nil {
+			return err
+		}
 	}
 	// With O_APPEND the file offset is the end of what was just written.
 	// Not knowing it is no reason to fail a durable write: the old end
@@ -177,6 +218,18 @@ func (s *FileSink) Write(_ context.Context, batch []Entry) error {
 	if s.tree != nil {
 		s.tree.add(batch, s.end-prev == int64(len(s.buf)))
 	}
+	return nil
+}
+
+// sync fsyncs the file. Called with mu held. A failed fsync stops the
+// sink: Linux may have dropped the dirty pages and cleared the error.
+func (s *FileSink) sync() error {
+	if err := s.f.Sync(); err != nil {
+		s.err = fmt.Errorf("fsync: %w", err)
+		s.tree.fail()
+		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+	}
+	s.dirty = false
 	return nil
 }
 
@@ -221,9 +274,15 @@ func (s *FileSink) Close() error {
 	if errors.Is(s.err, errClosed) {
 		return nil
 	}
+	// Lines writeUnsynced left unsynced become durable before the file
+	// closes; a failed sync is reported, and the file closed all the same.
+	var syncErr error
+	if s.dirty && s.err == nil {
+		syncErr = s.sync()
+	}
 	s.err = errClosed
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("audit: close file sink %s: %w", s.path, err)
 	}
-	return nil
+	return syncErr
 }

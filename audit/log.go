@@ -59,7 +59,18 @@ type Options struct {
 	// restart: it is kept in a marker file next to the primary
 	// (FILE.mirror-lag.CHAIN) until reconciled.
 	Mirror Mirror
+	// SyncDelay bounds how long a record appended with AppendWritten may
+	// stay written but not yet fsynced, when no other group's fsync covers
+	// it sooner. 0 means DefaultSyncDelay.
+	SyncDelay time.Duration
 }
+
+// DefaultSyncDelay is Options.SyncDelay's default: long enough that, under
+// a steady stream of forwards, the next intent's fsync nearly always
+// covers a result written before it (one fsync per forward instead of
+// two), short enough that the window in which a machine crash can take
+// back an answered forward's result record stays a few milliseconds.
+const DefaultSyncDelay = 5 * time.Millisecond
 
 // Log appends records to a hash chain and writes each to every sink. It is
 // safe for concurrent use; appends are serialized so that the chain is a
@@ -82,6 +93,12 @@ type Log struct {
 	sinks []Sink
 	now   func() time.Time
 	log   *slog.Logger
+
+	// syncDelay is Options.SyncDelay; syncArmed (under syncMu) is set
+	// while a timer is due to fsync what AppendWritten left unsynced.
+	syncDelay time.Duration
+	syncMu    sync.Mutex
+	syncArmed bool
 
 	// qmu guards the queue of appends waiting for the next group write;
 	// busy, which is true while some Append leads the writing; and spare,
@@ -114,11 +131,12 @@ type Log struct {
 // result yet: this Append now leads the writing, and waits again for its
 // own result).
 type waiter struct {
-	ctx  context.Context
-	rec  Record
-	err  error
-	lead bool
-	done sync.WaitGroup
+	ctx     context.Context
+	rec     Record
+	written bool // AppendWritten: answered once written, before the fsync
+	err     error
+	lead    bool
+	done    sync.WaitGroup
 }
 
 // New returns a Log writing to o.Sinks. It starts the first chain.
@@ -132,9 +150,13 @@ func New(o Options) (*Log, error) {
 		}
 	}
 	l := &Log{
-		sinks: append([]Sink(nil), o.Sinks...),
-		now:   o.Now,
-		log:   o.Logger,
+		sinks:     append([]Sink(nil), o.Sinks...),
+		now:       o.Now,
+		log:       o.Logger,
+		syncDelay: o.SyncDelay,
+	}
+	if l.syncDelay <= 0 {
+		l.syncDelay = DefaultSyncDelay
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -197,6 +219,35 @@ func (l *Log) startChain() {
 // rec must be zero: they belong to the Log. Without a mirror the sinks are
 // written concurrently; with one, the file first (see Options.Mirror).
 func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
+	return l.append(ctx, rec, false)
+}
+
+// AppendWritten is Append for a record of what already happened (a
+// forward's result, a refusal): it returns once the record is sealed into
+// the chain and written to every sink, and a file sink's fsync follows
+// behind the answer, by group commit: with the next group that syncs (the
+// next intent's, usually), or SyncDelay after the write at the latest. A
+// crash of the process after AppendWritten returned keeps the record (it
+// is in the kernel's page cache); a crash of the machine within that
+// window may lose it, and with it only the record of an outcome, never of
+// a card leaving: the intent was durable before the send. An intent is
+// refused (ErrInvalid): it must be durable before its card is sent.
+//
+// If the deferred fsync fails, the file sink stops (as after any failed
+// fsync) and the chain is closed, so every later Append fails and forwards
+// are refused; the failure is logged at error level.
+//
+// Groups that go to a mirror, and file sinks that keep a Merkle tree, are
+// synced before AppendWritten returns, as with Append.
+func (l *Log) AppendWritten(ctx context.Context, rec Record) (Record, error) {
+	if rec.Kind == KindIntent {
+		return Record{}, fmt.Errorf("audit: an intent must be durable before its send; use Append: %w", ErrInvalid)
+	}
+	return l.append(ctx, rec, true)
+}
+
+// append is Append, or AppendWritten when written is set.
+func (l *Log) append(ctx context.Context, rec Record, written bool) (Record, error) {
 	if rec.Chain != "" || rec.Seq != 0 || rec.Prev != "" || !rec.Time.IsZero() || rec.Hash != "" {
 		return Record{}, fmt.Errorf("audit: chain, seq, prev, time and hash are set by Append: %w", ErrInvalid)
 	}
@@ -207,7 +258,7 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 		return Record{}, fmt.Errorf("audit: append: %w", err)
 	}
 
-	w := &waiter{ctx: ctx, rec: rec}
+	w := &waiter{ctx: ctx, rec: rec, written: written}
 	w.done.Add(1)
 	l.qmu.Lock()
 	l.queue = append(l.queue, w)
@@ -347,7 +398,15 @@ func (l *Log) writeGroup(group []*waiter) {
 		l.writeMirrored(ctx, live, batch, behind, seq, last)
 		return
 	}
-	if err := l.writeAll(ctx, batch); err != nil {
+	// The fsync waits only if every record of the group may wait: one
+	// intent in the group, and the group is synced before anyone is
+	// answered.
+	deferSync := true
+	for _, w := range live {
+		deferSync = deferSync && w.written
+	}
+	deferred, err := l.writeAll(ctx, batch, deferSync)
+	if err != nil {
 		// Close the chain: the records may be in some sinks and not in
 		// others. Continuing the chain would leave a hole in the sinks
 		// that missed them; a new chain leaves each sink with a complete
@@ -356,8 +415,54 @@ func (l *Log) writeGroup(group []*waiter) {
 		return
 	}
 	l.seq, l.last = seq, last
+	if deferred {
+		l.armSync()
+	}
 	for _, w := range live {
 		w.answer(nil)
+	}
+}
+
+// unsyncedWriter is a sink that can write a group now and fsync it later
+// (*FileSink): see AppendWritten.
+type unsyncedWriter interface {
+	writeUnsynced(batch []Entry) (deferred bool, err error)
+	syncPending() error
+}
+
+// armSync makes sure a timer will fsync what a deferred group left
+// unsynced, SyncDelay from now at the latest.
+func (l *Log) armSync() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncArmed {
+		return
+	}
+	l.syncArmed = true
+	time.AfterFunc(l.syncDelay, l.syncDeferred)
+}
+
+// syncDeferred fsyncs every sink that holds unsynced records. A failure
+// stops the sink (its later writes fail) and closes the chain: records
+// already answered may not be durable, and no forward goes on until the
+// log is reopened.
+func (l *Log) syncDeferred() {
+	l.syncMu.Lock()
+	l.syncArmed = false
+	l.syncMu.Unlock()
+	for i, s := range l.sinks {
+		u, ok := s.(unsyncedWriter)
+		if !ok {
+			continue
+		}
+		if err := u.syncPending(); err != nil {
+			l.mu.Lock()
+			l.log.Error("audit records written but not made durable: a deferred fsync failed; the chain is closed and every later append fails",
+				slog.String("chain", l.chain), slog.Uint64("last_seq", l.seq), slog.Int("sink", i),
+				slog.String("error", err.Error()))
+			l.chain = ""
+			l.mu.Unlock()
+		}
 	}
 }
 
@@ -385,7 +490,7 @@ func (l *Log) writeMirrored(ctx context.Context, live []*waiter, batch []Entry, 
 	if l.chainStart < 0 {
 		l.chainStart = from
 	}
-	if err := writeSink(ctx, 0, l.primary, batch); err != nil {
+	if _, err := writeSink(ctx, 0, l.primary, batch, false); err != nil {
 		// The mirror was not written: it holds a prefix of the chain.
 		l.closeChain(live, err)
 		return
@@ -393,7 +498,7 @@ func (l *Log) writeMirrored(ctx context.Context, live []*waiter, batch []Entry, 
 	l.seq, l.last = seq, last
 	cause := l.mirrorErr
 	if !behind {
-		if cause = writeSink(ctx, 1, l.mirror, batch); cause == nil {
+		if _, cause = writeSink(ctx, 1, l.mirror, batch, false); cause == nil {
 			for _, w := range live {
 				w.answer(nil)
 			}
@@ -416,34 +521,48 @@ func (l *Log) writeMirrored(ctx context.Context, live []*waiter, batch []Entry, 
 
 // writeAll writes to every sink at once, so that an append costs the
 // slowest sink's latency rather than the sum, and returns when all have
-// answered. The errors of all failed sinks are joined.
-func (l *Log) writeAll(ctx context.Context, batch []Entry) error {
+// answered. The errors of all failed sinks are joined. With deferSync, a
+// sink that can leaves the fsync for later; deferred reports whether one
+// did.
+func (l *Log) writeAll(ctx context.Context, batch []Entry, deferSync bool) (deferred bool, err error) {
 	if len(l.sinks) == 1 {
-		return writeSink(ctx, 0, l.sinks[0], batch)
+		return writeSink(ctx, 0, l.sinks[0], batch, deferSync)
 	}
 	errs := make([]error, len(l.sinks))
+	defs := make([]bool, len(l.sinks))
 	var wg sync.WaitGroup
 	for i, s := range l.sinks {
-		wg.Go(func() { errs[i] = writeSink(ctx, i, s, batch) })
+		wg.Go(func() { defs[i], errs[i] = writeSink(ctx, i, s, batch, deferSync) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	for _, d := range defs {
+		deferred = deferred || d
+	}
+	return deferred, errors.Join(errs...)
 }
 
 // writeSink writes batch to sink i. A panicking sink is a failed write: it
 // closes the chain and fails the group's appends (so their forwards are
 // refused), instead of leaving the log busy forever or taking the process
 // down from a sink goroutine.
-func writeSink(ctx context.Context, i int, s Sink, batch []Entry) (err error) {
+//
+// With deferSync, a sink that can (unsyncedWriter) writes without the
+// fsync, and deferred reports whether it did.
+func writeSink(ctx context.Context, i int, s Sink, batch []Entry, deferSync bool) (deferred bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("sink %d: panic: %v", i, p)
+			deferred, err = false, fmt.Errorf("sink %d: panic: %v", i, p)
 		}
 	}()
-	if err := s.Write(ctx, batch); err != nil {
-		return fmt.Errorf("sink %d: %w", i, err)
+	if u, ok := s.(unsyncedWriter); ok && deferSync {
+		deferred, err = u.writeUnsynced(batch)
+	} else {
+		err = s.Write(ctx, batch)
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("sink %d: %w", i, err)
+	}
+	return deferred, nil
 }
 
 // Head returns the current chain, and the seq and hash of its last record

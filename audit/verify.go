@@ -116,6 +116,11 @@ type Report struct {
 	// Omitted counts the problems found beyond MaxProblems of their kind
 	// and not listed.
 	Omitted int
+	// OutcomeUnknown lists, in input order, the intents with no result
+	// record for their forward (verify_intents.go). They are not
+	// problems; UntrackedIntents counts intents past the bound, unchecked.
+	OutcomeUnknown   []OpenIntent
+	UntrackedIntents int
 }
 
 // MaxProblems bounds the problems of each kind that Report.Problems
@@ -369,6 +374,7 @@ type verifier struct {
 	anchored map[string]*anchorHit
 	// cands and next are scratch space for settle.
 	cands, next []*entry
+	intents     openIntents
 }
 
 func newVerifier(window int, anchors []Anchor) *verifier {
@@ -431,6 +437,7 @@ func (v *verifier) check(loc location, data []byte) (*chainState, *entry) {
 		v.problem(loc, ProblemMalformed, "field hash: must be 64 lowercase hex digits")
 		return nil, nil
 	}
+	v.intents.see(&rec, loc)
 	cs := v.chains[rec.Chain]
 	if cs == nil {
 		cs = &chainState{name: rec.Chain, idx: len(v.order)}
@@ -706,6 +713,7 @@ func (v *verifier) finish(heads map[string]string) (*Report, error) {
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].less(v.problems[j]) })
 	rep.Problems = v.problems
 	rep.Omitted = v.omitted
+	rep.OutcomeUnknown, rep.UntrackedIntents = v.intents.list(), v.intents.untracked
 	for _, a := range v.anchors {
 		f := v.anchored[a.Hash]
 		switch {

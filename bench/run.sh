@@ -371,6 +371,8 @@ done
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cg_pid/status")
 naive_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$naive_pid/status")
 nofsync_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$nofsync_pid/status")
+cgb_rss_kb=""
+[ -z "$cgb_pid" ] || cgb_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cgb_pid/status")
 hsm_rss_kb=""
 [ -z "$hsm_pid" ] || hsm_rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$hsm_pid/status")
 stats=$(curl -fsS --cacert "$work/ca.pem" "https://$up_addr/stats" || echo '{}')
@@ -381,7 +383,7 @@ resp_size=$(curl -fsS --cacert "$work/ca.pem" -d '' -o "$work/response.json" "ht
   wc -c <"$work/response.json" | tr -d ' ') || resp_size=$resp_bytes
 echo "cardgate bench: $(nproc) cores, ${duration}s per run after ${warmup}s warm-up, response body ~$resp_size bytes, wrk over loopback, $(date -u +%F)"
 echo
-awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v naive_rss="$naive_rss_kb" -v nofsync_rss="$nofsync_rss_kb" -v conns="$conns" -v tck="$clk_tck" '
+awk -v rss="$rss_kb" -v cgb_rss="$cgb_rss_kb" -v hsm_rss="$hsm_rss_kb" -v naive_rss="$naive_rss_kb" -v nofsync_rss="$nofsync_rss_kb" -v conns="$conns" -v tck="$clk_tck" '
   { split($0, f, " "); name=f[1]; c=f[2];
     for (i=3; i<=NF; i++) { split($i, kv, "="); v[name, c, kv[1]] = kv[2] }
     rps[name, c] = v[name, c, "requests"] / v[name, c, "seconds"]; seen[c] = 1; names[name] = 1 }
@@ -410,6 +412,7 @@ awk -v rss="$rss_kb" -v hsm_rss="$hsm_rss_kb" -v naive_rss="$naive_rss_kb" -v no
     for (j = 1; j <= m; j++) if (("cardgate-b", cs[j]) in rps) printf "cardgate-b / cardgate at %d connections: %s\n", cs[j], ratio("cardgate-b", "cardgate", cs[j])
     print ""
     if (("cardgate", cs[1]) in rps) printf "cardgate peak RSS: %.1f MB\n", rss / 1024
+    if (cgb_rss != "") printf "cardgate-b peak RSS: %.1f MB\n", cgb_rss / 1024
     if (hsm_rss != "") printf "cardgate-hsm peak RSS: %.1f MB\n", hsm_rss / 1024
     if (("naive", cs[1]) in rps) printf "naive peak RSS: %.1f MB\n", naive_rss / 1024
     if (("naive-nofsync", cs[1]) in rps) printf "naive-nofsync peak RSS: %.1f MB\n", nofsync_rss / 1024

@@ -18,6 +18,16 @@ type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
 }
 
+// writtenAuditor is an Auditor that can also append a record of what
+// already happened without waiting for it to be durable: it returns once
+// the record is in the chain and written, and makes it durable shortly
+// after (by group commit). *audit.Log implements it (AppendWritten). The
+// forwarder uses it for result records only, so that the one fsync on a
+// forward's critical path is its intent's.
+type writtenAuditor interface {
+	AppendWritten(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
 // deniedCodes are the refusals that are policy decisions, and so get a
 // denied record. Caller mistakes (a malformed request or template) and
 // outages do not: they say nothing about what a caller tried to reach.
@@ -74,12 +84,17 @@ func (fw *forward) base(kind audit.Kind) audit.Record {
 // destination), which are the only ones that can fail the audit log's
 // format or card checks through caller input.
 func (f *Forwarder) appendRecord(ctx context.Context, rec audit.Record) error {
+	return f.appendWith(ctx, f.auditor.Append, rec)
+}
+
+// appendWith is appendRecord with the append to call.
+func (f *Forwarder) appendWith(ctx context.Context, appendFn func(context.Context, audit.Record) (audit.Record, error), rec audit.Record) error {
 	actx, cancel := context.WithTimeout(ctx, f.auditTO)
 	defer cancel()
-	_, err := f.auditor.Append(actx, rec)
+	_, err := appendFn(actx, rec)
 	if errors.Is(err, audit.ErrInvalid) && rec.Kind != audit.KindIntent && (rec.Token != "" || rec.Tokens != nil || rec.Destination != "") {
 		rec.Token, rec.Tokens, rec.Destination = "", nil, ""
-		_, err = f.auditor.Append(actx, rec)
+		_, err = appendFn(actx, rec)
 	}
 	return err
 }
@@ -106,6 +121,14 @@ func (f *Forwarder) auditIntent(ctx context.Context, fw *forward, d *allowlist.D
 // record. The card may be gone already, so a caller that hangs up cannot
 // stop it; a failure is logged at error level, since it leaves an intent
 // without its result.
+//
+// When the Auditor can (writtenAuditor), the caller is answered once the
+// result is written, and its fsync follows behind the answer: a machine
+// crash in that window of milliseconds leaves the intent without its
+// result, which is what an auditor already reads as "outcome unknown"
+// (AUDITING.md). A forward holding an idempotency claim waits for the
+// fsync: its answer is stored for replay, and a stored answer must never
+// exist for a forward whose result the audit log may lack.
 func (f *Forwarder) auditResult(ctx context.Context, fw *forward, resp *Response, e *Error) {
 	rec := fw.base(audit.KindResult)
 	rec.Decision = audit.DecisionAllow
@@ -130,7 +153,11 @@ func (f *Forwarder) auditResult(ctx context.Context, fw *forward, resp *Response
 		}
 	}
 	rec.TLSVersion, rec.PeerCertSHA256 = fw.tlsInfo()
-	if err := f.appendRecord(context.WithoutCancel(ctx), rec); err != nil {
+	appendFn := f.auditor.Append
+	if wa, ok := f.auditor.(writtenAuditor); ok && !fw.claimed {
+		appendFn = wa.AppendWritten
+	}
+	if err := f.appendWith(context.WithoutCancel(ctx), appendFn, rec); err != nil {
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit result record not written",
 			slog.String("forward_id", fw.id), slog.String("outcome", string(rec.Outcome)),
 			slog.String("cause_class", causeClass(err)))

@@ -71,9 +71,10 @@
 //     hop-by-hop headers and cookies;
 //  15. the result audit record (outcome, status, resolved IP, TLS version,
 //     peer certificate digest, duration), whatever happened after the
-//     intent, on a context the caller cannot cancel; then the answer is
-//     stored under the Idempotency-Key (or the key released if nothing was
-//     sent).
+//     intent, on a context the caller cannot cancel; it is written before
+//     the answer and fsynced behind it (audit.Log.AppendWritten), except
+//     under an Idempotency-Key, where it is fsynced first; then the answer
+//     is stored under the key (or the key released if nothing was sent).
 //
 // # Slots and escaping
 //

@@ -25,7 +25,8 @@ type RedisStore struct {
 	put    *redis.Script
 	swap   *redis.Script
 	take   *redis.Script
-	life   redisLife // lifecycle scripts and retention (redisstore_lifecycle.go)
+	life   redisLife   // lifecycle scripts and retention (redisstore_lifecycle.go)
+	gets   *getBatcher // GetRecord's reads, pipelined across concurrent callers (redisbatch.go)
 }
 
 // putScript writes the CVC, then the record, unless the record exists.
@@ -61,7 +62,7 @@ return 1
 // (for example "cardgate:"). The prefix must not contain '{' or '}', which
 // would change the Cluster hash tag. c is not closed by the store.
 func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
-	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript), take: redis.NewScript(takeScript), life: newRedisLife()}
+	return &RedisStore{c: c, prefix: prefix, put: redis.NewScript(putScript), swap: redis.NewScript(swapScript), take: redis.NewScript(takeScript), life: newRedisLife(), gets: &getBatcher{c: c}}
 }
 
 func (s *RedisStore) cardKey(token string) string { return s.prefix + "{" + token + "}:card" }
@@ -90,9 +91,9 @@ func (s *RedisStore) Put(ctx context.Context, token string, e Entry, cvcTTL time
 }
 
 // GetRecord implements Store, with one GET of the record key: the CVC key
-// is not read.
+// is not read. Concurrent calls' GETs share a pipeline (redisbatch.go).
 func (s *RedisStore) GetRecord(ctx context.Context, token string) ([]byte, error) {
-	rec, err := s.c.Get(ctx, s.cardKey(token)).Bytes()
+	rec, err := s.gets.get(ctx, s.cardKey(token))
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("vaultclient: redis get record %s: %w", token, ErrNotFound)
 	}

@@ -24,7 +24,10 @@ const auditUsage = `usage: cardgate audit verify [flags] FILE
 
 Recomputes every record's hash and follows every chain; reports each
 record modified, deleted, inserted or reordered, with its line (or stream
-id), chain and seq. Exits non-zero on any problem.
+id), chain and seq. Exits non-zero on any problem. Lists, as "outcome
+unknown", each intent whose forward has no result record (a crash between
+the two, or a forward still in flight): not a problem of the log, but a
+forward to reconcile with the processor.
 
 Records removed from the end of a chain cannot be detected from the log
 alone: keep the last hashes this command prints (the gateway also logs its
@@ -163,6 +166,18 @@ func verifyRedis(ctx context.Context, addrs []string, stream string, anchors []a
 func printReport(w io.Writer, rep *audit.Report) {
 	for _, c := range rep.Chains {
 		fmt.Fprintf(w, "chain %s: %d records, seq %d-%d, last hash %s\n", c.Chain, c.Records, c.FirstSeq, c.LastSeq, c.LastHash)
+	}
+	// Not problems: forwards whose card may have left with no result
+	// recorded (AUDITING.md, "outcome unknown").
+	for _, o := range rep.OutcomeUnknown {
+		where := fmt.Sprintf("line %d", o.Line)
+		if o.StreamID != "" {
+			where = "stream id " + o.StreamID
+		}
+		fmt.Fprintf(w, "outcome unknown: %s: chain %s seq %d: intent of forward %s has no result record\n", where, o.Chain, o.Seq, o.ForwardID)
+	}
+	if rep.UntrackedIntents > 0 {
+		fmt.Fprintf(w, "outcome unknown: %d more intents not checked for a result (too many open at once)\n", rep.UntrackedIntents)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, p)

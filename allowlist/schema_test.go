@@ -329,6 +329,7 @@ var badValues = map[string][]string{
 	"callers":             {`["bill ing"]`, "[]"},
 	"fields":              {"[pan]", "[]", "[number, number]"},
 	"card_headers":        {"[Host]", "[Cookie]", `["a b"]`},
+	"credential_headers":  {"[Host]", "[Idempotency-Key]", "[idempotency-key]", "[X-Forwarded-Auth]", "[X_Api_Key]", `["a b"]`, "[]", "[A, B, C, D, E]"},
 	"spki_pins":           {`["sha1/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="]`},
 	"ca_bundle":           {"-bad"},
 	"client_cert":         {`"a b"`},

@@ -90,6 +90,10 @@ type Destination struct {
 	// Credentials names the gateway-held credentials this entry may use, in
 	// {{secret.NAME}} header placeholders and for signing (entry_credentials.go).
 	Credentials []string `yaml:"credentials"`
+	// CredentialHeaders names, canonical, the request headers a
+	// {{secret.NAME}} placeholder may stand in. Empty means the
+	// credentials only sign (entry_credentials.go).
+	CredentialHeaders []string `yaml:"credential_headers"`
 	// Signing, when set, is how the gateway signs this entry's requests; nil
 	// means they are not signed (entry_signing.go).
 	Signing *signing.Spec `yaml:"signing"`

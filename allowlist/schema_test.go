@@ -203,6 +203,9 @@ var schemaBlindSpots = map[string]string{
 	"code: timeout above 5m":                 "code: duration bounds",
 	"code: card header twice in two cases":   "code: case-insensitive duplicates",
 
+	"code: credential header twice in two cases":          "code: case-insensitive duplicates",
+	"cross-field: credential headers without credentials": "cross-field: credential_headers needs credentials",
+
 	"credentials.yaml: without line 25 (credentials)": "cross-field: signing.credential must be in credentials",
 	"credentials.yaml: without line 50 (credentials)": "cross-field: signing.credential must be in credentials",
 	"credentials.yaml: without line 42 (scheme)":      "layout: the signing block is left empty (`signing:` alone)",
@@ -329,6 +332,7 @@ var badValues = map[string][]string{
 	"callers":             {`["bill ing"]`, "[]"},
 	"fields":              {"[pan]", "[]", "[number, number]"},
 	"card_headers":        {"[Host]", "[Cookie]", `["a b"]`},
+	"credential_headers":  {"[Host]", "[Idempotency-Key]", "[idempotency-key]", "[X-Forwarded-Auth]", "[X_Api_Key]", `["a b"]`, "[]", "[A, B, C, D, E]"},
 	"spki_pins":           {`["sha1/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="]`},
 	"ca_bundle":           {"-bad"},
 	"client_cert":         {`"a b"`},
@@ -427,6 +431,8 @@ func handWritten(t *testing.T) []mutation {
 		{"code: range not a network address", replace(base, "[127.0.0.0/8]", "[127.0.0.1/8]")},
 		{"code: timeout above 5m", replace(base, timeout, "    timeout: 6m\n")},
 		{"code: card header twice in two cases", replace(base, "[X-Card-Token]", "[X-Card-Token, x-card-token]")},
+		{"code: credential header twice in two cases", replace(creds, "[X-API-Key]", "[X-API-Key, x-api-key]")},
+		{"cross-field: credential headers without credentials", replace(creds, "    credentials: [stripe-secret-key]\n", "    credential_headers: [Authorization]\n")},
 	}
 }
 

@@ -29,6 +29,7 @@
 //     placeholder in a header the entry does not list in CardHeaders is
 //     refused; policy refusals get a denied audit record; then every
 //     {{secret.NAME}} must be granted by the entry's credentials list
+//     and stand in a header its credential_headers lists
 //     (credential_not_allowed, denied audit record), and on a signing
 //     entry the caller may not send a header the signature sets
 //     (invalid_request);
@@ -98,9 +99,11 @@
 // control character is refused.
 //
 // {{secret.NAME}} and {{secret.NAME | base64}} write a gateway-held
-// credential into a header value (any header the caller may send); they
-// are refused in the body, the URL and the query, and the entry must
-// grant NAME in its credentials list.
+// credential into the value of a header the entry lists in
+// CredentialHeaders (an Authorization or X-Api-Key, never an
+// Idempotency-Key a processor shows); they are refused in any other
+// header, the body, the URL and the query, and the entry must grant NAME
+// in its credentials list.
 //
 // # Destination safety
 //

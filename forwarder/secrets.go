@@ -97,6 +97,7 @@ func (w withSecrets) secretValue(r secretRef) (string, *Error) {
 
 // checkCredentialGrants is the step after the allowlist match: every
 // credential a placeholder names must be in the entry's credentials list
+// and stand in a header its credential_headers lists
 // (credential_not_allowed otherwise, before anything is read), the
 // entry's signing key is never written into a header, and on a signing
 // entry the caller may not send a header the signature sets (refused, not
@@ -114,6 +115,9 @@ func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
 			return notSent(CodeCredentialNotAllowed, "credential "+name+" signs this destination's requests; it is never written into a header")
 		}
 	}
+	if e := checkSecretHeaders(d, v); e != nil {
+		return e
+	}
 	if d.Signing == nil {
 		return nil
 	}
@@ -130,6 +134,41 @@ func checkCredentialGrants(d *allowlist.Destination, v *validated) *Error {
 		}
 	}
 	return nil
+}
+
+// checkSecretHeaders refuses a credential placeholder in a header the
+// entry does not list in credential_headers: a processor may show a
+// header's value to people (Stripe shows Idempotency-Key in its
+// dashboard and webhook events) or echo it, so the auditor approves each
+// header a secret may go in, as well as the destination. The name must
+// be a listed one exactly (canonical form): an underscore twin such as
+// X_Api_Key reads as X-Api-Key to CGI and WSGI servers but is dropped or
+// kept apart by others, so it is refused, not read as the listed header.
+func checkSecretHeaders(d *allowlist.Destination, v *validated) *Error {
+	for _, h := range v.headers {
+		if !hasSecretPlaceholder(h.values) || d.AllowsCredentialHeader(h.name) {
+			continue
+		}
+		msg := "header " + h.name + ": destination " + d.ID + " does not allow a {{secret.…}} placeholder in this header (its allowlist entry's credential_headers list)"
+		if twin := http.CanonicalHeaderKey(strings.ReplaceAll(h.name, "_", "-")); twin != h.name && d.AllowsCredentialHeader(twin) {
+			msg = "header " + h.name + ": a {{secret.…}} placeholder may go only in " + twin + ", spelt with '-' as the allowlist entry lists it"
+		}
+		return notSent(CodeCredentialNotAllowed, msg)
+	}
+	return nil
+}
+
+// hasSecretPlaceholder reports whether any of a header's values holds a
+// {{secret.NAME}} placeholder.
+func hasSecretPlaceholder(values []slot) bool {
+	for _, sl := range values {
+		for _, ph := range sl.phs {
+			if ph.ref.ns == nsSecret {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkSecretForm refuses a header value that holds a credential other

@@ -79,12 +79,21 @@ func (c *countingCreds) gets() int {
 	return c.n
 }
 
-// withCreds gives the forwarder creds and grants names to the entry.
+// withCreds gives the forwarder creds and grants names to the entry, in
+// the two headers processors read keys from (Authorization, X-Api-Key);
+// withCredHeaders, after it, lists others.
 func withCreds(creds Credentials, names ...string) envOpt {
 	return func(o *Options, d *allowlist.Destination) {
 		o.Credentials = creds
 		d.Credentials = names
+		d.CredentialHeaders = []string{"Authorization", "X-Api-Key"}
 	}
+}
+
+// withCredHeaders sets the entry's credential_headers (canonical names);
+// none means its credentials only sign.
+func withCredHeaders(names ...string) envOpt {
+	return func(_ *Options, d *allowlist.Destination) { d.CredentialHeaders = names }
 }
 
 // withSigning declares sp on the entry.

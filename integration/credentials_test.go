@@ -130,9 +130,9 @@ func (p *credProcessor) refused(path string) int {
 	return p.refusals[path]
 }
 
-// credAllowlist grants stripe-key to the Stripe-style entry and signs the
-// Cybersource-style entry with cybs-secret. extra is appended as a third
-// entry.
+// credAllowlist grants stripe-key to the Stripe-style entry, in its
+// Authorization header, and signs the Cybersource-style entry with
+// cybs-secret. extra is appended as a third entry.
 func (e *env) credAllowlist(version int, procAddr, extra string) string {
 	now := time.Now().UTC()
 	return fmt.Sprintf(`format: cardgate.allowlist/v1
@@ -152,6 +152,7 @@ destinations:
     fields: [number, exp_month, exp_year, cvc]
     unsafe_allow_ranges: [127.0.0.1/32]
     credentials: [stripe-key]
+    credential_headers: [Authorization]
   - id: cybs-payments
     purpose: Cybersource-style payments, signed by the gateway
     owner: payments@cardgate.test

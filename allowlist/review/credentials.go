@@ -1,7 +1,8 @@
 // What "allowlist show" and "diff" say about an entry's credentials and
-// signing block. A credential newly granted to an entry, and a new or
-// changed signing block, widen risk: they let a gateway-held secret go
-// somewhere, or be used in a way, no auditor approved before.
+// signing block. A credential newly granted to an entry, a header newly
+// listed in its credential_headers, and a new or changed signing block,
+// widen risk: they let a gateway-held secret go somewhere, or be used in
+// a way, no auditor approved before.
 
 package review
 
@@ -23,10 +24,10 @@ func diffCredentials(o, n *allowlist.Destination) []Change {
 	if o == nil {
 		at = "+ " + n.ID + ": "
 	}
-	var oldCreds []string
+	var oldCreds, oldHeaders []string
 	var oldSigning *signing.Spec
 	if o != nil {
-		oldCreds, oldSigning = o.Credentials, o.Signing
+		oldCreds, oldHeaders, oldSigning = o.Credentials, o.CredentialHeaders, o.Signing
 	}
 	for _, name := range n.Credentials {
 		if !slices.Contains(oldCreds, name) {
@@ -36,6 +37,18 @@ func diffCredentials(o, n *allowlist.Destination) []Change {
 	for _, name := range oldCreds {
 		if !slices.Contains(n.Credentials, name) {
 			c = append(c, Change{Widens: false, Text: at + "- credential " + name})
+		}
+	}
+	// A header newly listed is a new place a credential may be sent:
+	// one a processor may show or echo where the secret was not before.
+	for _, h := range n.CredentialHeaders {
+		if !slices.Contains(oldHeaders, h) {
+			c = append(c, Change{Widens: true, Text: at + "+ credential header " + h})
+		}
+	}
+	for _, h := range oldHeaders {
+		if !slices.Contains(n.CredentialHeaders, h) {
+			c = append(c, Change{Widens: false, Text: at + "- credential header " + h})
 		}
 	}
 	before, after := signingSummary(oldSigning), signingSummary(n.Signing)
@@ -54,6 +67,11 @@ func CredentialNotes(d *allowlist.Destination) []string {
 	var n []string
 	if len(d.Credentials) > 0 {
 		n = append(n, "CREDENTIALS "+strings.Join(d.Credentials, ","))
+		if len(d.CredentialHeaders) > 0 {
+			n = append(n, "CREDENTIAL HEADERS "+strings.Join(d.CredentialHeaders, ","))
+		} else {
+			n = append(n, "credentials in no header (signing only)")
+		}
 	}
 	if d.Signing != nil {
 		s := "signing " + string(d.Signing.Scheme)

@@ -8,7 +8,8 @@ import (
 )
 
 // TestDiffCredentials checks that allowlist diff flags a credential newly
-// granted to an entry and a new or changed signing block as WIDENS, and
+// granted to an entry, a header newly listed in its credential_headers
+// and a new or changed signing block as WIDENS, and
 // shows removals without the mark.
 func TestDiffCredentials(t *testing.T) {
 	const head = `format: cardgate.allowlist/v1
@@ -45,6 +46,7 @@ destinations:
 		return "    signing:\n      scheme: cavage\n      credential: cybs-secret\n      secret_encoding: base64\n" +
 			"      cavage:\n        key_id: " + keyID + "\n        algorithm: HmacSHA256\n        headers: [" + headers + "]\n"
 	}
+	headers := func(names string) string { return "    credential_headers: [" + names + "]\n" }
 	const hdrs = "host, date, request-target, digest, v-c-merchant-id"
 	const summary = `{scheme=cavage credential=cybs-secret secret_encoding=base64 cavage.key_id=k1 cavage.algorithm=HmacSHA256 cavage.headers=[host,date,request-target,digest,v-c-merchant-id]}`
 	type line struct {
@@ -73,6 +75,13 @@ destinations:
 		{"signing removed", creds("cybs-secret") + cavage("k1", hdrs), creds("cybs-secret"),
 			[]line{{"~ cybs: signing " + summary + " -> -", false}}},
 		{"unchanged", creds("cybs-secret") + cavage("k1", hdrs), creds("cybs-secret") + cavage("k1", hdrs), nil},
+		{"first credential header", creds("cybs-key"), creds("cybs-key") + headers("Authorization"),
+			[]line{{"~ cybs: + credential header Authorization", true}}},
+		{"credential header added", creds("cybs-key") + headers("Authorization"), creds("cybs-key") + headers("Authorization, Idempotency-Token"),
+			[]line{{"~ cybs: + credential header Idempotency-Token", true}}},
+		{"credential header withdrawn", creds("cybs-key") + headers("Authorization, X-Api-Key"), creds("cybs-key") + headers("X-Api-Key"),
+			[]line{{"~ cybs: - credential header Authorization", false}}},
+		{"credential header respelt", creds("cybs-key") + headers("X-API-Key"), creds("cybs-key") + headers("x-api-key"), nil},
 	}
 	relevant := func(c Change) bool {
 		return strings.Contains(c.Text, "credential") || strings.Contains(c.Text, "signing")
@@ -107,6 +116,31 @@ destinations:
 		want := []line{{"+ cybs: + credential cybs-secret", true}, {"+ cybs: signing - -> " + summary, true}}
 		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 			t.Errorf("diffDocuments = %+v, want %+v", got, want)
+		}
+	})
+	t.Run("new destination with a credential header", func(t *testing.T) {
+		old := doc("1", "")
+		old.Destinations = nil
+		var got []line
+		for _, c := range Diff(old, doc("2", creds("cybs-key")+headers("X-API-Key")), strings.Repeat("a", 64)) {
+			if relevant(c) {
+				got = append(got, line{c.Text, c.Widens})
+			}
+		}
+		want := []line{{"+ cybs: + credential cybs-key", true}, {"+ cybs: + credential header X-Api-Key", true}}
+		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("diffDocuments = %+v, want %+v", got, want)
+		}
+	})
+	t.Run("show credential headers", func(t *testing.T) {
+		for _, tt := range []struct{ extra, want string }{
+			{creds("cybs-key") + headers("authorization, X-API-Key"), "CREDENTIAL HEADERS Authorization,X-Api-Key"},
+			{creds("cybs-secret") + cavage("k1", hdrs), "credentials in no header (signing only)"},
+		} {
+			d := doc("1", tt.extra)
+			if n := strings.Join(Notes(&d.Destinations[0]), "; "); !strings.Contains(n, tt.want) {
+				t.Errorf("notes = %q, want %q", n, tt.want)
+			}
 		}
 	})
 	t.Run("show", func(t *testing.T) {

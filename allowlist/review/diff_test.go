@@ -101,6 +101,11 @@ func TestDiffNewDestination(t *testing.T) {
 			"WIDENS + acme: card header X-Card-Token",
 			"WIDENS + acme: card header X-Card-Number",
 		}},
+		{"credential_headers", "    credentials: [acme-key]\n    credential_headers: [Authorization, x-api-key]\n", []string{
+			"WIDENS + acme: + credential acme-key",
+			"WIDENS + acme: + credential header Authorization",
+			"WIDENS + acme: + credential header X-Api-Key",
+		}},
 		{"tls.ca_bundle", "    tls:\n      ca_bundle: acme-private\n", []string{
 			"WIDENS + acme: CA bundle acme-private (replaces the system roots)",
 		}},

@@ -1,0 +1,72 @@
+package cardscan
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// Found by mutation testing (docs/mutation.md): base64 runs at the length
+// bounds of stage 3, and inputs with more than one run to mask.
+
+// b64 is the standard base64 of s.
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// stars is n '*'.
+func stars(n int) string { return strings.Repeat("*", n) }
+
+func TestBase64RunsAtTheBounds(t *testing.T) {
+	own := NewSecrets("4242424242424242", "737")
+	cvc16 := b64(`{"cvc":"737"`) // exactly minB64Run characters
+	if len(cvc16) != minB64Run {
+		t.Fatalf("fixture: %q is %d characters, want %d", cvc16, len(cvc16), minB64Run)
+	}
+	cvc4 := b64("737") // exactly minB64RunCVC characters
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		// A run of exactly 16 characters, before the first byte the run
+		// search looks at (offset 15) and just after it.
+		{"16 characters at the start", cvc16, stars(16)},
+		{"16 characters at offset 1", " " + cvc16 + " ok", " " + stars(16) + " ok"},
+		{"16 characters at offset 15", strings.Repeat(".", 15) + cvc16, strings.Repeat(".", 15) + stars(16)},
+		// A bare base64 CVC: 4 characters.
+		{"4 characters", `{"cvc":"` + cvc4 + `"}`, `{"cvc":"****"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
+				t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// Redact masks every run that holds card data, not only the first.
+func TestEveryBase64RunMasked(t *testing.T) {
+	own := NewSecrets("4242424242424242", "737")
+	a, b := b64("card 4242424242424242"), b64("card 5555555555554444")
+	cvc4 := b64("737")
+	tests := []struct {
+		name   string
+		redact func(dst, src []byte) []byte
+		in     string
+		want   string
+	}{
+		{"two card runs", Redact,
+			`{"a":"` + a + `","b":"` + b + `"}`,
+			`{"a":"` + stars(len(a)) + `","b":"` + stars(len(b)) + `"}`},
+		{"two CVC runs", own.Redact,
+			`{"a":"` + cvc4 + `","b":"` + cvc4 + `"}`,
+			`{"a":"****","b":"****"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(tt.redact(nil, []byte(tt.in))); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package cardscan
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,19 @@ func TestEveryBase64RunMasked(t *testing.T) {
 				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// Hex wrapped over lines is one stretch: the line break, LF or CRLF, does
+// not cut the card's hex in two (which would leave the first line's
+// digits readable).
+func TestHexStretchAcrossLineBreaks(t *testing.T) {
+	h := hex.EncodeToString([]byte("x:4242424242424242"))
+	for _, br := range []string{"\n", "\r\n", "\r"} {
+		in := "id=" + h[:16] + br + h[16:] + " ok"
+		want := "id=" + stars(16) + br + stars(len(h)-16) + " ok"
+		if got := string(Redact(nil, []byte(in))); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

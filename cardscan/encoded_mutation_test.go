@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Found by mutation testing (docs/mutation.md): base64 runs at the length
+// Found by mutation testing (docs/mutation.md): base64 and hex runs at the length
 // bounds of stage 3, and inputs with more than one run to mask.
 
 // b64 is the standard base64 of s.
@@ -16,7 +16,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 // stars is n '*'.
 func stars(n int) string { return strings.Repeat("*", n) }
 
-func TestBase64RunsAtTheBounds(t *testing.T) {
+func TestEncodedRunsAtTheBounds(t *testing.T) {
 	own := NewSecrets("4242424242424242", "737")
 	cvc16 := b64(`{"cvc":"737"`) // exactly minB64Run characters
 	if len(cvc16) != minB64Run {
@@ -33,6 +33,8 @@ func TestBase64RunsAtTheBounds(t *testing.T) {
 		{"16 characters at the start", cvc16, stars(16)},
 		{"16 characters at offset 1", " " + cvc16 + " ok", " " + stars(16) + " ok"},
 		{"16 characters at offset 15", strings.Repeat(".", 15) + cvc16, strings.Repeat(".", 15) + stars(16)},
+		// Exactly 16 hex digits (not all decimal): "cvc=737;".
+		{"16 hex digits", "6376633d3733373b", stars(16)},
 		// A bare base64 CVC: 4 characters.
 		{"4 characters", `{"cvc":"` + cvc4 + `"}`, `{"cvc":"****"}`},
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Found by mutation testing (docs/mutation.md): base64 and hex runs at the length
-// bounds of stage 3, and inputs with more than one run to mask.
+// Found by mutation testing (docs/mutation.md): base64 and hex runs at the
+// length bounds of stage 3, and inputs with more than one run to mask.
 
 // b64 is the standard base64 of s.
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -85,5 +85,54 @@ func TestHexStretchAcrossLineBreaks(t *testing.T) {
 		if got := string(Redact(nil, []byte(in))); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A hex stretch is decoded from its first digit: the card's hex at the
+// very start of a stretch is read whole.
+func TestHexStretchFromItsFirstDigit(t *testing.T) {
+	h := hex.EncodeToString([]byte("4242424242424242z"))
+	in := "id=" + h + " ok"
+	want := "id=" + stars(len(h)) + " ok"
+	if got := string(Redact(nil, []byte(in))); got != want {
+		t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+	}
+}
+
+// A hex stretch shorter than the run minimum is not decoded as hex, even
+// after other characters of a long base64 run: the CVC's hex in it is
+// masked by stage 2 alone, not the whole run.
+func TestShortHexStretchNotDecoded(t *testing.T) {
+	own := NewSecrets("4242424242424242", "737")
+	in := strings.Repeat("z", 16) + "3d373337"
+	want := strings.Repeat("z", 16) + "3d******"
+	if got := string(own.Redact(nil, []byte(in))); got != want {
+		t.Errorf("Secrets.Redact(%q) = %q, want %q", in, got, want)
+	}
+}
+
+// Decoded text longer than the 4 KB window is checked in pieces; a card
+// at a piece's edge is found whole: right before the last cut point, across
+// the window's end where there is no cut point (the overlap), and in a run
+// mixing ASCII and fullwidth digits.
+func TestDecodedWindowEdges(t *testing.T) {
+	// 'Z' ends every run and escape (a cut point); 'b', a hex digit, does not.
+	const z, b = "Z", "b"
+	tests := []struct {
+		name, text string
+	}{
+		{"card right before the last cut point", strings.Repeat(z, 3000) + "5555555555554444" + "Z" + strings.Repeat(b, 1200)},
+		{"card across the window's end, no cut point", strings.Repeat(z, 100) + strings.Repeat(b, windowSize-100-6) + "4242424242424242" + strings.Repeat(b, 100)},
+		{"mixed-width card before ASCII", strings.Repeat(z, 3500) + "4242 4242 ４２４２ 4242" + strings.Repeat(b, 700)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := b64(tt.text)
+			in := "x " + run + " y"
+			want := "x " + stars(len(strings.TrimRight(run, "="))) + run[len(strings.TrimRight(run, "=")):] + " y"
+			if got := string(Redact(nil, []byte(in))); got != want {
+				t.Errorf("Redact(base64 of %d bytes) leaves the run readable", len(tt.text))
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package cardscan
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -134,5 +135,26 @@ func TestDecodedWindowEdges(t *testing.T) {
 				t.Errorf("Redact(base64 of %d bytes) leaves the run readable", len(tt.text))
 			}
 		})
+	}
+}
+
+// A UTF-16 body of fullwidth digits holds no NUL byte: its byte order mark
+// alone marks it as UTF-16, in either byte order, and each fullwidth digit
+// reads as its digit.
+func TestUTF16FullwidthBehindABOM(t *testing.T) {
+	const card = "４２４２４２４２４２４２４２４２" // 4242424242424242
+	for _, big := range []bool{false, true} {
+		in := utf16Bytes(card, big, true)
+		if bytes.IndexByte(in, 0) >= 0 {
+			t.Fatalf("fixture: %x holds a NUL byte", in)
+		}
+		masked := strings.Repeat("*", 12) + "４２４２"
+		want := utf16Bytes(masked, big, true)
+		if got := Redact(nil, in); !bytes.Equal(got, want) {
+			t.Errorf("Redact(%x) = %x, want %x (big endian: %v)", in, got, want, big)
+		}
+		if !Contains(in) {
+			t.Errorf("Contains(%x) = false (big endian: %v)", in, big)
+		}
 	}
 }

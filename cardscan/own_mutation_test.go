@@ -1,0 +1,72 @@
+package cardscan
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"testing"
+)
+
+// Found by mutation testing (docs/mutation.md): the forwarded number's
+// length bounds and digit check in NewSecrets, the own-number rule on
+// escaped digits, and the tail check of a base64 needle.
+
+// A Secrets keeps numbers of 13 to 19 digits, and nothing else: its own
+// hex needle (stage 2) masks the hex of a kept number whole, which plain
+// Redact leaves partly readable; a number that is not all digits is left
+// out, and the Secrets masks what plain Redact does.
+func TestNewSecretsKeepsOnlyCardNumbers(t *testing.T) {
+	tests := []struct {
+		name   string
+		number string
+		in     string
+		want   string // "": the same as plain Redact
+	}{
+		{"13 digits", "4222222222222", "n=x" + hex.EncodeToString([]byte("4222222222222")) + "x", "n=x" + stars(26) + "x"},
+		{"19 digits", "6304000000000000000", "n=x" + hex.EncodeToString([]byte("6304000000000000000")) + "x", "n=x" + stars(38) + "x"},
+		// "3a" is the hex of ':', and the needle of a number with an 'a'.
+		{"not all digits", "42222a2222222", "n=x" + hex.EncodeToString([]byte("42222:2222222")) + "x", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			own := NewSecrets(tt.number, "")
+			want := tt.want
+			if want == "" {
+				want = string(Redact(nil, []byte(tt.in)))
+			}
+			if got := string(own.Redact(nil, []byte(tt.in))); got != want {
+				t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, want)
+			}
+		})
+	}
+}
+
+// The forwarded number glued to another digit and written with one digit
+// percent-escaped is in no fixed encoding and no card by the text rules
+// (the group fails Luhn); the own-number rule alone masks it, escapes
+// included, but for its last four digits.
+func TestOwnNumberGluedWithAnEscapedDigit(t *testing.T) {
+	own := NewSecrets("4242424242424242", "")
+	in := "n=94242%342424242424242"
+	if got := string(Redact(nil, []byte(in))); got != in {
+		t.Fatalf("fixture: Redact(%q) = %q, want it unchanged", in, got)
+	}
+	want := "n=*****%2A*********42**"
+	if got := string(own.Redact(nil, []byte(in))); got != want {
+		t.Errorf("Secrets.Redact(%q) = %q, want %q", in, got, want)
+	}
+}
+
+// A number that differs from the forwarded one only in the low bits of its
+// last digit, which the base64 needle leaves to the next character, is not
+// taken for it.
+func TestBase64NeedleChecksTheLastDigitsLowBits(t *testing.T) {
+	own := NewSecrets("4242424242424242", "")
+	in := base64.StdEncoding.EncodeToString([]byte("4242424242424240"))
+	if got := string(own.Redact(nil, []byte(in))); got != in {
+		t.Errorf("Secrets.Redact(%q) = %q, want it unchanged: it encodes ...4240, not ...4242", in, got)
+	}
+	in = base64.StdEncoding.EncodeToString([]byte("4242424242424242"))
+	if got := string(own.Redact(nil, []byte(in))); got != stars(22)+"==" {
+		t.Errorf("Secrets.Redact(%q) = %q, want it masked", in, got)
+	}
+}

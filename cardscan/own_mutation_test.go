@@ -1,7 +1,6 @@
 package cardscan
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"testing"
 )
@@ -58,15 +57,49 @@ func TestOwnNumberGluedWithAnEscapedDigit(t *testing.T) {
 
 // A number that differs from the forwarded one only in the low bits of its
 // last digit, which the base64 needle leaves to the next character, is not
-// taken for it.
+// taken for it; the forwarded number itself is masked.
 func TestBase64NeedleChecksTheLastDigitsLowBits(t *testing.T) {
-	own := NewSecrets("4242424242424242", "")
-	in := base64.StdEncoding.EncodeToString([]byte("4242424242424240"))
-	if got := string(own.Redact(nil, []byte(in))); got != in {
-		t.Errorf("Secrets.Redact(%q) = %q, want it unchanged: it encodes ...4240, not ...4242", in, got)
+	tests := []struct {
+		pan, in, want string
+	}{
+		// The low bits differ: 2 (0b10) and 0, 4 (0b00) and 5 (0b01).
+		{"4242424242424242", b64("4242424242424240"), b64("4242424242424240")},
+		{"5555555555554444", b64("5555555555554445"), b64("5555555555554445")},
+		{"4242424242424242", b64("4242424242424242"), stars(22) + "=="},
+		{"5555555555554444", b64("5555555555554444"), stars(22) + "=="},
 	}
-	in = base64.StdEncoding.EncodeToString([]byte("4242424242424242"))
-	if got := string(own.Redact(nil, []byte(in))); got != stars(22)+"==" {
-		t.Errorf("Secrets.Redact(%q) = %q, want it masked", in, got)
+	for _, tt := range tests {
+		own := NewSecrets(tt.pan, "")
+		if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("NewSecrets(%s).Redact(%q) = %q, want %q", tt.pan, tt.in, got, tt.want)
+		}
+	}
+}
+
+// Every stage 2 rule runs, also after the byte-by-byte reading found the
+// number: here the CVC's hex after the number in text.
+func TestNeedlesAfterALooseMatch(t *testing.T) {
+	own := NewSecrets("4242424242424242", "737")
+	in := "a=4242 4242 4242 4242 b=373337"
+	want := "a=**** **** **** 4242 b=******"
+	if got := string(own.Redact(nil, []byte(in))); got != want {
+		t.Errorf("Secrets.Redact(%q) = %q, want %q", in, got, want)
+	}
+}
+
+// The byte-by-byte reading masks all but the last four digits, and joins
+// digits over at most three separators.
+func TestLooseReadingBounds(t *testing.T) {
+	own := NewSecrets("4242424242424242", "")
+	tests := []struct{ in, want string }{
+		// The text scan reads "%42" as 'B' and masks only the 14 digits
+		// after it; read byte by byte, the number starts at the "42".
+		{"100%4242424242424242", "100%************4242"},
+		{"4242    4242    4242    4242", "4242    4242    4242    4242"},
+	}
+	for _, tt := range tests {
+		if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

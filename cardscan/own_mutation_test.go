@@ -103,3 +103,28 @@ func TestLooseReadingBounds(t *testing.T) {
 		}
 	}
 }
+
+// The CVC's hex is masked at the very start of the text too.
+func TestCVCHexAtTheStart(t *testing.T) {
+	own := NewSecrets("378282246310005", "1234")
+	for _, tt := range []struct{ in, want string }{
+		{"31323334", "********"},
+		{"31323334 x", "******** x"},
+	} {
+		if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A four-digit CVC's hex needle fits its fixed buffer: Secrets.Redact of a
+// body holding it allocates nothing, as with a three-digit CVC
+// (TestRedactAllocationBudget).
+func TestFourDigitCVCAllocatesNothing(t *testing.T) {
+	own := NewSecrets("378282246310005", "1234")
+	in := []byte(`{"id":"ch_1","c":"31323334","note":"ok"}`)
+	dst := make([]byte, 0, len(in))
+	if got := testing.AllocsPerRun(20, func() { dst = own.Redact(dst[:0], in) }); got != 0 {
+		t.Errorf("Secrets.Redact with a four-digit CVC: %v allocations, want 0", got)
+	}
+}

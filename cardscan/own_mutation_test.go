@@ -104,12 +104,14 @@ func TestLooseReadingBounds(t *testing.T) {
 	}
 }
 
-// The CVC's hex is masked at the very start of the text too.
+// The CVC's hex is masked at the very start of the text too, exactly, and
+// wherever it appears again.
 func TestCVCHexAtTheStart(t *testing.T) {
 	own := NewSecrets("378282246310005", "1234")
 	for _, tt := range []struct{ in, want string }{
 		{"31323334", "********"},
 		{"31323334 x", "******** x"},
+		{"31323334 x 31323334", "******** x ********"},
 	} {
 		if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
 			t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, tt.want)

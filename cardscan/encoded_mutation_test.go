@@ -158,3 +158,20 @@ func TestUTF16FullwidthBehindABOM(t *testing.T) {
 		}
 	}
 }
+
+// UTF-16 code units at the edges of what narrow maps: the fullwidth 0 and
+// 9, and the no-break space between groups.
+func TestUTF16NarrowEdges(t *testing.T) {
+	tests := []struct{ name, text, masked string }{
+		{"fullwidth 0 and 9", "３０５６９３０００９０２０００４", strings.Repeat("*", 12) + "０００４"},
+		{"no-break spaces", "4242\u00a04242\u00a04242\u00a04242", "****\u00a0****\u00a0****\u00a04242"},
+	}
+	for _, tt := range tests {
+		for _, big := range []bool{false, true} {
+			in, want := utf16Bytes(tt.text, big, true), utf16Bytes(tt.masked, big, true)
+			if got := Redact(nil, in); !bytes.Equal(got, want) {
+				t.Errorf("%s: Redact(%x) = %x, want %x (big endian: %v)", tt.name, in, got, want, big)
+			}
+		}
+	}
+}

@@ -175,3 +175,28 @@ func TestUTF16NarrowEdges(t *testing.T) {
 		}
 	}
 }
+
+// A digit run in decoded text is judged whole, as the text scan judges it,
+// not from a window's arbitrary start: the window cuts at a byte that ends
+// every run, and falls back to an overlap only when it finds none. Here
+// the run "1" + 4242424242424242 is no card by the text rules (the group
+// fails Luhn), and it starts where an overlap would cut it, one digit in.
+func TestDecodedWindowCutsBetweenRuns(t *testing.T) {
+	const run = "14242424242424242"
+	if Contains([]byte("x " + run + " y")) {
+		t.Fatalf("fixture: %s reads as a card", run)
+	}
+	start := windowSize - windowOverlap - 1 // an overlap piece starts 1 digit in
+	tests := []struct{ name, text string }{
+		{"cut point right before the run", strings.Repeat("Z", start) + run + strings.Repeat("b", 700)},
+		{"cut point at the middle of the window", strings.Repeat("Z", windowSize/2+1) + strings.Repeat("b", start-windowSize/2-1) + run + strings.Repeat("b", 700)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := "x " + b64(tt.text) + " y"
+			if got := string(Redact(nil, []byte(in))); got != in {
+				t.Errorf("Redact(base64 of %d bytes) masked a run that holds no card", len(tt.text))
+			}
+		})
+	}
+}

@@ -112,6 +112,8 @@ func TestCVCHexAtTheStart(t *testing.T) {
 		{"31323334", "********"},
 		{"31323334 x", "******** x"},
 		{"31323334 x 31323334", "******** x ********"},
+		// At an even offset of a hex run (here 2), not only at its start.
+		{"ab31323334", "ab********"},
 	} {
 		if got := string(own.Redact(nil, []byte(tt.in))); got != tt.want {
 			t.Errorf("Secrets.Redact(%q) = %q, want %q", tt.in, got, tt.want)

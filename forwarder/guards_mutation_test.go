@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/cardgate/cardgate/allowlist"
@@ -11,7 +12,7 @@ import (
 )
 
 // Found by mutation testing (docs/mutation.md): what the canary audit
-// record names.
+// record names, and that it is not reported lost when it was written.
 
 // A canary record names the allowlist in force when the canary was used
 // (the forward has not reached the allowlist step yet), like every other
@@ -40,5 +41,8 @@ func TestCanaryRecordNamesTheAllowlist(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no canary audit record")
+	}
+	if logs := e.logText(); strings.Contains(logs, "audit canary record not written") {
+		t.Errorf("a canary record that was written is logged as not written:\n%s", logs)
 	}
 }

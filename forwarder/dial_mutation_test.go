@@ -4,12 +4,13 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cardgate/cardgate/allowlist"
 )
 
 // Found by mutation testing (docs/mutation.md): the dial's fallback over
-// the checked addresses.
+// the checked addresses, and the transport's timing constants.
 
 // A host with two checked answers, the first refusing connections (no
 // listener on 127.0.0.2), is reached on the second: the dialer tries each
@@ -24,5 +25,29 @@ func TestDialFallsBackToTheNextCheckedAddress(t *testing.T) {
 	}
 	if n := len(e.p.requests()); n != 1 {
 		t.Errorf("processor got %d requests, want 1", n)
+	}
+}
+
+// The route's transport keeps the settings dial.go documents: idle pooled
+// connections are closed after 90 s, HTTP/2 pings detect dead ones, no
+// proxy, no transparent decompression.
+func TestRouteTransportSettings(t *testing.T) {
+	e := newEnv(t, echo)
+	tg, te := parseTarget(e.url("/v1/charges"))
+	if te != nil {
+		t.Fatal(te)
+	}
+	rt, fe := e.f.routeFor(e.al.al.SHA256, &e.al.al.Doc.Destinations[0], tg)
+	if fe != nil {
+		t.Fatal(fe)
+	}
+	tr := rt.transport
+	switch {
+	case tr.IdleConnTimeout != 90*time.Second:
+		t.Errorf("IdleConnTimeout = %v, want 90s", tr.IdleConnTimeout)
+	case tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout != 30*time.Second || tr.HTTP2.PingTimeout != 15*time.Second:
+		t.Errorf("HTTP2 = %+v, want pings after 30s idle, answered within 15s", tr.HTTP2)
+	case tr.Proxy != nil || !tr.DisableCompression:
+		t.Errorf("Proxy set (%v) or compression on (%v)", tr.Proxy != nil, !tr.DisableCompression)
 	}
 }

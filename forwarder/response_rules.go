@@ -307,7 +307,7 @@ func (f *Forwarder) tokenizeReturned(ctx context.Context, fw *forward, d *allowl
 		// The card is in the vault under a token no one holds; the log
 		// names the token so that an operator can account for it.
 		f.log.LogAttrs(ctx, slog.LevelError, "forwarder: audit tokenized record not written; token withheld",
-			slog.String("forward_id", fw.id), slog.String("token", info.Token), slog.String("error", err.Error()))
+			slog.String("forward_id", fw.id), slog.String("token", info.Token), slog.String("cause_class", causeClass(err)))
 		return nil, err
 	}
 	return info, nil

@@ -56,6 +56,52 @@ func inB64Run(c byte) bool { return b64Values[c] != 0xFF || c == '\n' || c == '\
 // decoded too, but only those that hold the CVC's base64 at one of the
 // three alignments, as a run must if the CVC's digits are in it.
 func (s *scanner) maskBase64Runs(out, src []byte) bool {
+	// Most text scanned per forward (header names and values, short
+	// answers) has no run to decode: finding that out without the window
+	// saves zeroing its 4 KB on every call, which cost more than the scan.
+	if !s.hasBase64Candidate(src) {
+		return false
+	}
+	return s.maskBase64RunsIn(out, src)
+}
+
+// hasBase64Candidate reports whether maskBase64RunsIn would decode any run
+// of src: the same walk, stopping at the first run it would check.
+func (s *scanner) hasBase64Candidate(src []byte) bool {
+	for p := minB64Run - 1; p < len(src); {
+		if !inB64Run(src[p]) {
+			p += minB64Run
+			continue
+		}
+		a, b := b64RunAround(src, p)
+		p = b + minB64Run
+		if b64Chars(src[a:b]) >= minB64Run && !digitsOnly(src[a:b]) {
+			return true
+		}
+	}
+	if len(s.cvc) == 0 {
+		return false
+	}
+	var buf [maxNeedle]byte
+	for align := range 3 {
+		needle := b64Needle(&buf, s.cvc, align)
+		for i := 0; len(needle) > 0; {
+			k := bytes.Index(src[i:], needle)
+			if k < 0 {
+				break
+			}
+			a, b := b64RunAround(src, i+k)
+			i = b
+			if n := b64Chars(src[a:b]); n >= minB64RunCVC && n < minB64Run && !digitsOnly(src[a:b]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maskBase64RunsIn is maskBase64Runs after hasBase64Candidate.
+func (s *scanner) maskBase64RunsIn(out, src []byte) bool {
 	found := false
 	w := window{s: scanner{pan: s.pan, cvc: s.cvc}} // one buffer for every run
 	check := func(a, b, minRun int) bool {

@@ -468,3 +468,47 @@ func FuzzSecretsRedact(f *testing.F) {
 		}
 	})
 }
+
+// TestNeedlesNoShorterThanNumber checks what maskNeedles relies on to skip
+// text shorter than the number: no needle of a 13–19 digit number, in any
+// encoding or base64 alignment, is shorter than the number.
+func TestNeedlesNoShorterThanNumber(t *testing.T) {
+	const digits = "4242424242424242424"
+	kinds := []needleKind{needlePercent, needleJSON, needleHex, needleUTF16LE, needleUTF16BE, needleB64}
+	for l := minCardDigits; l <= maxCardDigits; l++ {
+		pan := []byte(digits[:l])
+		for _, kind := range kinds {
+			for align := range 3 {
+				var buf [maxNeedle]byte
+				needle, _ := buildNeedle(&buf, pan, kind, align)
+				if len(needle) < len(pan) {
+					t.Errorf("%d digits, kind %d, alignment %d: needle of %d bytes", l, kind, align, len(needle))
+				}
+			}
+		}
+	}
+}
+
+// TestBase64CandidateAgrees checks that hasBase64Candidate, which lets
+// maskBase64Runs skip its window, is true whenever maskBase64RunsIn finds
+// anything, on the package's test texts and their prefixes.
+func TestBase64CandidateAgrees(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	texts := []string{
+		"", "no runs here", "Mon, 07 Dec 2026 07:49:50 GMT", "application/json; charset=utf-8",
+		b64("4242424242424242"), "id=" + b64("card 4111 1111 1111 1111 exp"),
+		b64("987"), "cvc:" + b64("cvc 987") + ";", b64("x987"), b64("xx987"),
+		"1234567890123456789012345678901234567890",
+	}
+	for _, cvc := range []string{"", "987"} {
+		s := scanner{pan: []byte("4242424242424242"), cvc: []byte(cvc)}
+		for _, text := range texts {
+			for n := 0; n <= len(text); n++ {
+				src := []byte(text[:n])
+				if s.maskBase64RunsIn(nil, src) && !s.hasBase64Candidate(src) {
+					t.Errorf("cvc %q: %q: a run masks, but no candidate was seen", cvc, src)
+				}
+			}
+		}
+	}
+}

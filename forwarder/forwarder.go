@@ -398,6 +398,10 @@ type forward struct {
 	tlsMu      sync.Mutex
 	tlsVersion string // tls.VersionName of the last connection
 	peerCert   string // hex sha256 of its leaf certificate
+	// peerLeaf is the certificate peerCert was computed from: each
+	// attempt sets the TLS state twice (connection, then answer), from
+	// the same connection, and the second need not hash it again.
+	peerLeaf *x509.Certificate
 }
 
 // newForwardID returns a fresh forward id; it goes into every audit
@@ -409,9 +413,10 @@ func (fw *forward) setTLS(cs tls.ConnectionState) {
 	fw.tlsMu.Lock()
 	defer fw.tlsMu.Unlock()
 	fw.tlsVersion = tls.VersionName(cs.Version)
-	if len(cs.PeerCertificates) > 0 {
+	if len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0] != fw.peerLeaf {
 		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		fw.peerCert = hex.EncodeToString(sum[:])
+		fw.peerLeaf = cs.PeerCertificates[0]
 	}
 }
 

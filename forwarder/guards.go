@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cardgate/cardgate/audit"
+	"github.com/cardgate/cardgate/canary"
 )
 
 // Limiter enforces budgets. Allow returns nil when the request is within
@@ -87,10 +88,20 @@ func (f *Forwarder) checkCanary(ctx context.Context, fw *forward, r *Request) *E
 	// Every token the request names, the single card's or the named
 	// cards'. A value not spelled like a token cannot be one of our
 	// canaries, and is refused as token_not_found by the vault anyway.
+	// The gateway's canary.Watcher answers from a polled snapshot in
+	// memory and never reads its context: a timer per token would cost
+	// more than the lookup. Any other Canaries is asked under checkTO.
+	_, inMemory := f.canaries.(*canary.Watcher)
 	for _, tok := range fw.requestTokens() {
-		cctx, cancel := context.WithTimeout(ctx, f.checkTO)
-		is, err := f.canaries.IsCanary(cctx, tok)
-		cancel()
+		var is bool
+		var err error
+		if inMemory {
+			is, err = f.canaries.IsCanary(ctx, tok)
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, f.checkTO)
+			is, err = f.canaries.IsCanary(cctx, tok)
+			cancel()
+		}
 		if err != nil {
 			return newError(CodeStoreUnavailable, NotSent, "the card store is unavailable; nothing was sent", err)
 		}

@@ -85,10 +85,16 @@ func (f *Forwarder) cleanResponseHeaders(h http.Header, sent sentCards) http.Hea
 		if buf = sent.redact(buf[:0], []byte(k)); string(buf) != k {
 			continue
 		}
+		kept := make([]string, 0, len(vals))
 		for _, v := range vals {
-			buf = sent.redact(buf[:0], []byte(v))
-			out[k] = append(out[k], string(buf))
+			// A value the mask left as it was is kept as it was, not
+			// copied: only a masked value needs a string of its own.
+			if buf = sent.redact(buf[:0], []byte(v)); string(buf) != v {
+				v = string(buf)
+			}
+			kept = append(kept, v)
 		}
+		out[k] = append(out[k], kept...)
 	}
 	return out
 }

@@ -60,6 +60,13 @@ type FileSink struct {
 	// dirty is set while lines written by writeUnsynced (or a write whose
 	// fsync has not run yet) are not known to be durable.
 	dirty bool
+	// answeredChain and answeredSeq name the first record writeUnsynced
+	// left unsynced since the last fsync (answeredSeq 0: none). Its append
+	// was answered before it was durable, so a failure that stops the sink
+	// before an fsync covers it must say that it, and every record after
+	// it, may be lost: the failed group's own range is not all.
+	answeredChain string
+	answeredSeq   uint64
 	// tree, when set (OpenFileSinkTree), gets every line written.
 	tree *Tree
 }
@@ -170,6 +177,9 @@ func (s *FileSink) writeUnsynced(batch []Entry) (deferred bool, err error) {
 	if err := s.write(batch, s.tree != nil); err != nil {
 		return false, err
 	}
+	if s.tree == nil && s.answeredSeq == 0 && len(batch) > 0 {
+		s.answeredChain, s.answeredSeq = batch[0].Rec.Chain, batch[0].Rec.Seq
+	}
 	return s.tree == nil, nil
 }
 
@@ -201,6 +211,16 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write: %w", err)
 		s.tree.fail()
+		// The sink stops here, so no later fsync would cover the records
+		// writeUnsynced left unsynced, whose appends were answered: sync
+		// them now. The failed write does not make them suspect.
+		if s.dirty {
+			if serr := s.f.Sync(); serr != nil {
+				s.err = fmt.Errorf("fsync after a failed write: %s: %v: write: %w", s.lostAnswered(), serr, err)
+			} else {
+				s.dirty, s.answeredSeq = false, 0
+			}
+		}
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	s.dirty = true
@@ -226,11 +246,20 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 func (s *FileSink) sync() error {
 	if err := s.f.Sync(); err != nil {
 		s.err = fmt.Errorf("fsync: %w", err)
+		if s.answeredSeq != 0 {
+			s.err = fmt.Errorf("fsync: %s: %w", s.lostAnswered(), err)
+		}
 		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	s.dirty = false
+	s.dirty, s.answeredSeq = false, 0
 	return nil
+}
+
+// lostAnswered says, after a failed fsync, which answered records it may
+// have lost (see answeredSeq). Called with mu held.
+func (s *FileSink) lostAnswered() string {
+	return fmt.Sprintf("records from seq %d of chain %s, already answered, may be lost", s.answeredSeq, s.answeredChain)
 }
 
 // reserve makes sure blocks are allocated for the next n bytes, a segment

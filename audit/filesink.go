@@ -69,6 +69,9 @@ type FileSink struct {
 	answeredSeq   uint64
 	// tree, when set (OpenFileSinkTree), gets every line written.
 	tree *Tree
+	// torn is set when the file's last line was incomplete when opened
+	// (see OpenFileSink); New logs it.
+	torn bool
 }
 
 // preallocSegment is how far ahead of the file's end the sink allocates
@@ -105,7 +108,8 @@ func OpenFileSink(path string) (*FileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open file sink: %w", err)
 	}
-	if err := prepare(f, path); err != nil {
+	torn, err := prepare(f, path)
+	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
@@ -114,44 +118,45 @@ func OpenFileSink(path string) (*FileSink, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
-	return &FileSink{path: path, f: syncFile{f}, end: end}, nil
+	return &FileSink{path: path, f: syncFile{f}, end: end, torn: torn}, nil
 }
 
-// prepare checks the file, repairs an incomplete last line and makes the
-// file's directory entry durable.
-func prepare(f *os.File, path string) error {
+// prepare checks the file, repairs an incomplete last line (reporting it
+// as torn) and makes the file's directory entry durable.
+func prepare(f *os.File, path string) (torn bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !fi.Mode().IsRegular() {
-		return errors.New("not a regular file")
+		return false, errors.New("not a regular file")
 	}
 	if size := fi.Size(); size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read last byte: %w", err)
+			return false, fmt.Errorf("read last byte: %w", err)
 		}
 		if last[0] != '\n' {
 			if _, err := f.Write([]byte{'\n'}); err != nil {
-				return fmt.Errorf("end incomplete last line: %w", err)
+				return false, fmt.Errorf("end incomplete last line: %w", err)
 			}
+			torn = true
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
+		return false, fmt.Errorf("fsync: %w", err)
 	}
 	// A file just created is lost in a crash unless its directory entry is
 	// durable too.
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
-		return fmt.Errorf("open directory: %w", err)
+		return false, fmt.Errorf("open directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
+		return false, fmt.Errorf("fsync directory: %w", err)
 	}
-	return nil
+	return torn, nil
 }
 
 // Write appends each line and a newline, then fsyncs once. ctx is not consulted:

@@ -164,6 +164,14 @@ func New(o Options) (*Log, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	for i, s := range o.Sinks {
+		if fs, ok := s.(*FileSink); ok && fs.torn {
+			// Said once per start, where the operator looks: the line
+			// stays in the file, and verify reports it as malformed.
+			l.log.Warn("audit file's last line was incomplete (a crash during a write or before its fsync); it was ended with a newline and is kept: `cardgate audit verify` reports it as malformed, and a new chain starts",
+				slog.Int("sink", i), slog.String("file", fs.path))
+		}
+	}
 	if o.Mirror != nil {
 		fs, ok := o.Sinks[0].(*FileSink)
 		if len(o.Sinks) != 1 || !ok {

@@ -3,8 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -13,7 +15,7 @@ import (
 // TestVerifyNamesACrashsTornLine: a machine crash between a write and its
 // fsync (the window AppendWritten opens) can leave the last record cut
 // short, or the file's new size on disk with its data never written (NUL
-// bytes). The next start ends the line and begins a new chain; Verify
+// bytes). The next start ends the line, says so, and begins a new chain; Verify
 // fails, and says which of the two it saw rather than only "not a JSON
 // object", so an auditor can tell a crash from an edit.
 func TestVerifyNamesACrashsTornLine(t *testing.T) {
@@ -59,9 +61,13 @@ func TestVerifyNamesACrashsTornLine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("OpenFileSink after a torn line = %v", err)
 			}
-			l, err = New(Options{Sinks: []Sink{fs}, Now: fixedClock()})
+			var logs bytes.Buffer
+			l, err = New(Options{Sinks: []Sink{fs}, Now: fixedClock(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "level=WARN msg=\"audit file's last line was incomplete") {
+				t.Errorf("the start did not say that it found and ended a torn last line; log:\n%s", logs.String())
 			}
 			mustAppend(t, l, intent(2))
 			fs.Close()
@@ -86,5 +92,27 @@ func TestVerifyNamesACrashsTornLine(t *testing.T) {
 				t.Errorf("%d intents listed as outcome unknown, want 2: the first forward's result was lost", n)
 			}
 		})
+	}
+}
+
+// TestOpenCleanFileSaysNothingTorn: a file whose last line is complete is
+// not reported as torn.
+func TestOpenCleanFileSaysNothingTorn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	for range 2 { // created, then reopened with a record in it
+		fs, err := OpenFileSink(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		l, err := New(Options{Sinks: []Sink{fs}, Now: fixedClock(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(logs.String(), "incomplete") {
+			t.Errorf("a clean file was reported torn; log:\n%s", logs.String())
+		}
+		mustAppend(t, l, intent(1))
+		fs.Close()
 	}
 }

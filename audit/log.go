@@ -243,7 +243,10 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 //
 // If the deferred fsync fails, the file sink stops (as after any failed
 // fsync) and the chain is closed, so every later Append fails and forwards
-// are refused; the failure is logged at error level.
+// are refused; the failure is logged at error level, naming the first
+// answered record (chain and seq) it may have lost. So is a later group's
+// failed fsync; after a later group's failed write the sink still fsyncs
+// the answered records before stopping.
 //
 // Groups that go to a mirror, and file sinks that keep a Merkle tree, are
 // synced before AppendWritten returns, as with Append.

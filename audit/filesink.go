@@ -60,8 +60,18 @@ type FileSink struct {
 	// dirty is set while lines written by writeUnsynced (or a write whose
 	// fsync has not run yet) are not known to be durable.
 	dirty bool
+	// answeredChain and answeredSeq name the first record writeUnsynced
+	// left unsynced since the last fsync (answeredSeq 0: none). Its append
+	// was answered before it was durable, so a failure that stops the sink
+	// before an fsync covers it must say that it, and every record after
+	// it, may be lost: the failed group's own range is not all.
+	answeredChain string
+	answeredSeq   uint64
 	// tree, when set (OpenFileSinkTree), gets every line written.
 	tree *Tree
+	// torn is set when the file's last line was incomplete when opened
+	// (see OpenFileSink); New logs it.
+	torn bool
 }
 
 // preallocSegment is how far ahead of the file's end the sink allocates
@@ -98,7 +108,8 @@ func OpenFileSink(path string) (*FileSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open file sink: %w", err)
 	}
-	if err := prepare(f, path); err != nil {
+	torn, err := prepare(f, path)
+	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
@@ -107,44 +118,45 @@ func OpenFileSink(path string) (*FileSink, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit: open file sink %s: %w", path, err)
 	}
-	return &FileSink{path: path, f: syncFile{f}, end: end}, nil
+	return &FileSink{path: path, f: syncFile{f}, end: end, torn: torn}, nil
 }
 
-// prepare checks the file, repairs an incomplete last line and makes the
-// file's directory entry durable.
-func prepare(f *os.File, path string) error {
+// prepare checks the file, repairs an incomplete last line (reporting it
+// as torn) and makes the file's directory entry durable.
+func prepare(f *os.File, path string) (torn bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !fi.Mode().IsRegular() {
-		return errors.New("not a regular file")
+		return false, errors.New("not a regular file")
 	}
 	if size := fi.Size(); size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read last byte: %w", err)
+			return false, fmt.Errorf("read last byte: %w", err)
 		}
 		if last[0] != '\n' {
 			if _, err := f.Write([]byte{'\n'}); err != nil {
-				return fmt.Errorf("end incomplete last line: %w", err)
+				return false, fmt.Errorf("end incomplete last line: %w", err)
 			}
+			torn = true
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
+		return false, fmt.Errorf("fsync: %w", err)
 	}
 	// A file just created is lost in a crash unless its directory entry is
 	// durable too.
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
-		return fmt.Errorf("open directory: %w", err)
+		return false, fmt.Errorf("open directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
+		return false, fmt.Errorf("fsync directory: %w", err)
 	}
-	return nil
+	return torn, nil
 }
 
 // Write appends each line and a newline, then fsyncs once. ctx is not consulted:
@@ -169,6 +181,9 @@ func (s *FileSink) writeUnsynced(batch []Entry) (deferred bool, err error) {
 	defer s.mu.Unlock()
 	if err := s.write(batch, s.tree != nil); err != nil {
 		return false, err
+	}
+	if s.tree == nil && s.answeredSeq == 0 && len(batch) > 0 {
+		s.answeredChain, s.answeredSeq = batch[0].Rec.Chain, batch[0].Rec.Seq
 	}
 	return s.tree == nil, nil
 }
@@ -201,6 +216,16 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write: %w", err)
 		s.tree.fail()
+		// The sink stops here, so no later fsync would cover the records
+		// writeUnsynced left unsynced, whose appends were answered: sync
+		// them now. The failed write does not make them suspect.
+		if s.dirty {
+			if serr := s.f.Sync(); serr != nil {
+				s.err = fmt.Errorf("fsync after a failed write: %s: %v: write: %w", s.lostAnswered(), serr, err)
+			} else {
+				s.dirty, s.answeredSeq = false, 0
+			}
+		}
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
 	s.dirty = true
@@ -226,11 +251,20 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 func (s *FileSink) sync() error {
 	if err := s.f.Sync(); err != nil {
 		s.err = fmt.Errorf("fsync: %w", err)
+		if s.answeredSeq != 0 {
+			s.err = fmt.Errorf("fsync: %s: %w", s.lostAnswered(), err)
+		}
 		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	s.dirty = false
+	s.dirty, s.answeredSeq = false, 0
 	return nil
+}
+
+// lostAnswered says, after a failed fsync, which answered records it may
+// have lost (see answeredSeq). Called with mu held.
+func (s *FileSink) lostAnswered() string {
+	return fmt.Sprintf("records from seq %d of chain %s, already answered, may be lost", s.answeredSeq, s.answeredChain)
 }
 
 // reserve makes sure blocks are allocated for the next n bytes, a segment

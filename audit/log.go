@@ -164,6 +164,14 @@ func New(o Options) (*Log, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	for i, s := range o.Sinks {
+		if fs, ok := s.(*FileSink); ok && fs.torn {
+			// Said once per start, where the operator looks: the line
+			// stays in the file, and verify reports it as malformed.
+			l.log.Warn("audit file's last line was incomplete (a crash during a write or before its fsync); it was ended with a newline and is kept: `cardgate audit verify` reports it as malformed, and a new chain starts",
+				slog.Int("sink", i), slog.String("file", fs.path))
+		}
+	}
 	if o.Mirror != nil {
 		fs, ok := o.Sinks[0].(*FileSink)
 		if len(o.Sinks) != 1 || !ok {
@@ -235,7 +243,10 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 //
 // If the deferred fsync fails, the file sink stops (as after any failed
 // fsync) and the chain is closed, so every later Append fails and forwards
-// are refused; the failure is logged at error level.
+// are refused; the failure is logged at error level, naming the first
+// answered record (chain and seq) it may have lost. So is a later group's
+// failed fsync; after a later group's failed write the sink still fsyncs
+// the answered records before stopping.
 //
 // Groups that go to a mirror, and file sinks that keep a Merkle tree, are
 // synced before AppendWritten returns, as with Append.

@@ -426,7 +426,7 @@ func (v *verifier) check(loc location, data []byte) (*chainState, *entry) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rec); err != nil {
-		v.problem(loc, ProblemMalformed, decodeProblem(err))
+		v.problem(loc, ProblemMalformed, decodeProblem(data, err))
 		return nil, nil
 	}
 	if err := rec.validateChainFields(); err != nil {
@@ -661,11 +661,20 @@ func (v *verifier) flush(cs *chainState, upto uint64) {
 	cs.dropPending(func(p *entry) bool { return p.seq < upto })
 }
 
-// decodeProblem describes a JSON decoding error without quoting the input.
-func decodeProblem(err error) string {
+// decodeProblem describes a JSON decoding error of data without quoting
+// it. The two shapes a crash leaves are named as such, so that an auditor
+// can tell them from an edit: a record cut short (the write, or the fsync
+// behind AppendWritten, did not finish; the next start ends the line), and
+// NUL bytes (the file's size reached disk before its data: blocks the
+// file system allocated but never wrote).
+func decodeProblem(data []byte, err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case bytes.IndexByte(data, 0) >= 0:
+		return "NUL bytes in the line: data never written, as a machine crash before an fsync leaves"
+	case errors.Is(err, io.ErrUnexpectedEOF) && len(data) > 0 && data[0] == '{':
+		return "an incomplete record: a write cut short, as a crash before its fsync leaves"
 	case errors.As(err, &syn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "not a JSON object"
 	case errors.As(err, &typ):

@@ -43,12 +43,19 @@ func (b *getBatcher) get(ctx context.Context, key string) ([]byte, error) {
 	}
 	c := &getCall{ctx: ctx, key: key, done: make(chan struct{}, 1)}
 	b.mu.Lock()
-	b.queue = append(b.queue, c)
 	lead := !b.busy
+	if !lead {
+		b.queue = append(b.queue, c)
+	}
 	b.busy = true
 	b.mu.Unlock()
 	if lead {
-		b.send()
+		// Nothing was in flight, so nothing was queued: this caller sends
+		// its own GET alone, under its own context, and so stops waiting
+		// when that ends. It never takes others' reads into a pipeline it
+		// would have to wait out (bounded by their later deadlines).
+		b.exec([]*getCall{c})
+		b.next()
 	}
 	select {
 	case <-c.done:
@@ -58,10 +65,8 @@ func (b *getBatcher) get(ctx context.Context, key string) ([]byte, error) {
 	}
 }
 
-// send sends what is queued, answers it, and, if more was queued
-// meanwhile, hands the sending to a new goroutine: the caller that led
-// goes back to its forward with its own answer, and no caller is held to
-// send other callers' reads.
+// send sends what is queued as one pipeline, on a goroutine of its own
+// (see next), and answers it.
 func (b *getBatcher) send() {
 	b.mu.Lock()
 	batch := b.queue
@@ -69,7 +74,14 @@ func (b *getBatcher) send() {
 	b.mu.Unlock()
 
 	b.exec(batch)
+	b.next()
+}
 
+// next ends a send: if more was queued meanwhile, it hands the sending to
+// a new goroutine, so the caller that led goes back to its forward with its
+// own answer and no caller is held to send other callers' reads (each
+// waits for its own answer or its context, whichever comes first).
+func (b *getBatcher) next() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.queue) == 0 {

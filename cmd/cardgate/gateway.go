@@ -408,7 +408,14 @@ func (g *gateway) close() {
 		g.forwarder.Close()
 	}
 	for i := len(g.closers) - 1; i >= 0; i-- {
-		_ = g.closers[i].Close()
+		// A failed Close can be the audit file's last fsync: the records
+		// answered behind it may be lost, so it is worth an error line.
+		// Closers are stores, sinks and exporters; their errors quote
+		// no caller or processor bytes.
+		if err := g.closers[i].Close(); err != nil {
+			g.log.Error("closing at shutdown failed", slog.String("closer", fmt.Sprintf("%T", g.closers[i])),
+				slog.String("error", err.Error()))
+		}
 	}
 }
 

@@ -84,8 +84,12 @@ func (f *Forwarder) forward(ctx context.Context, fw *forward, r *Request) (*Resp
 	}
 	resp, e = f.decide(ctx, fw, r, v)
 	if fw.intent {
-		// The result record goes first: an answer replayed from the store
-		// must never exist for a forward the audit log has no result for.
+		// The result record goes first, so that a stored answer normally
+		// has its result in the audit log. If that record cannot be
+		// written, the answer is stored all the same: the card has gone,
+		// and a retry under this key must replay, never send it again.
+		// The log then shows the intent without a result (outcome
+		// unknown), and the failure is logged at error level.
 		f.auditResult(ctx, fw, resp, e)
 		fw.intent = false
 	}

@@ -127,8 +127,8 @@ func (f *Forwarder) auditIntent(ctx context.Context, fw *forward, d *allowlist.D
 // crash in that window of milliseconds leaves the intent without its
 // result, which is what an auditor already reads as "outcome unknown"
 // (AUDITING.md). A forward holding an idempotency claim waits for the
-// fsync: its answer is stored for replay, and a stored answer must never
-// exist for a forward whose result the audit log may lack.
+// fsync: its answer is stored for replay, so a stored answer has its
+// result on disk unless the write itself failed (see Forward's step 4).
 func (f *Forwarder) auditResult(ctx context.Context, fw *forward, resp *Response, e *Error) {
 	rec := fw.base(audit.KindResult)
 	rec.Decision = audit.DecisionAllow

@@ -128,7 +128,7 @@ func (f *Forwarder) auditIntent(ctx context.Context, fw *forward, d *allowlist.D
 // result, which is what an auditor already reads as "outcome unknown"
 // (AUDITING.md). A forward holding an idempotency claim waits for the
 // fsync: its answer is stored for replay, so a stored answer has its
-// result on disk unless the write itself failed (see Forward's step 4).
+// result on disk unless the write itself failed (see forward's step 4).
 func (f *Forwarder) auditResult(ctx context.Context, fw *forward, resp *Response, e *Error) {
 	rec := fw.base(audit.KindResult)
 	rec.Decision = audit.DecisionAllow

@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 
 // Found by mutation testing (docs/mutation.md): the lag marker's contents
 // and a marker that cannot be written.
-
-// lockedBuffer is a bytes.Buffer safe for a slog handler and a test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // newMirroredLogging is newMirrored with the Log's logger writing to logs.
 func newMirroredLogging(t *testing.T, srv *redistest.Server, path string, logs *lockedBuffer) *mirrored {

@@ -76,3 +76,46 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		t.Errorf("unreadable: cgroupMemoryLimit = %d, want 0", got)
 	}
 }
+
+// The limit comes from the process's own cgroup, read from
+// /proc/self/cgroup, and is the smallest along its path to the root: a
+// systemd service with MemoryMax= is limited below the root.
+func TestCgroupMemoryLimitOwnCgroup(t *testing.T) {
+	const self = "/proc/self/cgroup"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  int64
+	}{
+		{"v2 systemd service", map[string]string{
+			self:                                     "0::/system.slice/cardgate.service\n",
+			"/sys/fs/cgroup/memory.max":              "max\n",
+			"/sys/fs/cgroup/system.slice/memory.max": "max\n",
+			"/sys/fs/cgroup/system.slice/cardgate.service/memory.max": "268435456\n",
+		}, 268435456},
+		{"v2 an ancestor's smaller limit applies", map[string]string{
+			self:                                     "0::/system.slice/cardgate.service\n",
+			"/sys/fs/cgroup/system.slice/memory.max": "134217728\n",
+			"/sys/fs/cgroup/system.slice/cardgate.service/memory.max": "268435456\n",
+		}, 134217728},
+		{"v2 path not visible falls back to the root", map[string]string{
+			self:                        "0::/docker/abc\n",
+			"/sys/fs/cgroup/memory.max": "536870912\n",
+		}, 536870912},
+		{"v1 memory controller", map[string]string{
+			self: "12:cpu,cpuacct:/\n4:memory:/system.slice/cardgate.service\n0::/\n",
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes":                               "9223372036854771712\n",
+			"/sys/fs/cgroup/memory/system.slice/cardgate.service/memory.limit_in_bytes": "201326592\n",
+		}, 201326592},
+		{"unlimited everywhere", map[string]string{
+			self:                                   "0::/user.slice\n",
+			"/sys/fs/cgroup/memory.max":            "max\n",
+			"/sys/fs/cgroup/user.slice/memory.max": "max\n",
+		}, 0},
+	}
+	for _, tt := range tests {
+		if got := cgroupMemoryLimit(files(tt.files)); got != tt.want {
+			t.Errorf("%s: cgroupMemoryLimit = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

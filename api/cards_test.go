@@ -79,7 +79,7 @@ func newCardStack(t *testing.T, store vaultclient.Store, perms Permissions, budg
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime}))
 	if s.vault, err = vaultclient.New(store, keys, vaultclient.Options{Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
@@ -394,4 +394,13 @@ func TestCardChangeNeedsAudit(t *testing.T) {
 	if _, err := New(Options{Cards: s.vault, Forwarder: &guardForwarder{}, CardCalls: CardOptions{Lifecycle: s.vault}}); err == nil {
 		t.Error("New with a Lifecycle and no Auditor = nil error, want one")
 	}
+}
+
+// dropTime removes a log record's time: its digits can spell a test
+// expiry year or CVC, which the leak checks look for.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }

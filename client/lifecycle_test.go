@@ -182,7 +182,7 @@ func TestCardTypesNeverPrint(t *testing.T) {
 	u := CardUpdate{ExpMonth: 3, ExpYear: 2031, Name: &name}
 	m := CardMeta{Token: testToken, Brand: "visa", Last4: "4242", ExpMonth: 3, ExpYear: 2031}
 	var logs strings.Builder
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "u", u, "m", m)
+	slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime})).Info("x", "u", u, "m", m)
 	j, _ := json.Marshal(u)
 	for _, out := range []string{fmt.Sprint(u), fmt.Sprintf("%v %+v %#v %s %q %x", u, u, u, u, u, u), fmt.Sprintf("%v %+v %#v", m, m, m), logs.String(), string(j)} {
 		for _, secret := range []string{"Ann", "2031"} {
@@ -191,4 +191,13 @@ func TestCardTypesNeverPrint(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dropTime removes a log record's time: its digits can spell a test
+// expiry year or CVC, which the leak checks look for.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }

@@ -125,7 +125,7 @@ func newEnvWith(t testing.TB, kind string, keys vaultclient.Keyer) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{logs: &syncBuffer{}, keys: keys}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime}))
 	var store vaultclient.Store
 	switch kind {
 	case "bolt":
@@ -290,4 +290,13 @@ func readMapping(t testing.TB, path string) []MappingLine {
 		out = append(out, ml)
 	}
 	return out
+}
+
+// dropTime removes a log record's time: its digits can spell a test
+// expiry year or CVC, which the leak checks look for.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }

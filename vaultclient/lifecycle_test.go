@@ -148,7 +148,7 @@ func TestUpdateRefusals(t *testing.T) {
 	ctx := context.Background()
 	keys, _ := newTestKeyring(t)
 	var logs bytes.Buffer
-	v := newTestVault(t, newTestBolt(t), keys, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	v := newTestVault(t, newTestBolt(t), keys, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime}))})
 	info := mustTokenize(t, v, testCards[0].input())
 	for _, tc := range []struct {
 		name string
@@ -599,4 +599,13 @@ func TestBoltRetentionBackfill(t *testing.T) {
 	if m, err := v.Metadata(ctx, recent); err != nil || !m.LastUsedAt.Equal(clk.Now().Truncate(time.Second).UTC()) {
 		t.Errorf("Metadata(recent) = %+v, %v; want it kept, last used at its creation", m, err)
 	}
+}
+
+// dropTime removes the record's time: its digits ("…T08:46:49.203123Z")
+// can spell the test's expiry year or CVC, which the leak checks look for.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }

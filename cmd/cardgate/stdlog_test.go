@@ -14,7 +14,7 @@ import (
 // fixed words and length only: no card number, CVC, expiry or name.
 func TestStdLogWithholdsValues(t *testing.T) {
 	var buf bytes.Buffer
-	l := stdlog.New(stdLog{log: slog.New(slog.NewJSONHandler(&buf, nil))}, "", 0)
+	l := stdlog.New(stdLog{log: slog.New(slog.NewJSONHandler(&buf, noTime))}, "", 0)
 	l.Printf("Unsolicited response received on idle HTTP channel starting with %q; err=%v",
 		"HTTP/1.1 200 OK\r\nX-Echo: number=4111111111111111 cvc=987 exp=11/2031 name=Jane Q Cardholder\r\n", nil)
 	l.Printf("%s", "Jane Q Cardholder 987")
@@ -54,7 +54,7 @@ func TestServerLogWithholdsClientBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		l := stdlog.New(serverLog{log: slog.New(slog.NewJSONHandler(&buf, nil))}, "", 0)
+		l := stdlog.New(serverLog{log: slog.New(slog.NewJSONHandler(&buf, noTime))}, "", 0)
 		l.Print(tt.in)
 		var m map[string]any
 		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
@@ -65,3 +65,12 @@ func TestServerLogWithholdsClientBytes(t *testing.T) {
 		}
 	}
 }
+
+// noTime drops the record's time: its digits ("…08:46:49.371298742Z") can
+// spell the test CVC, which the leak checks look for.
+var noTime = &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}}

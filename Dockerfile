@@ -6,13 +6,19 @@
 #     compose setup job (deploy/init.sh) and for trying the gateway.
 # The binary is built with CGO_ENABLED=0, so it has no PKCS#11 (HSM) key
 # backend: an HSM deployment needs a cgo build on a glibc base instead.
+# -tags grpcnotrace keeps golang.org/x/net/trace (and with it
+# html/template) out of the binary: gRPC comes in only through
+# OpenTelemetry's OTLP packages, and html/template's reflective method
+# calls stop the linker from dropping unused methods. The binary's mapped
+# code and tables shrink from about 30 MB to 20 MB (resident memory, see
+# README "Against the naive peer"); behaviour is the same.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/cardgate ./cmd/cardgate
+RUN CGO_ENABLED=0 go build -trimpath -tags grpcnotrace -ldflags "-s -w -X main.version=${VERSION}" -o /out/cardgate ./cmd/cardgate
 
 FROM debian:bookworm-slim AS tools
 RUN apt-get update \

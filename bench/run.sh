@@ -90,7 +90,8 @@ wait_http() { # url
 }
 
 echo "building…" >&2
-if [ -n "${CARDGATE_BIN:-}" ]; then cp "$CARDGATE_BIN" "$work/cardgate"; else go build -o "$work/cardgate" ./cmd/cardgate; fi
+# -tags grpcnotrace as the Dockerfile builds it (a smaller resident binary).
+if [ -n "${CARDGATE_BIN:-}" ]; then cp "$CARDGATE_BIN" "$work/cardgate"; else go build -tags grpcnotrace -o "$work/cardgate" ./cmd/cardgate; fi
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/goproxy" ./bench/goproxy
 go build -o "$work/naive" ./bench/naive

@@ -365,7 +365,7 @@ func TestInitScript(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "cardgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cardgate").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, "../cmd/cardgate").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out := map[string]string{}

@@ -37,7 +37,7 @@ func cardgateBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "cardgate")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../cmd/cardgate").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", binPath, "../cmd/cardgate").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})

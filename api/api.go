@@ -264,7 +264,7 @@ func (s *server) tokenize(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) forward(w http.ResponseWriter, r *http.Request) {
 	var req forwarder.Request
-	if err := decodeJSON(r, &req); err != nil {
+	if err := decodeForward(r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cardgate/cardgate/forwarder"
 )
 
 // decodeJSON decodes exactly one JSON object into v. It refuses, each
@@ -24,21 +26,50 @@ import (
 //   - unknown fields, values of the wrong JSON type, and duplicate keys
 //     at any depth (encoding/json would keep the last one silently).
 func decodeJSON(r *http.Request, v any) error {
-	if err := checkContentType(r.Header.Values("Content-Type")); err != nil {
-		return err
-	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readJSON(r)
 	// The body of /v1/cards holds a card number: the decoded copies are
 	// what the handler keeps, so the raw bytes are wiped once decoded.
 	defer clear(body)
 	if err != nil {
-		return decodeError(err)
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// decodeForward is decodeJSON for a /v1/forward body: the common shape
+// goes through decodeForwardFast, anything else through encoding/json.
+func decodeForward(r *http.Request, req *forwarder.Request) error {
+	body, err := readJSON(r)
+	defer clear(body)
+	if err != nil {
+		return err
+	}
+	if decodeForwardFast(body, req) {
+		return nil
+	}
+	return decodeBody(body, req)
+}
+
+// readJSON checks the Content-Type and reads the body, which must be
+// UTF-8. The caller clears what it returns.
+func readJSON(r *http.Request) ([]byte, error) {
+	if err := checkContentType(r.Header.Values("Content-Type")); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return body, decodeError(err)
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would replace the bad bytes and carry on; a body
 		// in another encoding must not be read as a different request.
-		return &Error{Code: CodeInvalidJSON, Message: "the body is not valid UTF-8"}
+		return body, &Error{Code: CodeInvalidJSON, Message: "the body is not valid UTF-8"}
 	}
+	return body, nil
+}
+
+// decodeBody decodes body, valid UTF-8, as exactly one JSON object into v.
+func decodeBody(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cardgate/cardgate/forwarder"
+)
+
+// benchForward is the body bench/run.sh sends.
+const benchForward = `{"destination":"bench-upstream","url":"https://127.0.0.1:8443/v1/charges","method":"POST","card":"tok_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","headers":{"Content-Type":["application/json"]},"body":"{\"amount\":1000,\"currency\":\"usd\",\"number\":\"{{card.number}}\",\"exp\":\"{{card.exp_month}}/{{card.exp_year}}\"}"}`
+
+// decodeGeneric is decodeJSON's generic path on body.
+func decodeGeneric(body string) (forwarder.Request, error) {
+	var req forwarder.Request
+	err := decodeBody([]byte(body), &req)
+	return req, err
+}
+
+// TestDecodeForwardFast: the common request shapes take the fast path and
+// decode exactly as encoding/json decodes them.
+func TestDecodeForwardFast(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want forwarder.Request
+	}{
+		{"bench", benchForward, forwarder.Request{
+			Destination: "bench-upstream", URL: "https://127.0.0.1:8443/v1/charges", Method: "POST",
+			Card: "tok_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Headers: http.Header{"Content-Type": {"application/json"}},
+			Body: `{"amount":1000,"currency":"usd","number":"{{card.number}}","exp":"{{card.exp_month}}/{{card.exp_year}}"}`,
+		}},
+		{"whitespace everywhere", " \t\r\n{ \"destination\" : \"d\" ,\n\"dry_run\" : true , \"method\":\"GET\" } \n",
+			forwarder.Request{Destination: "d", DryRun: true, Method: "GET"}},
+		{"dry run false", `{"dry_run":false,"card":"tok_x"}`, forwarder.Request{Card: "tok_x"}},
+		{"short escapes", `{"body":"a\"b\\c\/d\be\ff\ng\rh\ti"}`, forwarder.Request{Body: "a\"b\\c/d\be\ff\ng\rh\ti"}},
+		{"named cards and repeated headers", `{"cards":{"primary":"tok_a","funding":"tok_b"},"headers":{"X-A":["1","2"],"X-B":["3"]}}`,
+			forwarder.Request{Cards: map[string]string{"primary": "tok_a", "funding": "tok_b"}, Headers: http.Header{"X-A": {"1", "2"}, "X-B": {"3"}}}},
+		{"empty strings", `{"destination":"","body":""}`, forwarder.Request{}},
+		{"non-ASCII", `{"body":"Zoë – 東京 😀"}`, forwarder.Request{Body: "Zoë – 東京 😀"}},
+		{"a header with an empty name", `{"headers":{"":["x"]}}`, forwarder.Request{Headers: http.Header{"": {"x"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got forwarder.Request
+			if !decodeForwardFast([]byte(tt.body), &got) {
+				t.Fatalf("declined %s", tt.body)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("fast decode (-want +got):\n%s", diff)
+			}
+			ref, err := decodeGeneric(tt.body)
+			if err != nil {
+				t.Fatalf("encoding/json refused what the fast path took: %v", err)
+			}
+			if !reflect.DeepEqual(ref, got) {
+				t.Errorf("fast %#v, encoding/json %#v", got, ref)
+			}
+		})
+	}
+}
+
+// TestDecodeForwardFastDeclines: every shape outside the fast path's
+// subset goes to encoding/json, which decodes it or refuses it with the
+// usual typed error.
+func TestDecodeForwardFastDeclines(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"another case of a key", `{"Destination":"d"}`},
+		{"unknown key", `{"destination":"d","extra":"x"}`},
+		{"repeated key", `{"destination":"a","destination":"b"}`},
+		{"header named twice in two cases", `{"headers":{"X-A":["1"],"x-a":["2"]}}`},
+		{"header named twice with a folding rune", `{"headers":{"K":["1"],"K":["2"]}}`},
+		{"card named twice", `{"cards":{"a":"tok_a","A":"tok_b"}}`},
+		{"null value", `{"body":null}`},
+		{"null header values", `{"headers":{"X":null}}`},
+		{"null in header values", `{"headers":{"X":["a",null]}}`},
+		{"unicode escape", `{"body":"\u0041"}`},
+		{"unicode escape in a key", `{"dest\u0069nation":"d"}`},
+		{"escape in a key", `{"head\ners":{"X":["1"]}}`},
+		{"bad escape", `{"body":"\x"}`},
+		{"number", `{"body":1}`},
+		{"number in headers", `{"headers":{"X":[1]}}`},
+		{"empty object", `{}`},
+		{"empty headers", `{"headers":{}}`},
+		{"empty cards", `{"cards":{}}`},
+		{"empty header values", `{"headers":{"X":[]}}`},
+		{"object in headers", `{"headers":{"X":{"a":"b"}}}`},
+		{"array at the top", `[{"destination":"d"}]`},
+		{"trailing data", `{"destination":"d"}{}`},
+		{"trailing comma", `{"destination":"d",}`},
+		{"missing colon", `{"destination" "d"}`},
+		{"truex", `{"dry_run":truex}`},
+		{"quoted bool", `{"dry_run":"true"}`},
+		{"control character in a string", "{\"body\":\"a\tb\"}"},
+		{"unterminated string", `{"body":"abc`},
+		{"unterminated object", `{"body":"abc"`},
+		{"string for headers", `{"headers":"X: 1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got forwarder.Request
+			if decodeForwardFast([]byte(tt.body), &got) {
+				t.Errorf("took %s: %#v", tt.body, got)
+			}
+			if !reflect.DeepEqual(got, forwarder.Request{}) {
+				t.Errorf("declined, but wrote %#v", got)
+			}
+		})
+	}
+}
+
+// FuzzDecodeForwardFast: whatever the fast path takes, encoding/json (with
+// decodeJSON's checks: one object, no unknown or repeated key) takes too,
+// with the same Request. An input it declines is left to encoding/json,
+// and the Request untouched.
+func FuzzDecodeForwardFast(f *testing.F) {
+	for _, s := range []string{
+		benchForward,
+		`{"destination":"d","dry_run":true}`,
+		`{"cards":{"primary":"tok_a","funding":"tok_b"},"headers":{"X-A":["1","2"]}}`,
+		`{"body":"a\"b\\c\/d\be\ff\ng\rh\ti"}`,
+		`{"headers":{"K":["1"],"k":["2"]}}`,
+		`{"Body":"x"}`,
+		` {"method" : "POST" } `,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !utf8.ValidString(body) {
+			return // refused before either decoder runs
+		}
+		var got forwarder.Request
+		if !decodeForwardFast([]byte(body), &got) {
+			if !reflect.DeepEqual(got, forwarder.Request{}) {
+				t.Fatalf("%q: declined, but wrote %#v", body, got)
+			}
+			return
+		}
+		ref, err := decodeGeneric(body)
+		if err != nil {
+			t.Fatalf("encoding/json refused %q, which the fast path took: %v", body, err)
+		}
+		if !reflect.DeepEqual(ref, got) {
+			t.Fatalf("%q: fast %#v, encoding/json %#v", body, got, ref)
+		}
+	})
+}
+
+// BenchmarkDecodeForward: the fast path against encoding/json with the
+// duplicate-key pass, on the benchmark's request.
+func BenchmarkDecodeForward(b *testing.B) {
+	body := []byte(benchForward)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var req forwarder.Request
+			if !decodeForwardFast(body, &req) {
+				b.Fatal("declined")
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var req forwarder.Request
+			if err := decodeBody(body, &req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -108,6 +110,67 @@ func TestDecodeForwardFastDeclines(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, forwarder.Request{}) {
 				t.Errorf("declined, but wrote %#v", got)
+			}
+		})
+	}
+}
+
+// namesBody is a body whose "headers" (or "cards") object holds n
+// distinct names.
+func namesBody(field string, n int) string {
+	var b strings.Builder
+	b.WriteString(`{"` + field + `":{`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if field == "headers" {
+			fmt.Fprintf(&b, `"X-%x":["v"]`, i)
+		} else {
+			fmt.Fprintf(&b, `"c%x":"tok_x"`, i)
+		}
+	}
+	b.WriteString("}}")
+	return b.String()
+}
+
+// TestDecodeForwardFastManyNames: the fast path compares each name in
+// "headers" and "cards" with every earlier one, so it reads at most
+// maxFastNames of them; a body with more (a hostile one holds tens of
+// thousands, which cost seconds of CPU at quadratic time) is left to the
+// generic path, which decodes it to the same Request.
+func TestDecodeForwardFastManyNames(t *testing.T) {
+	tests := []struct {
+		name  string
+		field string
+		names int
+		fast  bool
+	}{
+		{"headers at the bound", "headers", maxFastNames, true},
+		{"headers past the bound", "headers", maxFastNames + 1, false},
+		{"headers filling the default body limit", "headers", 20000, false},
+		{"cards at the bound", "cards", maxFastNames, true},
+		{"cards past the bound", "cards", maxFastNames + 1, false},
+		{"cards filling the default body limit", "cards", 20000, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := namesBody(tt.field, tt.names)
+			var got forwarder.Request
+			if fast := decodeForwardFast([]byte(body), &got); fast != tt.fast {
+				t.Fatalf("decodeForwardFast(%d %s names) = %v, want %v", tt.names, tt.field, fast, tt.fast)
+			}
+			if !tt.fast {
+				if !reflect.DeepEqual(got, forwarder.Request{}) {
+					t.Fatalf("declined, but wrote %#v", got)
+				}
+			}
+			ref, err := decodeGeneric(body)
+			if err != nil {
+				t.Fatalf("encoding/json refused %d %s names: %v", tt.names, tt.field, err)
+			}
+			if tt.fast && !reflect.DeepEqual(ref, got) {
+				t.Errorf("fast %#v, encoding/json %#v", got, ref)
 			}
 		})
 	}

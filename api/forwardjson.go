@@ -269,7 +269,9 @@ func (s *fastScanner) str() (string, bool) {
 // rawStr reads a string at i and returns its unescaped bytes, which stay
 // valid until the next call. A string without escapes is returned in
 // place; one with short escapes is unescaped into buf, which is zeroed
-// before it is reused (a body template may hold a cardholder's details).
+// before it is reused or replaced, and never grown by append, which would
+// leave a copy behind in the old array (a body template may hold a
+// cardholder's details).
 func (s *fastScanner) rawStr() ([]byte, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return nil, false
@@ -292,7 +294,21 @@ func (s *fastScanner) rawStr() ([]byte, bool) {
 
 // escaped finishes a string whose first escape is at j.
 func (s *fastScanner) escaped(start, j int) ([]byte, bool) {
+	// Unescaping only shortens a string, so a buffer of its raw length
+	// is never outgrown.
+	end := j
+	for ; end < len(s.b) && s.b[end] != '"'; end++ {
+		if s.b[end] == '\\' {
+			end++
+		}
+	}
+	if end >= len(s.b) {
+		return nil, false
+	}
 	clear(s.buf)
+	if cap(s.buf) < end-start {
+		s.buf = make([]byte, 0, end-start)
+	}
 	buf := append(s.buf[:0], s.b[start:j]...)
 	defer func() { s.buf = buf }()
 	for ; j < len(s.b); j++ {

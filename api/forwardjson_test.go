@@ -236,3 +236,33 @@ func BenchmarkDecodeForward(b *testing.B) {
 		}
 	})
 }
+
+// TestFastScannerBufferNeverGrows: a string with escapes is unescaped
+// into one buffer sized for it. Grown by append instead, the buffer would
+// leave the bytes already copied (of a body template, a header value) in
+// an abandoned array that nothing clears; so a long string must cost no
+// more allocations than a short one.
+func TestFastScannerBufferNeverGrows(t *testing.T) {
+	long := strings.Repeat("4111111111111111 ", 512)
+	tests := []struct{ name, short, long string }{
+		{"escape first", `"\nab"`, `"\n` + long + `"`},
+		{"escape last", `"ab\n"`, `"` + long + `\n"`},
+		{"escapes throughout", `"\"\\"`, `"` + strings.Repeat(`\"\\`, 2048) + `"`},
+	}
+	allocs := func(str string) float64 {
+		raw := []byte(str)
+		return testing.AllocsPerRun(20, func() {
+			s := fastScanner{b: raw}
+			if _, ok := s.rawStr(); !ok {
+				t.Fatalf("rawStr(%.20q…) declined", str)
+			}
+		})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if short, long := allocs(tt.short), allocs(tt.long); long != short {
+				t.Errorf("rawStr made %v allocations for a %d-byte string, %v for a %d-byte one; want the same", long, len(tt.long), short, len(tt.short))
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"math/bits"
 	"net/http"
 	"reflect"
 	"strings"
@@ -264,5 +265,54 @@ func TestFastScannerBufferNeverGrows(t *testing.T) {
 				t.Errorf("rawStr made %v allocations for a %d-byte string, %v for a %d-byte one; want the same", long, len(tt.long), short, len(tt.short))
 			}
 		})
+	}
+}
+
+// TestDecodeForwardFastKnowsEveryField: the fast path spells the
+// request's JSON keys out by hand, so a field added to forwarder.Request,
+// or renamed, must not leave it reading a key encoding/json now refuses
+// (or refusing one it takes). Each JSON field of the struct is read by the
+// fast path to the value encoding/json gives, and there are as many of
+// them as the fast path has key bits: it reads no other key.
+func TestDecodeForwardFastKnowsEveryField(t *testing.T) {
+	values := map[reflect.Type]string{
+		reflect.TypeFor[string]():            `"x"`,
+		reflect.TypeFor[bool]():              `true`,
+		reflect.TypeFor[http.Header]():       `{"X-A":["1"]}`,
+		reflect.TypeFor[map[string]string](): `{"primary":"tok_a"}`,
+	}
+	rt := reflect.TypeFor[forwarder.Request]()
+	fields := 0
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		fields++
+		if name == "" {
+			name = f.Name
+		}
+		t.Run(name, func(t *testing.T) {
+			v, ok := values[f.Type]
+			if !ok {
+				t.Fatalf("field %s has type %v, which this test has no value for", f.Name, f.Type)
+			}
+			body := `{"` + name + `":` + v + `}`
+			var got forwarder.Request
+			if !decodeForwardFast([]byte(body), &got) {
+				t.Fatalf("decodeForwardFast(%s) declined", body)
+			}
+			ref, err := decodeGeneric(body)
+			if err != nil {
+				t.Fatalf("encoding/json refused %s: %v", body, err)
+			}
+			if diff := cmp.Diff(ref, got); diff != "" {
+				t.Errorf("decodeForwardFast(%s) (-encoding/json +fast):\n%s", body, diff)
+			}
+		})
+	}
+	if keys := bits.Len16(keyCards); fields != keys {
+		t.Errorf("forwarder.Request has %d JSON fields, the fast path reads %d keys", fields, keys)
 	}
 }

@@ -47,6 +47,8 @@ func TestForwardDecodeFastMatchesGeneric(t *testing.T) {
 		{"card and cards", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","cards":{"primary":"{{T}}"},"body":"` + template + `","dry_run":true}`},
 		{"header named twice with a Kelvin sign", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"K":["` + visa2 + `"],"K":["2"]},"body":"` + template + `","dry_run":true}`},
 		{"card named twice with a long s", `{"destination":"{{D}}","url":"{{U}}","method":"POST","cards":{"s":"{{T}}","ſ":"{{T}}"},"body":"` + template + `","dry_run":true}`},
+		{"CR LF in a header value", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"Content-Type":["application/json"],"X-A":["1\r\nX-B: ` + visa2 + `"]},"body":"` + template + `"}`},
+		{"CR LF in a header name", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"Content-Type":["application/json"],"X-A\r\nX-B":["1"]},"body":"` + template + `"}`},
 		{"empty header name", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"":["` + visa2 + `"]},"body":"` + template + `","dry_run":true}`},
 		{"32 headers", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"Content-Type":["application/json"]` + manyHeaders(31) + `},"body":"` + template + `","dry_run":true}`},
 		{"33 headers", `{"destination":"{{D}}","url":"{{U}}","method":"POST","card":"{{T}}","headers":{"Content-Type":["application/json"]` + manyHeaders(32) + `},"body":"` + template + `","dry_run":true}`},

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -314,5 +315,65 @@ func TestDecodeForwardFastKnowsEveryField(t *testing.T) {
 	}
 	if keys := bits.Len16(keyCards); fields != keys {
 		t.Errorf("forwarder.Request has %d JSON fields, the fast path reads %d keys", fields, keys)
+	}
+}
+
+// TestDecodeForwardFastFoldsEveryRune: past fewKeys names duplicateKey
+// compares folded keys in a map, while the fast path compares every pair
+// with strings.EqualFold. For every pair of runes that Unicode simple
+// folding makes equal, a headers object naming both, after more than
+// fewKeys other names, is refused by the generic path and declined by the
+// fast one; a rune next to it that does not fold with it makes two names
+// that both paths take, to the same Request.
+func TestDecodeForwardFastFoldsEveryRune(t *testing.T) {
+	var filler strings.Builder
+	for i := range fewKeys + 1 {
+		fmt.Fprintf(&filler, `"X-%d":["v"],`, i)
+	}
+	body := func(a, b rune) string {
+		return `{"headers":{` + filler.String() + `"n` + string(a) + `":["1"],"n` + string(b) + `":["2"]}}`
+	}
+	pairs := 0
+	for r := rune(0x20); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) || r == '"' || r == '\\' || r == 0x7f {
+			continue
+		}
+		f := unicode.SimpleFold(r)
+		if f == r || f < r {
+			continue // no folding, or seen from f's side
+		}
+		for ; f != r; f = unicode.SimpleFold(f) {
+			pairs++
+			b := body(r, f)
+			var got forwarder.Request
+			if decodeForwardFast([]byte(b), &got) {
+				t.Errorf("fast path took names %q and %q, which fold together", string(r), string(f))
+			}
+			if _, err := decodeGeneric(b); err == nil {
+				t.Errorf("generic path took names %q and %q, which fold together", string(r), string(f))
+			}
+		}
+		for _, n := range []rune{r - 1, r + 1} {
+			if !utf8.ValidRune(n) || n < 0x20 || n == '"' || n == '\\' || n == 0x7f || strings.EqualFold(string(r), string(n)) {
+				continue
+			}
+			b := body(r, n)
+			var got forwarder.Request
+			if !decodeForwardFast([]byte(b), &got) {
+				t.Errorf("fast path declined names %q and %q, which do not fold together", string(r), string(n))
+				continue
+			}
+			ref, err := decodeGeneric(b)
+			if err != nil {
+				t.Errorf("generic path refused names %q and %q, which the fast path took: %v", string(r), string(n), err)
+				continue
+			}
+			if !reflect.DeepEqual(ref, got) {
+				t.Errorf("names %q and %q: fast %#v, encoding/json %#v", string(r), string(n), got, ref)
+			}
+		}
+	}
+	if pairs < 1000 {
+		t.Errorf("checked %d folding pairs, want the whole Unicode table", pairs)
 	}
 }

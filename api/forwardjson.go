@@ -24,7 +24,10 @@ import (
 //     strings; no null anywhere, no number, no duplicate name in
 //     "headers" or "cards", and at most maxFastNames names in each.
 //
-// body must be valid UTF-8 (decodeJSON checks it first). Whatever it
+// body must be valid UTF-8 (decodeJSON checks it first), and req the
+// zero Request: on success every field is replaced, those the body does
+// not name and the json:"-" ones included, where encoding/json would
+// leave them as they were. Whatever it
 // accepts, decodeJSON's generic path accepts too and decodes to the same
 // Request: FuzzDecodeForwardFast checks that against
 // encoding/json on every input the fuzzer finds.

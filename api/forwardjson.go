@@ -27,10 +27,9 @@ import (
 // body must be valid UTF-8 (decodeJSON checks it first), and req the
 // zero Request: on success every field is replaced, those the body does
 // not name and the json:"-" ones included, where encoding/json would
-// leave them as they were. Whatever it
-// accepts, decodeJSON's generic path accepts too and decodes to the same
-// Request: FuzzDecodeForwardFast checks that against
-// encoding/json on every input the fuzzer finds.
+// leave them as they were. Whatever it accepts, decodeJSON's generic path
+// accepts too and decodes to the same Request: FuzzDecodeForwardFast
+// checks that against encoding/json on every input the fuzzer finds.
 func decodeForwardFast(body []byte, req *forwarder.Request) bool {
 	s := fastScanner{b: body}
 	defer func() { clear(s.buf) }()

@@ -234,15 +234,23 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 			return err
 		}
 	}
-	// With O_APPEND the file offset is the end of what was just written.
-	// Not knowing it is no reason to fail a durable write: the old end
-	// stays, which is still at or before any later record.
+	if s.tree == nil {
+		// With O_APPEND the group landed at the file's end, at or after
+		// s.end, so s.end plus its length is still at or before any
+		// later record, which is all end promises (a replay skips a
+		// partial first line). Asking the file for its offset would cost
+		// a system call per group on the forward path.
+		s.end += int64(len(s.buf))
+		return nil
+	}
+	// The tree must know whether another process appended between this
+	// sink's writes: ask the file where the group ended. Not knowing it
+	// is no reason to fail a durable write: the old end stays, which is
+	// still at or before any later record, and the tree is told.
 	if end, err := s.f.Seek(0, io.SeekCurrent); err == nil {
 		s.end = end
 	}
-	if s.tree != nil {
-		s.tree.add(batch, s.end-prev == int64(len(s.buf)))
-	}
+	s.tree.add(batch, s.end-prev == int64(len(s.buf)))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // FileSink appends records to a file, one JSON object per line. Each Write
@@ -67,6 +68,8 @@ type FileSink struct {
 	// it, may be lost: the failed group's own range is not all.
 	answeredChain string
 	answeredSeq   uint64
+	// unsyncedSince is when that record was written (monotonic clock).
+	unsyncedSince time.Time
 	// tree, when set (OpenFileSinkTree), gets every line written.
 	tree *Tree
 	// torn is set when the file's last line was incomplete when opened
@@ -184,22 +187,30 @@ func (s *FileSink) writeUnsynced(batch []Entry) (deferred bool, err error) {
 	}
 	if s.tree == nil && s.answeredSeq == 0 && len(batch) > 0 {
 		s.answeredChain, s.answeredSeq = batch[0].Rec.Chain, batch[0].Rec.Seq
+		s.unsyncedSince = time.Now()
 	}
 	return s.tree == nil, nil
 }
 
-// syncPending fsyncs what writeUnsynced left unsynced, if anything. After
-// Close, which syncs first, it has nothing to do.
-func (s *FileSink) syncPending() error {
+// syncPending fsyncs what writeUnsynced left unsynced, if anything, once
+// the oldest of it was written maxAge ago; before that it returns how long
+// is left (an fsync of a later group may cover it first). After Close,
+// which syncs first, it has nothing to do.
+func (s *FileSink) syncPending(maxAge time.Duration) (time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.dirty || errors.Is(s.err, errClosed) {
-		return nil
+		return 0, nil
 	}
 	if s.err != nil {
-		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
+		return 0, fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	return s.sync()
+	if !s.unsyncedSince.IsZero() {
+		if age := time.Since(s.unsyncedSince); age < maxAge {
+			return maxAge - age, nil
+		}
+	}
+	return 0, s.sync()
 }
 
 // write appends the group, then fsyncs if sync is set. Called with mu held.
@@ -223,7 +234,7 @@ func (s *FileSink) write(batch []Entry, sync bool) error {
 			if serr := s.f.Sync(); serr != nil {
 				s.err = fmt.Errorf("fsync after a failed write: %s: %v: write: %w", s.lostAnswered(), serr, err)
 			} else {
-				s.dirty, s.answeredSeq = false, 0
+				s.dirty, s.answeredSeq, s.unsyncedSince = false, 0, time.Time{}
 			}
 		}
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
@@ -265,7 +276,7 @@ func (s *FileSink) sync() error {
 		s.tree.fail()
 		return fmt.Errorf("audit: file sink %s: %w", s.path, s.err)
 	}
-	s.dirty, s.answeredSeq = false, 0
+	s.dirty, s.answeredSeq, s.unsyncedSince = false, 0, time.Time{}
 	return nil
 }
 

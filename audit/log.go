@@ -438,7 +438,10 @@ func (l *Log) writeGroup(group []*waiter) {
 // (*FileSink): see AppendWritten.
 type unsyncedWriter interface {
 	writeUnsynced(batch []Entry) (deferred bool, err error)
-	syncPending() error
+	// syncPending fsyncs what writeUnsynced left unsynced once the oldest
+	// of it was written maxAge ago; before that it returns how long is
+	// left, and an fsync of a later group may make it unneeded.
+	syncPending(maxAge time.Duration) (wait time.Duration, err error)
 }
 
 // armSync makes sure a timer will fsync what a deferred group left
@@ -453,27 +456,45 @@ func (l *Log) armSync() {
 	time.AfterFunc(l.syncDelay, l.syncDeferred)
 }
 
-// syncDeferred fsyncs every sink that holds unsynced records. A failure
-// stops the sink (its later writes fail) and closes the chain: records
-// already answered may not be durable, and no forward goes on until the
-// log is reopened.
+// syncDeferred fsyncs every sink whose oldest unsynced record was written
+// SyncDelay ago. A sink whose unsynced records are younger (an intent's
+// fsync covered the older ones meanwhile, as it does under steady load)
+// is looked at again when its oldest is due, so a record waits at most
+// SyncDelay for its fsync without a timer's fsync every SyncDelay. A
+// failure stops the sink (its later writes fail) and closes the chain:
+// records already answered may not be durable, and no forward goes on
+// until the log is reopened.
 func (l *Log) syncDeferred() {
 	l.syncMu.Lock()
 	l.syncArmed = false
 	l.syncMu.Unlock()
+	var next time.Duration
 	for i, s := range l.sinks {
 		u, ok := s.(unsyncedWriter)
 		if !ok {
 			continue
 		}
-		if err := u.syncPending(); err != nil {
+		wait, err := u.syncPending(l.syncDelay)
+		if err != nil {
 			l.mu.Lock()
 			l.log.Error("audit records written but not made durable: a deferred fsync failed; the chain is closed and every later append fails",
 				slog.String("chain", l.chain), slog.Uint64("last_seq", l.seq), slog.Int("sink", i),
 				slog.String("error", err.Error()))
 			l.chain = ""
 			l.mu.Unlock()
+			continue
 		}
+		if wait > 0 && (next == 0 || wait < next) {
+			next = wait
+		}
+	}
+	if next > 0 {
+		// Armed even if a write armed a timer meanwhile: that one may
+		// fire later than the oldest record is due.
+		l.syncMu.Lock()
+		l.syncArmed = true
+		l.syncMu.Unlock()
+		time.AfterFunc(next, l.syncDeferred)
 	}
 }
 

@@ -104,27 +104,28 @@ func (s *fastScanner) requestField(key []byte, out *forwarder.Request) bool {
 		return s.boolean(&out.DryRun)
 	case bit == keyHeaders:
 		out.Headers = http.Header{}
-		return s.object(func(name []byte) bool {
-			n := string(name)
-			if !s.newName(n) {
-				return false
-			}
+		return s.names(func(n string) bool {
 			vals, ok := s.strings()
 			out.Headers[n] = vals
 			return ok
 		}) && len(out.Headers) > 0
 	default: // keyCards
 		out.Cards = map[string]string{}
-		return s.object(func(name []byte) bool {
-			n := string(name)
-			if !s.newName(n) {
-				return false
-			}
+		return s.names(func(n string) bool {
 			v, ok := s.str()
 			out.Cards[n] = v
 			return ok
 		}) && len(out.Cards) > 0
 	}
+}
+
+// names reads an object whose names are headers or cards: value reads
+// the value of each name, which newName admits first.
+func (s *fastScanner) names(value func(n string) bool) bool {
+	return s.object(func(name []byte) bool {
+		n := string(name)
+		return s.newName(n) && value(n)
+	})
 }
 
 // maxFastNames bounds the names in a "headers" or "cards" object that

@@ -446,14 +446,18 @@ type unsyncedWriter interface {
 
 // armSync makes sure a timer will fsync what a deferred group left
 // unsynced, SyncDelay from now at the latest.
-func (l *Log) armSync() {
+func (l *Log) armSync() { l.armSyncAfter(l.syncDelay, false) }
+
+// armSyncAfter starts a timer that runs syncDeferred after d, unless one
+// is armed already and always is false.
+func (l *Log) armSyncAfter(d time.Duration, always bool) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
-	if l.syncArmed {
+	if l.syncArmed && !always {
 		return
 	}
 	l.syncArmed = true
-	time.AfterFunc(l.syncDelay, l.syncDeferred)
+	time.AfterFunc(d, l.syncDeferred)
 }
 
 // syncDeferred fsyncs every sink whose oldest unsynced record was written
@@ -491,10 +495,7 @@ func (l *Log) syncDeferred() {
 	if next > 0 {
 		// Armed even if a write armed a timer meanwhile: that one may
 		// fire later than the oldest record is due.
-		l.syncMu.Lock()
-		l.syncArmed = true
-		l.syncMu.Unlock()
-		time.AfterFunc(next, l.syncDeferred)
+		l.armSyncAfter(next, true)
 	}
 }
 
